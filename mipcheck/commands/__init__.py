@@ -1,0 +1,1 @@
+"""One module per ``mipcheck`` sub-command; see ``mipcheck.cli.COMMANDS``."""

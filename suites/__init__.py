@@ -1,0 +1,1 @@
+"""Conformance suites and the requirement catalogue (importable as mipcheck.suites)."""
