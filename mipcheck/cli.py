@@ -9,6 +9,7 @@ stderr and its exit code, never a traceback.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from typing import Any
 
@@ -36,7 +37,12 @@ class LazyGroup(click.Group):
 
     @staticmethod
     def _available(name: str) -> bool:
-        return importlib.util.find_spec(COMMANDS[name][0]) is not None
+        # find_spec raises, rather than returning None, when a parent package
+        # is missing (a broken install): treat that as "not available".
+        try:
+            return importlib.util.find_spec(COMMANDS[name][0]) is not None
+        except ImportError:
+            return False
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS or not self._available(name):

@@ -14,6 +14,7 @@ from functools import cache
 from importlib import resources
 
 import pytest
+
 from mipcheck.suites import catalogue
 from mipcheck.suites.catalogue import (
     KEYWORDS,
