@@ -24,6 +24,7 @@ from scapy.fields import (
     PacketListField,
     ShortField,
     SignedIntField,
+    StrField,
     StrLenField,
     XIntField,
     XShortField,
@@ -60,8 +61,10 @@ class AgentExtension(Packet):
             return cls
         if _pkt[0] == n.AGENT_EXT_PADDING:
             return AgentExtPadding
+        if len(_pkt) < 2:
+            return AgentExtTruncated
         target = AGENT_EXTENSION_CLASSES.get(_pkt[0], AgentExtUnknown)
-        if len(_pkt) < 2 or _pkt[1] < target.min_body or len(_pkt) < 2 + target.min_body:
+        if _pkt[1] < target.min_body or len(_pkt) < 2 + target.min_body:
             return AgentExtUnknown
         return target
 
@@ -93,6 +96,16 @@ class AgentExtUnknown(AgentExtension):
     ]
 
 
+class AgentExtTruncated(AgentExtUnknown):
+    """A last octet that starts an extension but has no Length: kept as it is."""
+
+    name = "Agent Extension (truncated header)"
+    fields_desc = [ByteEnumField("type", 255, _AGENT_EXT_NAMES), StrField("data", b"")]
+
+    def post_build(self, p: bytes, pay: bytes) -> bytes:
+        return p + pay
+
+
 class MobilityAgentAdvertisement(AgentExtension):
     """Mobility Agent Advertisement extension (RFC 5944 2.1.1), with U (RFC 3519), X (RFC 3543), I (RFC 4857)."""
 
@@ -120,6 +133,7 @@ class MobilityAgentAdvertisement(AgentExtension):
             [],
             IPField("", "0.0.0.0"),
             length_from=lambda p: max(0, (p.length or 0) - 6),
+            max_count=255,
         ),
     ]
 
@@ -131,7 +145,7 @@ class PrefixLengths(AgentExtension):
     fields_desc = [
         ByteEnumField("type", n.AGENT_EXT_PREFIX_LENGTHS, _AGENT_EXT_NAMES),
         ByteField("length", None),
-        FieldListField("prefix_lengths", [], ByteField("", 0), length_from=lambda p: p.length or 0),
+        FieldListField("prefix_lengths", [], ByteField("", 0), length_from=lambda p: p.length or 0, max_count=255),
     ]
 
 
@@ -177,8 +191,9 @@ class AgentAdvertisement(_ICMPChecksummed):
         ByteField("num_addrs", None),
         ByteField("addr_entry_size", 2),
         ShortField("lifetime", 1800),
-        PacketListField("addresses", [], RouterAddress, count_from=lambda p: p.num_addrs or 0),
-        PacketListField("extensions", [], AgentExtension),
+        # max_count: beyond Scapy's default of 100 items, which raises (255 addresses, 1-octet paddings)
+        PacketListField("addresses", [], RouterAddress, count_from=lambda p: p.num_addrs or 0, max_count=255),
+        PacketListField("extensions", [], AgentExtension, max_count=65535),
     ]
 
     def post_build(self, p: bytes, pay: bytes) -> bytes:
@@ -246,6 +261,7 @@ __all__ = [
     "AgentAdvertisement",
     "AgentChallenge",
     "AgentExtPadding",
+    "AgentExtTruncated",
     "AgentExtUnknown",
     "AgentExtension",
     "AgentSolicitation",

@@ -19,6 +19,7 @@ from scapy.fields import (
     ByteField,
     IntField,
     ShortField,
+    StrField,
     StrLenField,
     XByteField,
     XIntField,
@@ -55,10 +56,11 @@ class MIPExtension(Packet):
         target = EXTENSION_CLASSES.get(_pkt[0], MIPExtUnknown)
         hdr = target.header_size
         if len(_pkt) < hdr:
-            return MIPExtUnknown
+            return MIPExtTruncated
         length = struct.unpack_from("!H", _pkt, 2)[0] if target.long_length else _pkt[1]
         if length < target.min_body or len(_pkt) < hdr + target.min_body:
-            return MIPExtUnknown
+            # keep the type's own header layout so the next extension starts where it should
+            return MIPExtUnknownLong if target.long_length else MIPExtUnknown
         return target
 
     def post_build(self, p: bytes, pay: bytes) -> bytes:
@@ -99,6 +101,33 @@ class MIPExtUnknown(MIPExtension):
     def mysummary(self) -> str:
         kind = "skippable" if self.skippable else "non-skippable"
         return f"unknown extension {self.type} ({kind}, {len(self.data)} octets)"
+
+
+class MIPExtUnknownLong(MIPExtUnknown):
+    """A type 36 or 38 extension (16-bit Length at offset 2) too short for its fixed body."""
+
+    header_size = 4
+    long_length = True
+    fields_desc = [
+        ByteEnumField("type", n.EXT_GEN_AUTH, _EXT_NAMES),
+        XByteField("subtype", 0),
+        ShortField("length", None),
+        StrLenField("data", b"", length_from=lambda p: p.length or 0),
+    ]
+
+
+class MIPExtTruncated(MIPExtUnknown):
+    """The last octets of a message, fewer than an extension header: kept as they are."""
+
+    name = "MIP Extension (truncated header)"
+    fields_desc = [ByteEnumField("type", 255, _EXT_NAMES), StrField("data", b"")]
+
+    def post_build(self, p: bytes, pay: bytes) -> bytes:
+        return p + pay
+
+    @property
+    def malformed(self) -> bool:
+        return True
 
 
 class _AuthenticatorField(StrLenField):
@@ -339,6 +368,8 @@ __all__ = [
     "MIPExtTNC",
     "MIPExtUDPTunnelReply",
     "MIPExtUDPTunnelRequest",
+    "MIPExtTruncated",
     "MIPExtUnknown",
+    "MIPExtUnknownLong",
     "MIPExtension",
 ]

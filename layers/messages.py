@@ -31,7 +31,7 @@ from scapy.layers.l2 import GRE
 from scapy.packet import Packet, bind_layers, bind_top_down
 
 from . import numbers as n
-from .auth import AuthCheck, Key, auth_extension_spans, compute_authenticator, verify_message
+from .auth import AuthCheck, Key, compute_authenticator, verify_message
 from .extensions import AUTH_CLASSES, MIPExtension
 from .identification import low32
 
@@ -43,21 +43,37 @@ def _apply_authenticators(pkt: Packet, p: bytes) -> bytes:
 
     RFC 5944 3.5.1: covered data is the message and all prior extensions
     through this extension's SPI. Extensions are processed in order, so an
-    MN-FA authenticator covers the already-computed MN-HA one.
+    MN-FA authenticator covers the already-computed MN-HA one. Each
+    extension's place comes from the octets its object built (recorded by
+    ``_ExtensionListField``), not from re-reading Length octets, which a test
+    may have set to a wrong value on purpose.
     """
+    sizes = pkt.__dict__.pop("_mip_ext_sizes", None)
     exts = getattr(pkt, "extensions", None) or []
+    if sizes is None or len(sizes) != len(exts):
+        return p
     if not any(isinstance(e, AUTH_CLASSES) and e.authenticator is None and e.key is not None for e in exts):
         return p
-    spans = auth_extension_spans(p, pkt.fixed_size)
-    auth_exts = [e for e in exts if isinstance(e, AUTH_CLASSES)]
     buf = bytearray(p)
-    for ext, span in zip(auth_exts, spans, strict=False):
-        if ext.authenticator is not None or ext.key is None:
-            continue
-        digest = compute_authenticator(ext.algorithm, ext.key.reveal(), bytes(buf[: span.spi_end]))
-        width = span.auth_end - span.spi_end
-        buf[span.spi_end : span.auth_end] = digest[:width].ljust(width, b"\x00")
+    off = len(p) - sum(sizes)
+    for ext, size in zip(exts, sizes, strict=True):
+        if isinstance(ext, AUTH_CLASSES) and ext.authenticator is None and ext.key is not None:
+            spi_end = off + ext.header_size + 4
+            width = off + size - spi_end
+            if width > 0:
+                digest = compute_authenticator(ext.algorithm, ext.key.reveal(), bytes(buf[:spi_end]))
+                buf[spi_end : spi_end + width] = digest[:width].ljust(width, b"\x00")
+        off += size
     return bytes(buf)
+
+
+class _ExtensionListField(PacketListField):
+    """The extension list of a message; remembers the size each extension built to."""
+
+    def addfield(self, pkt: Packet, s: bytes, val: Any) -> bytes:
+        parts = [self.i2m(pkt, v) for v in val]
+        pkt.__dict__["_mip_ext_sizes"] = [len(b) for b in parts]
+        return s + b"".join(parts)
 
 
 class MobileIPMessage(Packet):
@@ -115,8 +131,13 @@ def _registration_hash(pkt: Packet) -> bytes:
     return socket.inet_aton(pkt.home_address) + low32(pkt.identification).to_bytes(4, "big")
 
 
+# Scapy stops a packet list at conf.max_list_count (100) items by raising; a UDP
+# payload can hold far more (two-octet extensions), and dissection must not raise.
+MAX_EXTENSIONS = 65535
+
+
 def _ext_list() -> PacketListField:
-    return PacketListField("extensions", [], MIPExtension)
+    return _ExtensionListField("extensions", [], MIPExtension, max_count=MAX_EXTENSIONS)
 
 
 class RegistrationRequest(MobileIPMessage):

@@ -46,8 +46,9 @@ class MinimalEncapsulation(Packet):
         return checksum(raw) == 0
 
     def guess_payload_class(self, payload: bytes) -> Any:
+        # the class IP would choose for this protocol (its bindings also say frag=0)
         for fields, cls in IP.payload_guess:
-            if fields == {"proto": self.proto}:
+            if fields.get("proto") == self.proto and all(k == "proto" or (k, v) == ("frag", 0) for k, v in fields.items()):
                 return cls
         return super().guess_payload_class(payload)
 
