@@ -1,0 +1,105 @@
+"""``mipcheck ha``: run the reference home agent, list its fault profiles."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+import click
+
+from mipcheck.errors import ConfigError
+
+
+@click.group("ha")
+def ha() -> None:
+    """The reference home agent (RFC 5944, i-HA/x-HA of RFC 5265)."""
+
+
+@ha.command("serve")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="TOML config (see examples/ha-i.toml).")
+@click.option("--fault", "faults", multiple=True, metavar="NAME", help="Break one rule on purpose (repeatable); see `mipcheck ha faults`.")
+@click.option("--log-json", is_flag=True, help="One JSON object per log line.")
+@click.option("--address", default=None, help="Override the config's address.")
+@click.option("--port", type=int, default=None, help="Override the config's port (0: any free port).")
+def serve(config_path: str, faults: tuple[str, ...], log_json: bool, address: str | None, port: int | None) -> None:
+    """Serve registrations until SIGINT or SIGTERM; one log line per decision on stdout."""
+    from mipcheck.ha.config import load_ha_config
+    from mipcheck.ha.faults import check_faults
+
+    config = load_ha_config(config_path)
+    overrides: dict[str, Any] = {}
+    if address is not None:
+        overrides["address"] = address
+    if port is not None:
+        overrides["port"] = port
+    if overrides:
+        try:
+            config = dataclasses.replace(config, **overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"--{exc.key}", exc.problem) from None
+    fault_set = check_faults(faults)
+    asyncio.run(_serve(config, fault_set, log_json))
+
+
+async def _serve(config: Any, faults: frozenset[str], log_json: bool) -> None:
+    from mipcheck.ha.server import DecisionLog, serve
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    caught: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        caught.append(sig.name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    streams = [sys.stdout]
+    logfile = None
+    if config.log_file:
+        try:
+            logfile = open(config.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise ConfigError("log_file", f"cannot open {config.log_file}: {exc.strerror or exc}") from None
+        streams.append(logfile)
+    log = DecisionLog(streams, as_json=log_json)
+
+    def ready(address: str, port: int, core: Any) -> None:
+        # The config and start-up objects live as long as the process: keep the collector off them.
+        gc.collect()
+        gc.freeze()
+        log.record(
+            {"event": "listening", "address": address, "port": port, "role": config.role,
+             "mobile_nodes": len(config.mobile_nodes), "trusted_networks": ",".join(map(str, config.trusted_networks)) or "none",
+             "faults": ",".join(sorted(faults)) or "none"},
+            time.time(),
+        )
+        log.flush()
+
+    try:
+        core = await serve(config, faults, log=log, stop=stop, on_ready=ready)
+        log.record({"event": "stopped", "signal": caught[0] if caught else None, **core.counters}, time.time())
+    finally:
+        log.flush()
+        if logfile is not None:
+            logfile.close()
+
+
+@ha.command("faults")
+@click.option("--json", "as_json", is_flag=True, help="A JSON object: name -> {rule, cases}.")
+def faults_cmd(as_json: bool) -> None:
+    """List the fault profiles: each breaks exactly one rule."""
+    from mipcheck.ha.faults import FAULT_CASES, FAULTS
+
+    if as_json:
+        click.echo(json.dumps({k: {"rule": v, "cases": list(FAULT_CASES[k])} for k, v in FAULTS.items()}, indent=2))
+        return
+    width = max(map(len, FAULTS))
+    for name, rule in FAULTS.items():
+        click.echo(f"{name:<{width}}  {rule}")

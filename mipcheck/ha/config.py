@@ -1,0 +1,286 @@
+"""Configuration of the reference home agent: frozen dataclasses and a TOML loader.
+
+Values are checked once, here, so the core never meets a bad one; every
+problem becomes a :class:`~mipcheck.errors.ConfigError` naming the key. A
+secret comes from exactly one of ``secret`` (inline, for labs),
+``secret_file`` (relative to the config file) or ``secret_env``, and is held
+in a :class:`~mipcheck.layers.secret.Secret` whose repr never shows it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mipcheck.errors import ConfigError
+from mipcheck.layers.auth import ALGORITHMS, HMAC_MD5
+from mipcheck.layers.secret import Secret
+
+ROLES = ("i-ha", "x-ha")
+REPLAY_MODES = ("timestamp", "nonce")
+MIN_SPI = 256  # RFC 5944 1.6 (definition of SPI): values 0 through 255 are reserved
+INFINITE_LIFETIME = 0xFFFF  # RFC 5944 3.3: a Lifetime of all ones means infinity
+
+
+def _ipv4(key: str, value: Any, source: str | None) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected an IPv4 address string, got {type(value).__name__}", source=source)
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ConfigError(key, f"{value!r} is not an IPv4 address", source=source) from None
+
+
+def _int(key: str, value: Any, lo: int, hi: int, source: str | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, f"expected an integer, got {type(value).__name__}", source=source)
+    if not lo <= value <= hi:
+        raise ConfigError(key, f"{value} is out of range {lo}..{hi}", source=source)
+    return value
+
+
+def _bool(key: str, value: Any, source: str | None) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, f"expected true or false, got {value!r}", source=source)
+    return value
+
+
+def _choice(key: str, value: Any, choices: Iterable[str], source: str | None) -> str:
+    choices = tuple(choices)
+    if value not in choices:
+        raise ConfigError(key, f"{value!r} is not one of {', '.join(choices)}", source=source)
+    return value
+
+
+@dataclass(frozen=True)
+class MobileNodeConfig:
+    """One mobility security association (home address, SPI, key) the home agent shares with a mobile node."""
+
+    home_address: str
+    spi: int
+    secret: Secret
+    algorithm: str = HMAC_MD5
+    replay: str = "timestamp"
+    nai: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"mobile_node[{self.home_address}]"
+        object.__setattr__(self, "home_address", _ipv4(f"{where}.home_address", self.home_address, None))
+        _int(f"{where}.spi", self.spi, MIN_SPI, 0xFFFFFFFF, None)
+        if not isinstance(self.secret, Secret):
+            object.__setattr__(self, "secret", Secret(self.secret))
+        if len(self.secret) == 0:
+            raise ConfigError(f"{where}.secret", "is empty")
+        _choice(f"{where}.algorithm", self.algorithm, ALGORITHMS, None)
+        _choice(f"{where}.replay", self.replay, REPLAY_MODES, None)
+
+
+@dataclass(frozen=True)
+class HAConfig:
+    """Everything the home agent core and its transport need; see docs/design/contracts.md."""
+
+    address: str = "127.0.0.1"
+    port: int = 434
+    role: str = "i-ha"
+    trusted_networks: tuple[ipaddress.IPv4Network, ...] = ()
+    max_lifetime: int = 1800
+    replay_skew: float = 7.0
+    replay_strict: bool = True
+    keepalive_interval: int = 110
+    simultaneous_bindings: bool = False
+    reverse_tunneling: bool = True
+    udp_tunneling: bool = True
+    log_file: str | None = None
+    mobile_nodes: tuple[MobileNodeConfig, ...] = ()
+    # Beyond the contract (all defaulted): policy knobs that select other reply codes.
+    reverse_tunnel_required: bool = False  # RFC 3024: deny requests without 'T' with code 138
+    max_simultaneous_bindings: int = 4  # RFC 5944 3.8.2.3: more than this -> code 135
+    log_rate: float = 5.0  # unauthenticated drop/deny log lines per second (token bucket)
+    log_burst: int = 20
+    _by_home: Mapping[str, MobileNodeConfig] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", _ipv4("address", self.address, None))
+        if ipaddress.IPv4Address(self.address).is_unspecified:
+            # The Home Agent field of every request is checked against this address
+            # (RFC 5944 3.8.2.1, code 136), so it must be one the home agent owns.
+            raise ConfigError("address", "must be a unicast address of the home agent, not 0.0.0.0")
+        _int("port", self.port, 0, 65535, None)
+        _choice("role", self.role, ROLES, None)
+        nets = []
+        for i, net in enumerate(self.trusted_networks):
+            try:
+                nets.append(net if isinstance(net, ipaddress.IPv4Network) else ipaddress.IPv4Network(net))
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"trusted_networks[{i}]", f"{net!r} is not an IPv4 network ({exc})") from None
+        object.__setattr__(self, "trusted_networks", tuple(nets))
+        _int("max_lifetime", self.max_lifetime, 1, INFINITE_LIFETIME, None)
+        if isinstance(self.replay_skew, bool) or not isinstance(self.replay_skew, int | float) or self.replay_skew < 0:
+            raise ConfigError("replay_skew", f"expected a number of seconds >= 0, got {self.replay_skew!r}")
+        object.__setattr__(self, "replay_skew", float(self.replay_skew))
+        for key in ("replay_strict", "simultaneous_bindings", "reverse_tunneling", "udp_tunneling", "reverse_tunnel_required"):
+            _bool(key, getattr(self, key), None)
+        _int("keepalive_interval", self.keepalive_interval, 0, 65535, None)
+        _int("max_simultaneous_bindings", self.max_simultaneous_bindings, 1, 1 << 16, None)
+        if self.reverse_tunnel_required and not self.reverse_tunneling:
+            raise ConfigError("reverse_tunnel_required", "needs reverse_tunneling = true")
+        if self.log_file is not None and not isinstance(self.log_file, str):
+            raise ConfigError("log_file", "expected a path string")
+        by_home: dict[str, MobileNodeConfig] = {}
+        for mn in self.mobile_nodes:
+            if not isinstance(mn, MobileNodeConfig):
+                raise ConfigError("mobile_nodes", f"expected MobileNodeConfig, got {type(mn).__name__}")
+            if mn.home_address in by_home:
+                raise ConfigError("mobile_node.home_address", f"{mn.home_address} is configured twice")
+            by_home[mn.home_address] = mn
+        object.__setattr__(self, "mobile_nodes", tuple(self.mobile_nodes))
+        object.__setattr__(self, "_by_home", by_home)
+
+    def mobile_node(self, home_address: str) -> MobileNodeConfig | None:
+        return self._by_home.get(home_address)
+
+
+# --------------------------------------------------------------------------- loading
+
+_HA_KEYS = {
+    "address", "port", "role", "trusted_networks", "max_lifetime", "replay_skew", "replay_strict",
+    "keepalive_interval", "simultaneous_bindings", "reverse_tunneling", "udp_tunneling", "log_file",
+    "reverse_tunnel_required", "max_simultaneous_bindings", "mobile_node",
+}
+_MN_KEYS = {"home_address", "spi", "secret", "secret_file", "secret_env", "algorithm", "replay", "nai"}
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a TOML file; any failure is a one-line ConfigError naming the file."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("config", "file not found", source=str(p)) from None
+    except OSError as exc:
+        raise ConfigError("config", f"cannot read: {exc.strerror or exc}", source=str(p)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"not valid TOML: {exc}", source=str(p)) from None
+
+
+def load_secret(table: Mapping[str, Any], key_prefix: str, base_dir: Path, source: str | None) -> Secret:
+    """The secret of one security association from ``secret``, ``secret_file`` or ``secret_env``.
+
+    A file's trailing line break is dropped (editors add one); every other
+    octet is kept, so binary keys (RFC 5944 5.1: arbitrary binary values) work.
+    """
+    given = [k for k in ("secret", "secret_file", "secret_env") if k in table]
+    if len(given) != 1:
+        problem = "missing: give one of secret, secret_file, secret_env" if not given else f"give only one of {', '.join(given)}"
+        raise ConfigError(f"{key_prefix}.secret", problem, source=source)
+    kind = given[0]
+    value = table[kind]
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key_prefix}.{kind}", "expected a non-empty string", source=source)
+    if kind == "secret":
+        raw = value.encode()
+    elif kind == "secret_env":
+        env = os.environ.get(value)
+        if not env:
+            raise ConfigError(f"{key_prefix}.secret_env", f"environment variable {value} is not set or empty", source=source)
+        raw = env.encode()
+    else:
+        p = Path(value) if os.path.isabs(value) else base_dir / value
+        try:
+            raw = p.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{key_prefix}.secret_file", f"cannot read {p}: {exc.strerror or exc}", source=source) from None
+        raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+    if not raw:
+        raise ConfigError(f"{key_prefix}.{kind}", "the secret is empty", source=source)
+    return Secret(raw)
+
+
+def _mobile_node(i: int, table: Any, base_dir: Path, source: str | None) -> MobileNodeConfig:
+    where = f"mobile_node[{i}]"
+    if not isinstance(table, dict):
+        raise ConfigError(where, "expected a table ([[mobile_node]])", source=source)
+    for k in table:
+        if k not in _MN_KEYS:
+            raise ConfigError(f"{where}.{k}", "unknown key", source=source)
+    for k in ("home_address", "spi"):
+        if k not in table:
+            raise ConfigError(f"{where}.{k}", "missing", source=source)
+    home = _ipv4(f"{where}.home_address", table["home_address"], source)
+    spi = _int(f"{where}.spi", table["spi"], MIN_SPI, 0xFFFFFFFF, source)
+    algorithm = _choice(f"{where}.algorithm", table.get("algorithm", HMAC_MD5), ALGORITHMS, source)
+    replay = _choice(f"{where}.replay", table.get("replay", "timestamp"), REPLAY_MODES, source)
+    nai = table.get("nai")
+    if nai is not None and not isinstance(nai, str):
+        raise ConfigError(f"{where}.nai", "expected a string", source=source)
+    secret = load_secret(table, where, base_dir, source)
+    return MobileNodeConfig(home, spi, secret, algorithm, replay, nai)
+
+
+def ha_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), source: str | None = None) -> HAConfig:
+    for k in data:
+        if k not in _HA_KEYS:
+            raise ConfigError(k, "unknown key", source=source)
+    kw: dict[str, Any] = {}
+    if "address" in data:
+        kw["address"] = _ipv4("address", data["address"], source)
+    if "port" in data:
+        kw["port"] = _int("port", data["port"], 0, 65535, source)
+    if "role" in data:
+        kw["role"] = _choice("role", data["role"], ROLES, source)
+    if "trusted_networks" in data:
+        nets = data["trusted_networks"]
+        if not isinstance(nets, list):
+            raise ConfigError("trusted_networks", "expected a list of networks like [\"127.0.0.0/24\"]", source=source)
+        parsed = []
+        for i, net in enumerate(nets):
+            try:
+                parsed.append(ipaddress.IPv4Network(net))
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"trusted_networks[{i}]", f"{net!r} is not an IPv4 network ({exc})", source=source) from None
+        kw["trusted_networks"] = tuple(parsed)
+    if "max_lifetime" in data:
+        kw["max_lifetime"] = _int("max_lifetime", data["max_lifetime"], 1, INFINITE_LIFETIME, source)
+    if "replay_skew" in data:
+        v = data["replay_skew"]
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise ConfigError("replay_skew", f"expected a number of seconds >= 0, got {v!r}", source=source)
+        kw["replay_skew"] = float(v)
+    for key in ("replay_strict", "simultaneous_bindings", "reverse_tunneling", "udp_tunneling", "reverse_tunnel_required"):
+        if key in data:
+            kw[key] = _bool(key, data[key], source)
+    if "keepalive_interval" in data:
+        kw["keepalive_interval"] = _int("keepalive_interval", data["keepalive_interval"], 0, 65535, source)
+    if "max_simultaneous_bindings" in data:
+        kw["max_simultaneous_bindings"] = _int("max_simultaneous_bindings", data["max_simultaneous_bindings"], 1, 1 << 16, source)
+    if "log_file" in data:
+        lf = data["log_file"]
+        if not isinstance(lf, str) or not lf:
+            raise ConfigError("log_file", "expected a path string", source=source)
+        kw["log_file"] = lf if os.path.isabs(lf) else str(base_dir / lf)
+    mns = data.get("mobile_node", [])
+    if not isinstance(mns, list):
+        raise ConfigError("mobile_node", "expected [[mobile_node]] tables", source=source)
+    nodes = [_mobile_node(i, t, base_dir, source) for i, t in enumerate(mns)]
+    seen: dict[str, int] = {}
+    for i, mn in enumerate(nodes):
+        if mn.home_address in seen:
+            raise ConfigError(f"mobile_node[{i}].home_address", f"{mn.home_address} already used by mobile_node[{seen[mn.home_address]}]", source=source)
+        seen[mn.home_address] = i
+    kw["mobile_nodes"] = tuple(nodes)
+    try:
+        return HAConfig(**kw)
+    except ConfigError as exc:
+        raise ConfigError(exc.key, exc.problem, source=source) from None
+
+
+def load_ha_config(path: str | os.PathLike[str]) -> HAConfig:
+    """Read a home agent TOML config; raises ConfigError(key, problem, source=path)."""
+    p = Path(path)
+    return ha_config_from_dict(read_toml(p), base_dir=p.resolve().parent, source=str(path))

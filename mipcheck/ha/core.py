@@ -1,0 +1,469 @@
+"""Sans-IO home agent: octets, source and time in; a Decision (with the reply octets) out.
+
+No sockets, no sleeping, no clock: the transport passes ``now``. The checks
+run in the order of RFC 5944 3.8.2.1 (authentication, then Identification,
+then the Home Agent field), preceded by what must happen before any of them
+(the i-HA's source check of RFC 5265 4.3, the extension rules of RFC 5944
+1.9) and followed by the policy denials of 3.8.2.3, RFC 3024 and RFC 3519.
+
+Decisions taken here where the RFCs leave room (see also the report):
+
+* A request shorter than its 24-octet fixed part is dropped silently: a
+  reply copies Home Address, Home Agent and Identification from the request
+  (RFC 5944 3.8.3.2) and there are none to copy.
+* A request whose extension area overruns the message (or whose UDP Tunnel
+  Request is too short) is denied with 134, poorly formed Request.
+* A request from a home address with no security association is denied with
+  131 (the authentication of RFC 5944 3.8.2.1 cannot succeed); the reply is
+  then unauthenticated because there is no key to compute it with.
+* Code 1 (accepted, simultaneous bindings unsupported) answers only requests
+  that set 'S'; other accepted requests get code 0.
+* Extensions after the MN-HA authentication extension are not covered by it
+  and are not acted upon (a UDP Tunnel Request there is ignored), but the
+  unrecognised-extension rules of RFC 5944 1.9 apply to every extension.
+
+Fault profiles (mipcheck.ha.faults) are the ``self._f_*`` branches below.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mipcheck.layers import numbers as n
+from mipcheck.layers.extensions import EXTENSION_CLASSES
+from mipcheck.layers.identification import low32
+
+from . import wire
+from .binding import INFINITE_LIFETIME, Binding, BindingCache, BindingView
+from .config import HAConfig
+from .faults import check_faults
+from .replay import (
+    ReplayState,
+    check_nonce,
+    check_timestamp,
+    nonce_reply_identification,
+    timestamp_denial_identification,
+)
+from .trust import LogRateLimiter, TrustPolicy
+from .tunnel import TunnelError, echo_reply, is_echo_request, parse_ipv4
+
+ACCEPTED, DENIED, DROPPED, IGNORED = "accepted", "denied", "dropped", "ignored"
+RECOGNISED_EXTENSIONS = frozenset(EXTENSION_CLASSES)  # what these layers (and so this home agent) understand
+AUTHORIZATION_ENABLING = frozenset((n.EXT_MN_HA_AUTH, n.EXT_GEN_AUTH))  # RFC 5944 3.5 / RFC 3012
+BAD_TNC_EXTENSION = bytes((n.EXT_TNC, 4, 1, 0, 0, 0))  # fault bad-tnc-format: Length 4, Sub-Type 1
+MAX_GRANTABLE = 0xFFFE  # one below infinity
+
+
+def _addr(a: tuple[str, int] | None) -> str | None:
+    return None if a is None else f"{a[0]}:{a[1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the home agent did with one datagram, and why (who broke which rule)."""
+
+    outcome: str  # accepted | denied | dropped | ignored
+    code: int | None
+    reason: str
+    reply: bytes | None
+    reply_to: tuple[str, int] | None
+    home_address: str | None
+    source: tuple[str, int]
+    log: bool = True  # False: rate-limited, data plane, or the no-untrusted-log fault
+    suppressed: int = 0  # log lines held back by the rate limit before this one
+    lifetime: int | None = None  # granted (accepted replies)
+    care_of_address: str | None = None
+    tnc: bool = False  # the reply carries a TNC extension
+    udp_tunnel: bool = False  # the reply carries a UDP Tunnel Reply
+    inner: bytes | None = None  # tunnel data: the decapsulated packet
+
+    def as_log(self) -> dict[str, Any]:
+        """One log record; carries no secret (replies are not included)."""
+        d: dict[str, Any] = {
+            "outcome": self.outcome,
+            "code": self.code,
+            "reason": self.reason,
+            "home_address": self.home_address,
+            "source": _addr(self.source),
+        }
+        if self.code is not None:
+            d["code_name"] = n.reply_code_name(self.code)
+        if self.reply_to is not None:
+            d["reply_to"] = _addr(self.reply_to)
+        if self.care_of_address is not None:
+            d["care_of_address"] = self.care_of_address
+        if self.lifetime is not None:
+            d["lifetime"] = self.lifetime
+        if self.tnc:
+            d["tnc"] = True
+        if self.udp_tunnel:
+            d["udp_tunnel"] = True
+        if self.suppressed:
+            d["suppressed"] = self.suppressed
+        return d
+
+
+class HomeAgent:
+    """The registration logic of a home agent (RFC 5944 3.8) with the i-HA/x-HA roles of RFC 5265."""
+
+    def __init__(
+        self,
+        config: HAConfig,
+        faults: Iterable[str] = frozenset(),
+        *,
+        nonce_source: Callable[[], int] | None = None,
+    ) -> None:
+        self.config = config
+        self.faults = check_faults(faults)
+        f = self.faults
+        self._f_answer_untrusted = "answer-untrusted" in f
+        self._f_trust_by_coa = "trust-by-coa" in f
+        self._f_omit_tnc = "omit-tnc" in f
+        self._f_bad_tnc_format = "bad-tnc-format" in f
+        self._f_tnc_after_auth = "tnc-after-auth" in f
+        self._f_no_tnc_on_denial = "no-tnc-on-denial" in f
+        self._f_no_untrusted_log = "no-untrusted-log" in f
+        self._f_no_udp_tunnel = "no-udp-tunnel" in f
+        self._f_reply_to_434 = "reply-to-port-434" in f
+        self._f_accept_missing_auth = "accept-missing-auth" in f
+        self._f_truncated_auth = "truncated-auth-compare" in f
+        self._f_accept_unknown_spi = "accept-unknown-spi" in f
+        self._f_no_replay_check = "no-replay-check" in f
+        self._f_bad_reply_id = "bad-reply-identification" in f
+        self._f_ignore_ha_field = "ignore-ha-field" in f
+        self._f_reject_skippable = "reject-skippable" in f
+        self._f_accept_nonskippable = "accept-nonskippable" in f
+        self._f_dereg_nonzero = "dereg-nonzero-lifetime" in f
+        self._f_grant_longer = "grant-longer-lifetime" in f
+        self._f_bad_rt_code = "bad-reverse-tunnel-code" in f
+
+        self.address = config.address
+        self.inside = config.role == "i-ha"
+        # RFC 5265 4.3: no subnet is trusted by default.
+        trust_all = "trust-all-when-unconfigured" in f and not config.trusted_networks  # FAULT trust-all-when-unconfigured
+        self._trust = TrustPolicy(config.trusted_networks, trust_all=trust_all)
+        self._limiter = LogRateLimiter(config.log_rate, config.log_burst)
+        # home address -> (SPI, algorithm, key, keyed MAC, replay mode): one security association each.
+        self._sa: dict[str, tuple[int, str, bytes, Callable[[bytes], bytes], str]] = {
+            mn.home_address: (mn.spi, mn.algorithm, mn.secret.reveal(), wire.keyed(mn.algorithm, mn.secret.reveal()), mn.replay)
+            for mn in config.mobile_nodes
+        }
+        self._cache = BindingCache()
+        self._replay: dict[str, ReplayState] = {}
+        self._new_nonce = nonce_source or (lambda: secrets.randbits(32))
+        self.counters: dict[str, int] = {ACCEPTED: 0, DENIED: 0, DROPPED: 0, IGNORED: 0}
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def bindings(self) -> BindingView:
+        """Read-only: home address -> tuple of its current bindings."""
+        return self._cache.view
+
+    def binding_count(self) -> int:
+        return len(self._cache)
+
+    def replay_state(self, home_address: str) -> ReplayState | None:
+        return self._replay.get(home_address)
+
+    def next_expiry(self) -> float | None:
+        return self._cache.next_expiry()
+
+    def expire(self, now: float) -> list[Binding]:
+        """Remove bindings whose lifetime ran out by ``now`` (RFC 5944 3.8.1); returns them."""
+        return self._cache.expire(now)
+
+    def check_invariants(self) -> None:
+        self._cache.check()
+
+    # ------------------------------------------------------------------ entry point
+
+    def handle(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> Decision:
+        """Process one UDP payload received from ``src`` on ``local`` at time ``now``."""
+        nxt = self._cache.next_expiry()
+        if nxt is not None and nxt <= now:
+            self._cache.expire(now)
+        if not data:
+            d = self._quiet(DROPPED, None, "empty datagram", src, now)
+        elif data[0] == n.MSG_TUNNEL_DATA:
+            d = self._tunnel(data, src, local, now)
+        elif data[0] != n.MSG_RRQ:
+            d = self._quiet(IGNORED, None, f"message type {data[0]} is not a Registration Request", src, now)
+        else:
+            d = self._registration(data, src, local, now)
+        self.counters[d.outcome] += 1
+        return d
+
+    # ------------------------------------------------------------------ registration
+
+    def _registration(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> Decision:
+        trusted = False
+        if self.inside:
+            # RFC 5265 4.3: trust is a property of the request's IP source address.
+            who = src[0]
+            if self._f_trust_by_coa:  # FAULT trust-by-coa: use the Care-of Address field instead
+                who = socket.inet_ntoa(data[12:16]) if len(data) >= 16 else "0.0.0.0"
+            trusted = self._trust.is_trusted(who)
+            if not trusted and not self._f_answer_untrusted:  # FAULT answer-untrusted skips this
+                # RFC 5265 4.3: MUST drop silently; SHOULD log (rate-limited, with the source).
+                reason = f"registration request from untrusted source {src[0]} dropped (RFC 5265 4.3)"
+                if self._f_no_untrusted_log:  # FAULT no-untrusted-log
+                    return Decision(DROPPED, None, reason, None, None, None, src, log=False)
+                return self._quiet(DROPPED, None, reason, src, now)
+
+        req = wire.parse_request(data)
+        if req is None:
+            return self._quiet(DROPPED, None, f"truncated Registration Request: {len(data)} octets, the fixed part is 24 (RFC 5944 3.3)", src, now)
+        hoa = req.home_address
+        sa = self._sa.get(hoa)
+        reply_auth = sa[:4] if sa is not None else None
+
+        # RFC 5944 1.9: unrecognised extensions 0-127 discard the message, 128-255 are skipped.
+        auth_exts: list[wire.Ext] = []
+        tunnel_req: wire.Ext | None = None
+        cvse = False
+        skipped: int | None = None
+        for ext in req.extensions:
+            t = ext.type
+            if t in AUTHORIZATION_ENABLING:
+                auth_exts.append(ext)
+            elif t in RECOGNISED_EXTENSIONS:
+                if not auth_exts:  # only extensions covered by the authenticator are acted upon
+                    if t == n.EXT_UDP_TUNNEL_REQUEST:
+                        tunnel_req = ext
+                    elif t == n.EXT_CVSE:
+                        cvse = True
+            elif t < 128:
+                if not self._f_accept_nonskippable:  # FAULT accept-nonskippable skips this
+                    return self._quiet(DROPPED, None, f"unrecognised non-skippable extension {t}: message silently discarded (RFC 5944 1.9)", src, now, hoa)
+            elif skipped is None:
+                skipped = t
+        if req.error:
+            return self._deny(req, 134, f"poorly formed Request: {req.error}", src, now, trusted, reply_auth, authenticated=False)
+        if skipped is not None and self._f_reject_skippable:  # FAULT reject-skippable
+            return self._deny(req, 134, f"unrecognised skippable extension {skipped} rejected", src, now, trusted, reply_auth, authenticated=False)
+
+        # RFC 5944 3.8.2.1 (a): exactly one authorization-enabling extension, and it must verify.
+        if sa is None:
+            return self._deny(req, 131, f"no mobility security association for home address {hoa}", src, now, trusted, None, authenticated=False)
+        spi, algorithm, key, mac, replay_mode = sa
+        if not auth_exts:
+            if not self._f_accept_missing_auth:  # FAULT accept-missing-auth skips this
+                return self._deny(req, 131, "no MN-HA authentication extension", src, now, trusted, reply_auth, authenticated=False)
+        elif len(auth_exts) > 1:
+            return self._deny(req, 131, f"{len(auth_exts)} authorization-enabling extensions, exactly one allowed", src, now, trusted, reply_auth, authenticated=False)
+        else:
+            ext = auth_exts[0]
+            if ext.type != n.EXT_MN_HA_AUTH:
+                return self._deny(req, 131, f"authorization-enabling extension type {ext.type} is not supported here", src, now, trusted, reply_auth, authenticated=False)
+            got_spi = wire.spi_of(data, ext)
+            if got_spi != spi:
+                if not self._f_accept_unknown_spi:  # FAULT accept-unknown-spi skips this
+                    what = "too short to hold an SPI" if got_spi is None else f"SPI {got_spi:#x} names no security association for {hoa}"
+                    return self._deny(req, 131, f"MN-HA authentication extension {what}", src, now, trusted, reply_auth, authenticated=False)
+            else:
+                octets = 8 if self._f_truncated_auth else None  # FAULT truncated-auth-compare
+                if not wire.check_authenticator(data, ext, algorithm, key, octets, mac=mac):
+                    return self._deny(req, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
+
+        # RFC 5944 3.8.2.1 (b) and 5.7: Identification.
+        ident = req.identification
+        state = self._replay.get(hoa)
+        if state is None:
+            state = self._replay[hoa] = ReplayState()
+        if replay_mode == "timestamp":
+            reply_id = ident
+            if not self._f_no_replay_check:  # FAULT no-replay-check skips this
+                why = check_timestamp(ident, now, self.config.replay_skew, state.last_accepted, self.config.replay_strict)
+                if why is not None:
+                    rid = ident if self._f_bad_reply_id else timestamp_denial_identification(ident, now)  # FAULT bad-reply-identification
+                    return self._deny(req, 133, f"Identification mismatch: {why} (RFC 5944 5.7)", src, now, trusted, reply_auth, identification=rid)
+        else:
+            why = None if self._f_no_replay_check else check_nonce(ident, state)  # FAULT no-replay-check
+            nonce = self._new_nonce() & 0xFFFFFFFF
+            state.ha_nonce = nonce
+            reply_id = nonce_reply_identification(ident, nonce)
+            if why is not None:
+                rid = ident if self._f_bad_reply_id else reply_id  # FAULT bad-reply-identification
+                return self._deny(req, 133, f"Identification mismatch: {why} (RFC 5944 5.7)", src, now, trusted, reply_auth, identification=rid)
+            state.last_mn_nonce = low32(ident)
+
+        # RFC 5944 3.8.2.1: the Home Agent field must be one of this home agent's addresses.
+        if req.home_agent != self.address and req.home_agent != local[0] and not self._f_ignore_ha_field:  # FAULT ignore-ha-field
+            return self._deny(req, 136, f"Home Agent field {req.home_agent} is not an address of this home agent", src, now, trusted, reply_auth, identification=reply_id, home_agent=self.address)
+
+        flags = req.flags
+        registering = req.lifetime != 0
+        udp = False
+        tunnel_ext = b""
+        code = 0
+        keep_others = False
+        if registering:
+            if flags & wire.FLAG_T:
+                if self._f_bad_rt_code:  # FAULT bad-reverse-tunnel-code
+                    return self._deny(req, 128, "reverse tunnel requested", src, now, trusted, reply_auth, identification=reply_id)
+                if not self.config.reverse_tunneling:
+                    return self._deny(req, 137, "requested reverse tunnel unavailable (RFC 3024)", src, now, trusted, reply_auth, identification=reply_id)
+            elif self.config.reverse_tunnel_required:
+                return self._deny(req, 138, "reverse tunnel is mandatory and 'T' bit not set (RFC 3024)", src, now, trusted, reply_auth, identification=reply_id)
+            if flags & (wire.FLAG_M | wire.FLAG_G):
+                return self._deny(req, 139, "requested encapsulation unavailable: this home agent tunnels IP-in-IP only (RFC 5944 3.8.2.3)", src, now, trusted, reply_auth, identification=reply_id)
+            if cvse:
+                return self._deny(req, 140, "unable to interpret CVSE sent by the mobile node", src, now, trusted, reply_auth, identification=reply_id)
+            if tunnel_req is not None and not self._f_no_udp_tunnel:  # FAULT no-udp-tunnel ignores the request
+                parsed = wire.parse_udp_tunnel_request(data, tunnel_req)
+                if parsed is None:
+                    return self._deny(req, 134, "poorly formed Request: UDP Tunnel Request shorter than 6 octets (RFC 3519 3.1)", src, now, trusted, reply_auth, identification=reply_id)
+                force, _fa_required, encapsulation = parsed
+                # RFC 3519 (home agent considerations): a NAT shows as an IP source that differs
+                # from the Care-of Address; 'F' asks for UDP tunnelling without one.
+                if src[0] != req.care_of_address or force:
+                    if not self.config.udp_tunneling:
+                        return self._deny(req, 142, "UDP encapsulation unavailable (RFC 3519)", src, now, trusted, reply_auth, identification=reply_id)
+                    if encapsulation != n.IPPROTO_IPIP:
+                        return self._deny(req, 139, f"UDP tunnel encapsulation {encapsulation} unavailable: IP-in-IP only", src, now, trusted, reply_auth, identification=reply_id)
+                    udp = True
+                    tunnel_ext = wire.udp_tunnel_reply(0, self.config.keepalive_interval)
+            if flags & wire.FLAG_S:
+                if self.config.simultaneous_bindings:
+                    current = self._cache.get(hoa)
+                    if len(current) >= self.config.max_simultaneous_bindings and self._cache.find(hoa, req.care_of_address) is None:
+                        return self._deny(req, 135, f"too many simultaneous mobility bindings ({len(current)})", src, now, trusted, reply_auth, identification=reply_id)
+                    keep_others = True
+                else:
+                    code = 1  # RFC 5944 3.4, 3.8.3.2: accepted, simultaneous bindings unsupported
+
+        # RFC 5944 3.8.2.2: update the mobility binding list.
+        if not registering and not self._f_dereg_nonzero:
+            if req.care_of_address == hoa:
+                removed = len(self._cache.remove_all(hoa))
+            else:
+                removed = 1 if self._cache.remove(hoa, req.care_of_address) else 0
+            granted = 0
+            reason = f"deregistered {removed} binding(s) (RFC 5944 3.8.2.2)"
+        elif not registering:  # FAULT dereg-nonzero-lifetime: answered as a renewal, binding kept
+            granted = self.config.max_lifetime
+            reason = "deregistration answered as a renewal"
+        else:
+            if self._f_grant_longer:  # FAULT grant-longer-lifetime
+                granted = min(2 * req.lifetime, MAX_GRANTABLE)
+            else:
+                # RFC 5944 3.8.3.2: never more than requested; the home agent may grant less.
+                granted = min(req.lifetime, self.config.max_lifetime)
+            prev = self._cache.find(hoa, req.care_of_address)
+            if prev is not None and prev.identification == ident and prev.lifetime != INFINITE_LIFETIME:
+                # RFC 5944 3.8.2.2: a duplicate of an accepted request must not extend the lifetime.
+                granted = max(0, min(granted, int(prev.expires - now)))
+            self._cache.add(
+                Binding(
+                    hoa, req.care_of_address, granted, now, ident, flags, src,
+                    udp, src if udp else None, self.config.keepalive_interval if udp else None,
+                ),
+                keep_others=keep_others,
+            )
+            reason = "registration accepted" + (" (simultaneous bindings unsupported)" if code == 1 else "")
+        if replay_mode == "timestamp" and (state.last_accepted is None or ident > state.last_accepted):
+            state.last_accepted = ident
+
+        tnc_before, tnc_after = self._tnc(trusted, accepted=True)
+        reply = wire.build_reply(
+            code, granted, data[4:8], data[8:12], reply_id, tunnel_ext + tnc_before,  # RFC 5944 3.8.3.2: copied
+            auth=reply_auth, trailing=tnc_after,
+        )
+        return Decision(
+            ACCEPTED, code, reason, reply, self._reply_to(src), hoa, src,
+            lifetime=granted, care_of_address=req.care_of_address,
+            tnc=bool(tnc_before or tnc_after), udp_tunnel=udp,
+        )
+
+    def _tnc(self, trusted: bool, accepted: bool) -> tuple[bytes, bytes]:
+        """RFC 5265 4.3: replies to trusted sources carry TNC, before the MN-HA authenticator (3.4, RFC 5944 3.5.1)."""
+        if not (self.inside and trusted) or self._f_omit_tnc:  # FAULT omit-tnc
+            return b"", b""
+        if not accepted and self._f_no_tnc_on_denial:  # FAULT no-tnc-on-denial
+            return b"", b""
+        ext = BAD_TNC_EXTENSION if self._f_bad_tnc_format else wire.TNC_EXTENSION  # FAULT bad-tnc-format
+        if self._f_tnc_after_auth:  # FAULT tnc-after-auth
+            return b"", ext
+        return ext, b""
+
+    def _reply_to(self, src: tuple[str, int]) -> tuple[str, int]:
+        # RFC 5944 3.8.3.1: destination port copied from the request's source port.
+        if self._f_reply_to_434:  # FAULT reply-to-port-434
+            return (src[0], n.MIP_PORT)
+        return src
+
+    def _deny(
+        self,
+        req: wire.Request,
+        code: int,
+        reason: str,
+        src: tuple[str, int],
+        now: float,
+        trusted: bool,
+        auth: tuple[int, str, bytes, Callable[[bytes], bytes]] | None,
+        *,
+        identification: int | None = None,
+        home_agent: str | None = None,
+        authenticated: bool = True,
+    ) -> Decision:
+        """A denying reply (RFC 5944 3.8.2.3): fields copied from the request, Lifetime 0."""
+        tnc_before, tnc_after = self._tnc(trusted, accepted=False)
+        ident = req.identification if identification is None else identification
+        reply = wire.build_reply(
+            code, 0, req.data[4:8], home_agent or req.data[8:12], ident, tnc_before,
+            auth=auth, trailing=tnc_after,
+        )
+        log, held = (True, 0) if authenticated else self._limiter.allow(now)
+        return Decision(
+            DENIED, code, reason, reply, self._reply_to(src), req.home_address, src,
+            log=log, suppressed=held, care_of_address=req.care_of_address, tnc=bool(tnc_before or tnc_after),
+        )
+
+    def _quiet(self, outcome: str, code: int | None, reason: str, src: tuple[str, int], now: float, home: str | None = None) -> Decision:
+        """A decision without a reply, logged through the rate limiter."""
+        log, held = self._limiter.allow(now)
+        return Decision(outcome, code, reason, None, None, home, src, log=log, suppressed=held)
+
+    # ------------------------------------------------------------------ RFC 3519 tunnel data
+
+    def decapsulate(self, data: bytes, src: tuple[str, int]) -> bytes | TunnelError:
+        """Inner packet of a MIP Tunnel Data message from a registered UDP tunnel endpoint."""
+        if len(data) < wire.TUNNEL_DATA_HEADER or data[0] != n.MSG_TUNNEL_DATA:
+            return TunnelError("not a MIP Tunnel Data message")
+        b = self._cache.by_endpoint(src)
+        if b is None:
+            # Only an authenticated registration moves the endpoint (RFC 3519 6.1: bogus keepalives).
+            return TunnelError(f"tunnel data from {src[0]}:{src[1]}, which is no registered UDP tunnel endpoint")
+        if data[1] != n.IPPROTO_IPIP:
+            return TunnelError(f"tunnel data with Next Header {data[1]}: only IP-in-IP (4) is in use")
+        inner = data[wire.TUNNEL_DATA_HEADER :]
+        hdr = parse_ipv4(inner)
+        if isinstance(hdr, TunnelError):
+            return hdr
+        if hdr.src != b.home_address:
+            return TunnelError(f"inner source {hdr.src} is not the home address {b.home_address} registered for this endpoint")
+        return inner
+
+    def encapsulate(self, home_address: str, ip_packet: bytes) -> tuple[bytes, tuple[str, int]] | TunnelError:
+        """MIP Tunnel Data towards the UDP tunnel endpoint of ``home_address`` (newest binding)."""
+        for b in reversed(self._cache.get(home_address)):
+            if b.udp_tunnel and b.tunnel_endpoint is not None:
+                return wire.tunnel_data(ip_packet), b.tunnel_endpoint
+        return TunnelError(f"no UDP-tunnelled binding for {home_address}")
+
+    def _tunnel(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> Decision:
+        inner = self.decapsulate(data, src)
+        if isinstance(inner, TunnelError):
+            return self._quiet(DROPPED, None, inner.reason, src, now)
+        b = self._cache.by_endpoint(src)
+        home = b.home_address if b else None
+        hdr = parse_ipv4(inner)
+        if not isinstance(hdr, TunnelError) and is_echo_request(inner, hdr) and hdr.dst in (self.address, local[0]):
+            # RFC 3519 keepalive: answered inside the tunnel, to the endpoint it came from.
+            return Decision(ACCEPTED, None, "keepalive answered", wire.tunnel_data(echo_reply(inner, hdr)), src, home, src, log=False)
+        return Decision(ACCEPTED, None, "tunnel data", None, None, home, src, log=False, inner=inner)

@@ -1,0 +1,371 @@
+"""Asyncio UDP shell around the sans-IO home agent, and a background runner for tests and suites.
+
+The transport only moves octets: it hands each datagram with its source, the
+local address and the wall clock to :meth:`HomeAgent.handle`, sends the reply
+from the same socket (so the reply's source port is the request's destination
+port, RFC 5944 3.8.3.1) and writes one log line per logged decision. Binding
+any 127.x address needs no privileges on Linux.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
+
+from mipcheck.errors import MipcheckError
+
+from .config import HAConfig
+from .core import Decision, HomeAgent
+from .faults import check_faults
+
+HOUSEKEEPING_PERIOD = 0.25  # seconds between expiry sweeps and log flushes
+
+
+def _timestamp(now: float) -> str:
+    return _dt.datetime.fromtimestamp(now, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class _Clock:
+    """UTC timestamps with millisecond precision; the date part is formatted once a second."""
+
+    __slots__ = ("_sec", "_prefix")
+
+    def __init__(self) -> None:
+        self._sec = -1
+        self._prefix = ""
+
+    def __call__(self, now: float) -> str:
+        sec = int(now)
+        if sec != self._sec:
+            self._sec = sec
+            self._prefix = _dt.datetime.fromtimestamp(sec, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._prefix}.{int((now - sec) * 1000):03d}Z"
+
+
+def format_record(record: dict[str, Any], as_json: bool) -> str:
+    """One log line: JSON, or ``time outcome key=value ... reason="..."`` for people."""
+    if as_json:
+        return json.dumps(record, separators=(",", ":"))
+    parts = [record.get("time", "-"), record.get("outcome") or record.get("event", "-")]
+    for key, value in record.items():
+        if key in ("time", "outcome", "event", "reason", "code_name"):
+            continue
+        if value is None:
+            continue
+        parts.append(key if value is True else f"{key}={value}")
+    if "reason" in record:
+        parts.append(f"reason={json.dumps(record['reason'])}")
+    return " ".join(str(p) for p in parts)
+
+
+_QUOTED: dict[str, str] = {}
+
+
+def _quoted(reason: str) -> str:
+    q = _QUOTED.get(reason)
+    if q is None:
+        if len(_QUOTED) > 4096:
+            _QUOTED.clear()
+        q = _QUOTED[reason] = json.dumps(reason)
+    return q
+
+
+def text_line(d: Decision, stamp: str) -> str:
+    """``format_record(d.as_log() | {"time": stamp}, False)`` without building the dict (hot path)."""
+    parts = [stamp, d.outcome]
+    if d.code is not None:
+        parts.append(f"code={d.code}")
+    if d.home_address is not None:
+        parts.append(f"home_address={d.home_address}")
+    parts.append(f"source={d.source[0]}:{d.source[1]}")
+    if d.reply_to is not None:
+        parts.append(f"reply_to={d.reply_to[0]}:{d.reply_to[1]}")
+    if d.care_of_address is not None:
+        parts.append(f"care_of_address={d.care_of_address}")
+    if d.lifetime is not None:
+        parts.append(f"lifetime={d.lifetime}")
+    if d.tnc:
+        parts.append("tnc")
+    if d.udp_tunnel:
+        parts.append("udp_tunnel")
+    if d.suppressed:
+        parts.append(f"suppressed={d.suppressed}")
+    parts.append("reason=" + _quoted(d.reason))
+    return " ".join(parts)
+
+
+class DecisionLog:
+    """Writes decision records to streams and hands them to an optional sink (thread-safe list, tests)."""
+
+    def __init__(self, streams: Iterable[TextIO], *, as_json: bool = False, sink: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.streams = list(streams)
+        self.as_json = as_json
+        self.sink = sink
+        self._clock = _Clock()
+
+    def _write(self, line: str) -> None:
+        for s in self.streams:
+            s.write(line)
+
+    def record(self, record: dict[str, Any], now: float) -> None:
+        record = {"time": self._clock(now), **record}
+        if self.sink is not None:
+            self.sink(record)
+        if self.streams:
+            self._write(format_record(record, self.as_json) + "\n")
+
+    def decision(self, d: Decision, now: float) -> None:
+        if self.sink is not None or self.as_json:
+            self.record(d.as_log(), now)
+        elif self.streams:
+            self._write(text_line(d, self._clock(now)) + "\n")
+
+    def flush(self) -> None:
+        for s in self.streams:
+            with contextlib.suppress(Exception):
+                s.flush()
+
+
+class HomeAgentProtocol(asyncio.DatagramProtocol):
+    """Feeds datagrams to the core and sends its replies (for embedding in a caller's own endpoint)."""
+
+    def __init__(self, core: HomeAgent, log: DecisionLog, clock: Callable[[], float] = time.time) -> None:
+        self.core = core
+        self.log = log
+        self.clock = clock
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local: tuple[str, int] = ("0.0.0.0", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.local = transport.get_extra_info("sockname")[:2]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        now = self.clock()
+        d = self.core.handle(data, addr, self.local, now)
+        if d.reply is not None and d.reply_to is not None and self.transport is not None:
+            self.transport.sendto(d.reply, d.reply_to)
+        if d.log:
+            self.log.decision(d, now)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors for earlier replies (port unreachable): nothing to do, UDP is lossy.
+        pass
+
+
+class UDPServer:
+    """A non-blocking UDP socket on the event loop that drains up to ``BATCH`` datagrams per wake-up.
+
+    asyncio's own datagram transport reads one datagram per loop iteration
+    into a fresh 256 KiB buffer; on loopback that costs about three times the
+    work of a registration. Replies are sent straight from the same socket;
+    one that cannot be sent at once is counted and dropped, as UDP may.
+    """
+
+    BATCH = 64
+    MAX_DATAGRAM = 65535
+    RCVBUF = 1 << 21
+
+    def __init__(self, core: HomeAgent, log: DecisionLog, address: str, port: int, clock: Callable[[], float] = time.time) -> None:
+        self.core = core
+        self.log = log
+        self.clock = clock
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.RCVBUF)
+            self.sock.bind((address, port))
+        except OSError as exc:
+            self.sock.close()
+            raise MipcheckError(f"cannot bind {address}:{port}: {exc.strerror or exc}") from None
+        self.sock.setblocking(False)
+        self.local: tuple[str, int] = self.sock.getsockname()[:2]
+        self.send_failures = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        loop.add_reader(self.sock.fileno(), self._readable)
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self.sock.fileno())
+            self._loop = None
+        self.sock.close()
+
+    def _readable(self) -> None:
+        recvfrom, sendto, handle, clock, local = self.sock.recvfrom, self.sock.sendto, self.core.handle, self.clock, self.local
+        for _ in range(self.BATCH):
+            try:
+                data, src = recvfrom(self.MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue  # an ICMP error queued on the socket: nothing to read
+            now = clock()
+            d = handle(data, src, local, now)
+            if d.reply is not None:
+                try:
+                    sendto(d.reply, d.reply_to)
+                except OSError:
+                    self.send_failures += 1
+            if d.log:
+                self.log.decision(d, now)
+
+
+async def serve(
+    config: HAConfig,
+    faults: Iterable[str] = (),
+    *,
+    log: DecisionLog,
+    stop: asyncio.Event,
+    on_ready: Callable[[str, int, HomeAgent], None] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> HomeAgent:
+    """Run the home agent until ``stop`` is set; returns the core (for inspection)."""
+    core = HomeAgent(config, faults)
+    server = UDPServer(core, log, config.address, config.port, clock)
+    server.start(asyncio.get_running_loop())
+    address, port = server.local
+    try:
+        if on_ready is not None:
+            on_ready(address, port, core)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), HOUSEKEEPING_PERIOD)
+            now = clock()
+            for b in core.expire(now):
+                log.record({"event": "expired", "home_address": b.home_address, "care_of_address": b.care_of_address}, now)
+            log.flush()
+    finally:
+        server.close()
+        log.flush()
+    return core
+
+
+class BackgroundHomeAgent:
+    """A home agent on its own thread and event loop; a context manager.
+
+    ``address``/``port`` are the bound ones (config port 0 picks a free port),
+    ``decisions`` lists ``Decision.as_log()`` records of every logged decision
+    (each with a ``time``), ``log_path`` is ``config.log_file``.
+    """
+
+    def __init__(self, config: HAConfig, faults: Iterable[str] = (), *, log_json: bool = False, streams: Iterable[TextIO] = ()) -> None:
+        self.config = config
+        self.faults = check_faults(faults)
+        self.log_json = log_json
+        self.log_path = config.log_file
+        self.address: str = config.address
+        self.port: int = config.port
+        self.decisions: list[dict[str, Any]] = []
+        self.core: HomeAgent | None = None
+        self._streams = list(streams)
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._logfile: TextIO | None = None
+
+    # ---- lifecycle
+    def start(self, timeout: float = 10.0) -> BackgroundHomeAgent:
+        if self._thread is not None:
+            return self
+        if self.log_path:
+            self._logfile = open(self.log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed in stop()
+        self._thread = threading.Thread(target=self._run, name=f"mipcheck-ha-{self.config.address}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            self.stop()
+            raise MipcheckError("home agent did not start in time")
+        if self._error is not None:
+            err = self._error
+            self.stop()
+            raise err
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._logfile is not None:
+            self._logfile.close()
+            self._logfile = None
+
+    def __enter__(self) -> BackgroundHomeAgent:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- views
+    def decisions_snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.decisions)
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any] | None:
+        """First logged decision matching ``predicate``, waiting up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for rec in self.decisions_snapshot():
+                if predicate(rec):
+                    return rec
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.01)
+
+    def call(self, fn: Callable[[HomeAgent], Any], timeout: float = 5.0) -> Any:
+        """Run ``fn(core)`` on the home agent's loop (the core is not thread-safe)."""
+        if self._loop is None or self.core is None:
+            raise MipcheckError("home agent is not running")
+        core = self.core
+
+        async def _call() -> Any:
+            return fn(core)
+
+        return asyncio.run_coroutine_threadsafe(_call(), self._loop).result(timeout)
+
+    # ---- thread body
+    def _sink(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self.decisions.append(record)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        streams = list(self._streams)
+        if self._logfile is not None:
+            streams.append(self._logfile)
+        log = DecisionLog(streams, as_json=self.log_json, sink=self._sink)
+
+        def ready(address: str, port: int, core: HomeAgent) -> None:
+            self.address, self.port, self.core = address, port, core
+            self._ready.set()
+
+        await serve(self.config, self.faults, log=log, stop=self._stop, on_ready=ready)
+
+
+def run_home_agent(config: HAConfig, faults: Iterable[str] = (), *, log_json: bool = False) -> BackgroundHomeAgent:
+    """Start a home agent in a background thread; use as ``with run_home_agent(cfg) as ha:``."""
+    return BackgroundHomeAgent(config, faults, log_json=log_json).start()

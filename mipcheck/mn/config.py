@@ -1,0 +1,108 @@
+"""Configuration of the test mobile node (``mipcheck mn``): one home agent, one interface.
+
+Same rules as the home agent's config: checked once, one-line errors naming
+the key, the secret from ``secret``, ``secret_file`` or ``secret_env``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mipcheck.errors import ConfigError
+from mipcheck.ha.config import (
+    MIN_SPI,
+    REPLAY_MODES,
+    _bool,
+    _choice,
+    _int,
+    _ipv4,
+    load_secret,
+    read_toml,
+)
+from mipcheck.layers.auth import ALGORITHMS, HMAC_MD5
+from mipcheck.layers.secret import Secret
+
+
+@dataclass(frozen=True)
+class MNConfig:
+    """A mobile node's side of one registration: addresses, security association, options."""
+
+    home_address: str
+    home_agent: str
+    spi: int
+    secret: Secret
+    ha_port: int = 434
+    local_address: str = "127.0.0.1"
+    local_port: int = 0
+    care_of_address: str | None = None  # default: local_address (co-located)
+    colocated: bool = True  # 'D' bit (RFC 5944 3.3): the mobile node decapsulates itself
+    lifetime: int = 1800
+    algorithm: str = HMAC_MD5
+    replay: str = "timestamp"
+    nai: str | None = None
+    reverse_tunnel: bool = False  # 'T' bit (RFC 3024)
+    simultaneous: bool = False  # 'S' bit
+    udp_tunnel: bool = False  # add a UDP Tunnel Request (RFC 3519 3.1)
+    force_udp: bool = False  # its 'F' flag
+    timeout: float = 1.0  # first retransmission timeout, seconds
+    attempts: int = 4  # transmissions before giving up
+
+    def __post_init__(self) -> None:
+        for key in ("home_address", "home_agent", "local_address"):
+            object.__setattr__(self, key, _ipv4(key, getattr(self, key), None))
+        if self.care_of_address is not None:
+            object.__setattr__(self, "care_of_address", _ipv4("care_of_address", self.care_of_address, None))
+        _int("spi", self.spi, MIN_SPI, 0xFFFFFFFF, None)
+        if not isinstance(self.secret, Secret):
+            object.__setattr__(self, "secret", Secret(self.secret))
+        _int("ha_port", self.ha_port, 1, 65535, None)
+        _int("local_port", self.local_port, 0, 65535, None)
+        _int("lifetime", self.lifetime, 0, 0xFFFF, None)
+        _choice("algorithm", self.algorithm, ALGORITHMS, None)
+        _choice("replay", self.replay, REPLAY_MODES, None)
+        for key in ("colocated", "reverse_tunnel", "simultaneous", "udp_tunnel", "force_udp"):
+            _bool(key, getattr(self, key), None)
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or self.timeout <= 0:
+            raise ConfigError("timeout", f"expected seconds > 0, got {self.timeout!r}")
+        _int("attempts", self.attempts, 1, 100, None)
+        if self.force_udp and not self.udp_tunnel:
+            raise ConfigError("force_udp", "needs udp_tunnel = true")
+
+    @property
+    def coa(self) -> str:
+        return self.care_of_address or self.local_address
+
+
+_KEYS = {
+    "home_address", "home_agent", "ha_port", "local_address", "local_port", "care_of_address", "colocated",
+    "lifetime", "spi", "secret", "secret_file", "secret_env", "algorithm", "replay", "nai", "reverse_tunnel",
+    "simultaneous", "udp_tunnel", "force_udp", "timeout", "attempts",
+}
+
+
+def mn_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), source: str | None = None) -> MNConfig:
+    for k in data:
+        if k not in _KEYS:
+            raise ConfigError(k, "unknown key", source=source)
+    for k in ("home_address", "home_agent", "spi"):
+        if k not in data:
+            raise ConfigError(k, "missing", source=source)
+    kw: dict[str, Any] = {k: v for k, v in data.items() if k not in ("secret", "secret_file", "secret_env")}
+    if "nai" in kw and not isinstance(kw["nai"], str):
+        raise ConfigError("nai", "expected a string", source=source)
+    kw["secret"] = load_secret(data, "mobile node", base_dir, source)
+    kw.setdefault("algorithm", HMAC_MD5)
+    _choice("algorithm", kw["algorithm"], ALGORITHMS, source)
+    try:
+        return MNConfig(**kw)
+    except ConfigError as exc:
+        raise ConfigError(exc.key, exc.problem, source=source) from None
+
+
+def load_mn_config(path: str | os.PathLike[str]) -> MNConfig:
+    p = Path(path)
+    return mn_config_from_dict(read_toml(p), base_dir=p.resolve().parent, source=str(path))

@@ -1,0 +1,348 @@
+"""Sans-IO registration client: one (interface, home agent) pair, time passed in.
+
+Builds Registration Requests (RFC 5944 3.3), keeps the Identification
+(timestamps or nonces, RFC 5944 5.7, resynchronising from an authenticated
+code 133), retransmits with exponential backoff (RFC 5944 3.6.3), checks
+replies (RFC 5944 3.6.2.1: authenticator, Identification, home address) and
+re-registers before the lifetime runs out. Timers work like aioquic's:
+``next_timer()`` says when, ``on_timer(now)`` returns what to send.
+
+Results come out as event objects. RFC 5265 3.3 detection composes two
+clients per interface (one to the i-HA, one to the x-HA) and reads
+``Registered.tnc``; ``reregister_interval`` is where T_MONITOR (3.2.4) plugs in.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from mipcheck.ha import wire
+from mipcheck.layers import numbers as n
+from mipcheck.layers.identification import (
+    NTP_UNIX_OFFSET,
+    high32,
+    low32,
+    nonce_identification,
+    timestamp_identification,
+)
+
+from .config import MNConfig
+
+INFINITE_LIFETIME = 0xFFFF
+
+
+# ------------------------------------------------------------------------------ events
+
+
+@dataclass(frozen=True)
+class Event:
+    interface: str
+    home_agent: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Registered(Event):
+    code: int
+    lifetime: int
+    identification: int
+    tnc: bool  # an authenticated, well-formed TNC extension was present (RFC 5265 3.2.3)
+    tnc_issue: str | None = None  # a TNC extension was present but cannot be relied on
+    udp_tunnel: tuple[int, int] | None = None  # (reply code, keepalive interval) of a UDP Tunnel Reply
+    warnings: tuple[str, ...] = ()
+    reply: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class Deregistered(Event):
+    code: int
+    reply: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class Denied(Event):
+    code: int
+    authenticated: bool  # False only for foreign-agent denials (codes 64-127), which carry no MN-HA authenticator
+    tnc: bool = False
+    reply: bytes = field(default=b"", repr=False)
+
+    @property
+    def reason(self) -> str:
+        return n.reply_code_name(self.code)
+
+
+@dataclass(frozen=True)
+class TimedOut(Event):
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Resynchronised(Event):
+    mode: str  # "timestamp" or "nonce"
+    value: float  # clock offset in seconds, or the home agent's nonce
+
+
+@dataclass(frozen=True)
+class Ignored(Event):
+    """A datagram that failed the reply checks; silently discarded per RFC 5944 3.6.2.1, reported here."""
+
+    reason: str
+    code: int | None = None
+    reply: bytes = field(default=b"", repr=False)
+
+
+TERMINAL = (Registered, Deregistered, Denied, TimedOut)
+
+
+class State(Enum):
+    IDLE = "idle"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    DEREGISTERING = "deregistering"
+    DEREGISTERED = "deregistered"
+    DENIED = "denied"
+    TIMED_OUT = "timed-out"
+
+
+# ------------------------------------------------------------------------------ client
+
+
+class RegistrationClient:
+    """Registration state of one mobile node interface towards one home agent."""
+
+    def __init__(
+        self,
+        config: MNConfig,
+        *,
+        interface: str = "default",
+        initial_timeout: float | None = None,
+        max_timeout: float = 32.0,
+        max_attempts: int | None = None,
+        reregister_fraction: float = 0.8,
+        reregister_interval: float | None = None,
+        max_resyncs: int = 2,
+        rng: Callable[[], int] | None = None,
+    ) -> None:
+        self.config = config
+        self.interface = interface
+        self.initial_timeout = config.timeout if initial_timeout is None else initial_timeout
+        self.max_timeout = max_timeout
+        self.max_attempts = config.attempts if max_attempts is None else max_attempts
+        self.reregister_fraction = reregister_fraction
+        self.reregister_interval = reregister_interval  # RFC 5265 3.2.4: T_MONITOR - N when inside
+        self.max_resyncs = max_resyncs
+        self._rng = rng or (lambda: secrets.randbits(32))
+        self._key = config.secret.reveal()
+        self.state = State.IDLE
+        self.clock_offset = 0.0  # learnt from code 133 (timestamps)
+        self.ha_nonce: int | None = None  # learnt from replies (nonces)
+        self.registered_until: float | None = None
+        self.last_registered: Registered | None = None
+        self._last_ident = 0
+        self._lifetime = config.lifetime
+        self._outstanding: set[int] = set()  # low-order 32 bits of requests of this transaction
+        self._attempts = 0
+        self._resyncs = 0
+        self._timeout = self.initial_timeout
+        self._retransmit_at: float | None = None
+        self._reregister_at: float | None = None
+        self._dereg_all = False
+        self._outbox: list[bytes] = []
+        self._events: list[Event] = []
+
+    # ---- requests
+    def _identification(self, now: float) -> int:
+        if self.config.replay == "timestamp":
+            ident = timestamp_identification(now + self.clock_offset)
+            ident = max(ident, self._last_ident + 1)  # a home agent may reject out-of-order ones
+        else:
+            mn = self._rng() & 0xFFFFFFFF
+            while mn == low32(self._last_ident):
+                mn = self._rng() & 0xFFFFFFFF
+            ident = nonce_identification(self.ha_nonce or 0, mn)
+        self._last_ident = ident
+        return ident
+
+    def build_request(self, now: float, lifetime: int | None = None) -> bytes:
+        """One Registration Request with a fresh Identification (not sent: the caller sends it)."""
+        c = self.config
+        lifetime = self._lifetime if lifetime is None else lifetime
+        flags = (
+            (wire.FLAG_S if c.simultaneous else 0)
+            | (wire.FLAG_D if c.colocated else 0)
+            | (wire.FLAG_T if c.reverse_tunnel else 0)
+        )
+        exts = b""
+        if c.nai:
+            exts += wire.nai_extension(c.nai)  # RFC 2794: before the MN-HA authentication extension
+        if c.udp_tunnel and lifetime != 0:
+            exts += wire.udp_tunnel_request(force=c.force_udp)  # RFC 3519 3.1: covered by the authenticator
+        ident = self._identification(now)
+        self._outstanding.add(low32(ident))
+        coa = c.home_address if lifetime == 0 and self._dereg_all else c.coa
+        return wire.build_request(flags, lifetime, c.home_address, c.home_agent, coa, ident, exts, auth=(c.spi, c.algorithm, self._key))
+
+    def _start(self, now: float, lifetime: int, state: State) -> bytes:
+        self._lifetime = lifetime
+        self.state = state
+        self._outstanding.clear()
+        self._attempts = 1
+        self._resyncs = 0
+        self._timeout = self.initial_timeout
+        self._retransmit_at = now + self._timeout
+        self._reregister_at = None
+        return self.build_request(now, lifetime)
+
+    def register(self, now: float, lifetime: int | None = None) -> bytes:
+        """Start a registration (or renewal); returns the first request to send."""
+        return self._start(now, self.config.lifetime if lifetime is None else lifetime, State.REGISTERING)
+
+    def deregister(self, now: float, *, all_bindings: bool = False) -> bytes:
+        """Start a deregistration: Lifetime 0; Care-of Address = home address for all bindings (RFC 5944 3.8.2.2)."""
+        self._dereg_all = all_bindings
+        return self._start(now, 0, State.DEREGISTERING)
+
+    # ---- timers
+    def next_timer(self) -> float | None:
+        times = [t for t in (self._retransmit_at, self._reregister_at) if t is not None]
+        return min(times) if times else None
+
+    def on_timer(self, now: float) -> list[bytes]:
+        out: list[bytes] = []
+        if self._retransmit_at is not None and now >= self._retransmit_at:
+            if self._attempts >= self.max_attempts:
+                self._retransmit_at = None
+                self._outstanding.clear()
+                self.state = State.TIMED_OUT
+                self._events.append(TimedOut(self.interface, self.config.home_agent, now, self._attempts))
+            else:
+                # RFC 5944 3.6.3: each retransmission timeout at least twice the previous one.
+                self._attempts += 1
+                self._timeout = min(self._timeout * 2, self.max_timeout)
+                self._retransmit_at = now + self._timeout
+                out.append(self.build_request(now))
+        if self._reregister_at is not None and now >= self._reregister_at:
+            out.append(self.register(now))
+        return out
+
+    # ---- replies
+    def datagrams_to_send(self) -> list[bytes]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def events(self) -> list[Event]:
+        """Events produced by on_timer() since the last call (receive() returns its own)."""
+        out, self._events = self._events, []
+        return out
+
+    def _ignore(self, now: float, reason: str, code: int | None = None, data: bytes = b"") -> list[Event]:
+        return [Ignored(self.interface, self.config.home_agent, now, reason, code, data)]
+
+    def receive(self, data: bytes, now: float) -> list[Event]:
+        """Process a datagram from the home agent; returns the events it caused."""
+        c = self.config
+        rep = wire.parse_reply(data)
+        if rep is None:
+            return self._ignore(now, "not a Registration Reply", data=data)
+        if rep.error:
+            return self._ignore(now, f"malformed reply: {rep.error}", rep.code, data)
+        if rep.home_address != c.home_address:
+            return self._ignore(now, f"reply for home address {rep.home_address}", rep.code, data)
+        if not self._outstanding or low32(rep.identification) not in self._outstanding:
+            # RFC 5944 3.6.2.1: the low-order 32 bits must match a request we sent.
+            return self._ignore(now, "Identification does not match an outstanding request", rep.code, data)
+        # RFC 5944 1.9: an unrecognised non-skippable extension discards the message.
+        for ext in rep.extensions:
+            if ext.type < 128 and ext.type not in _RECOGNISED:
+                return self._ignore(now, f"unrecognised non-skippable extension {ext.type}", rep.code, data)
+        auths = [e for e in rep.extensions if e.type == n.EXT_MN_HA_AUTH]
+        authenticated = (
+            len(auths) == 1
+            and wire.spi_of(data, auths[0]) == c.spi
+            and wire.check_authenticator(data, auths[0], c.algorithm, self._key)
+        )
+        if not authenticated:
+            if 64 <= rep.code <= 127 and not auths:
+                # Codes 64-127 are a foreign agent's denial (RFC 5944 3.4); it holds no MN-HA key.
+                return self._finish(Denied(self.interface, c.home_agent, now, rep.code, False, False, data))
+            why = "no MN-HA authentication extension" if not auths else "MN-HA authenticator does not verify"
+            return self._ignore(now, why, rep.code, data)
+        auth_at = auths[0].offset
+        tnc, tnc_issue = False, None
+        tnc_exts = [e for e in rep.extensions if e.type == n.EXT_TNC]
+        if tnc_exts:
+            e = tnc_exts[0]
+            if e.offset > auth_at:
+                tnc_issue = "TNC extension after the MN-HA authenticator: not authenticated, ignored"
+            elif e.length != 2 or data[e.body] != 0:
+                tnc_issue = f"malformed TNC extension (Length {e.length}, Sub-Type {data[e.body] if e.length else None})"
+            else:
+                tnc = True  # RFC 5265 3.4: Reserved is ignored on receipt
+        if rep.code == 133:
+            return self._resync(rep, now, data)
+        if self.config.replay == "nonce":
+            self.ha_nonce = high32(rep.identification)  # RFC 5944 5.7.2: the nonce for the next request
+        if not n.reply_accepted(rep.code):
+            return self._finish(Denied(self.interface, c.home_agent, now, rep.code, True, tnc, data))
+        if self._lifetime == 0:
+            self.registered_until = None
+            return self._finish(Deregistered(self.interface, c.home_agent, now, rep.code, data), State.DEREGISTERED)
+        warnings = []
+        lifetime = rep.lifetime
+        if lifetime > self._lifetime:
+            warnings.append(f"home agent granted Lifetime {lifetime} > requested {self._lifetime} (RFC 5944 3.8.3.2)")
+            lifetime = self._lifetime
+        udp = None
+        for e in rep.extensions:
+            if e.type == n.EXT_UDP_TUNNEL_REPLY and e.offset < auth_at:
+                parsed = wire.parse_udp_tunnel_reply(data, e)
+                if parsed is not None:
+                    udp = (parsed[0], parsed[2])
+        if c.udp_tunnel and udp is None:
+            warnings.append("no UDP Tunnel Reply (RFC 3519): the home agent will tunnel IP-in-IP")
+        ev = Registered(self.interface, c.home_agent, now, rep.code, lifetime, rep.identification, tnc, tnc_issue, udp, tuple(warnings), data)
+        self.last_registered = ev
+        events = self._finish(ev, State.REGISTERED)
+        if lifetime == INFINITE_LIFETIME:
+            self.registered_until = None
+        else:
+            self.registered_until = now + lifetime
+            delay = lifetime * self.reregister_fraction
+            if self.reregister_interval is not None:
+                delay = min(delay, self.reregister_interval)
+            self._reregister_at = now + delay
+        return events
+
+    def _finish(self, ev: Event, state: State | None = None) -> list[Event]:
+        self._retransmit_at = None
+        self._outstanding.clear()
+        if state is None:
+            state = State.DENIED
+        self.state = state
+        return [ev]
+
+    def _resync(self, rep: wire.Reply, now: float, data: bytes) -> list[Event]:
+        """RFC 5944 5.7: an authenticated 133 tells the home agent's time or its next nonce."""
+        c = self.config
+        if self._resyncs >= self.max_resyncs:
+            return self._finish(Denied(self.interface, c.home_agent, now, 133, True, False, data))
+        self._resyncs += 1
+        if c.replay == "timestamp":
+            ha_time = high32(rep.identification) - NTP_UNIX_OFFSET + 0.5  # whole seconds only: aim mid-second
+            self.clock_offset = ha_time - now
+            ev = Resynchronised(self.interface, c.home_agent, now, "timestamp", self.clock_offset)
+        else:
+            self.ha_nonce = high32(rep.identification)
+            ev = Resynchronised(self.interface, c.home_agent, now, "nonce", float(self.ha_nonce))
+        self._timeout = self.initial_timeout
+        self._retransmit_at = now + self._timeout
+        self._outbox.append(self.build_request(now))
+        return [ev]
+
+
+_RECOGNISED = frozenset(
+    (n.EXT_MN_HA_AUTH, n.EXT_MN_FA_AUTH, n.EXT_FA_HA_AUTH, n.EXT_GEN_AUTH, n.EXT_CVSE, n.EXT_UDP_TUNNEL_REPLY)
+)

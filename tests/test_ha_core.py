@@ -1,0 +1,628 @@
+"""Table-driven tests of the sans-IO home agent (mipcheck.ha.core).
+
+Requests are crafted with the Scapy layers (the reference), replies are
+dissected with them too, so the home agent's own struct-level codec is
+checked against an independent implementation on every case.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mipcheck.ha import HAConfig, HomeAgent, MobileNodeConfig, wire
+from mipcheck.ha.core import Decision
+from mipcheck.ha.faults import FAULT_CASES, FAULTS
+from mipcheck.ha.replay import ntp_seconds
+from mipcheck.ha.testing import dissect_reply, extension_types, reply_auth_valid, request
+from mipcheck.ha.tunnel import TunnelError, echo_request, internet_checksum, parse_ipv4
+from mipcheck.layers import (
+    MIPExtCVSE,
+    MIPExtMNFAAuth,
+    MIPExtMNHAAuth,
+    MIPExtNAI,
+    MIPExtUDPTunnelReply,
+    MIPExtUDPTunnelRequest,
+    MIPExtUnknown,
+    MobileIPMessage,
+    RegistrationReply,
+    RegistrationRequest,
+)
+from mipcheck.layers.auth import PREFIX_SUFFIX_MD5, Key, compute_authenticator
+from mipcheck.layers.extensions import MIPExtTNC
+from mipcheck.layers.identification import (
+    high32,
+    low32,
+    nonce_identification,
+    timestamp_identification,
+)
+
+NOW = 1_800_000_000.0
+HA = "127.0.0.1"
+LOCAL = (HA, 434)
+HOA = "10.1.0.5"  # timestamp replay protection
+HOA_NONCE = "10.1.0.6"  # nonce replay protection
+HOA_PS = "10.1.0.7"  # keyed prefix+suffix MD5
+SPI = 0x1000
+KEY = b"test-only-key-16"
+SRC = ("127.0.0.10", 40000)  # inside the trusted network
+UNTRUSTED = ("127.0.1.66", 40000)  # outside it
+NAT_COA = "127.0.0.200"  # a Care-of Address that differs from the IP source: a NAT on the path
+ID0 = timestamp_identification(NOW, low_bits=0x1234)
+FIRST_NONCE = 0x50000000
+
+
+def make_config(**over: Any) -> HAConfig:
+    kw: dict[str, Any] = dict(
+        trusted_networks=("127.0.0.0/24",),
+        mobile_nodes=(
+            MobileNodeConfig(HOA, SPI, KEY),
+            MobileNodeConfig(HOA_NONCE, SPI, KEY, replay="nonce"),
+            MobileNodeConfig(HOA_PS, SPI, KEY, algorithm=PREFIX_SUFFIX_MD5),
+        ),
+    )
+    kw.update(over)
+    return HAConfig(**kw)
+
+
+def make_ha(faults: tuple[str, ...] = (), **over: Any) -> HomeAgent:
+    counter = itertools.count(FIRST_NONCE)
+    return HomeAgent(make_config(**over), faults, nonce_source=lambda: next(counter))
+
+
+def rrq(*, hoa: str = HOA, ha: str = HA, coa: str = SRC[0], ident: int = ID0, lifetime: int = 100, key: bytes | None = KEY, spi: int = SPI, **kw: Any) -> bytes:
+    return request(home_address=hoa, home_agent=ha, care_of_address=coa, identification=ident, lifetime=lifetime, spi=spi, key=key, **kw)
+
+
+def flip(data: bytes, index: int) -> bytes:
+    b = bytearray(data)
+    b[index] ^= 0xFF
+    return bytes(b)
+
+
+def a_reply() -> bytes:
+    return bytes(RegistrationReply(code=0, home_address=HOA, home_agent=HA, identification=ID0))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    data: bytes
+    outcome: str
+    code: int | None = None
+    src: tuple[str, int] = SRC
+    config: dict[str, Any] = field(default_factory=dict)
+    setup: tuple[bytes, ...] = ()  # sent from src first, in order
+    auth: bool | None = True  # reply's MN-HA authenticator: valid / absent (None)
+    tnc: bool = True  # reply carries a TNC extension before the authenticator
+
+
+NONCE_FIRST = rrq(hoa=HOA_NONCE, ident=nonce_identification(0, 7))
+NONCE_OK = rrq(hoa=HOA_NONCE, ident=nonce_identification(FIRST_NONCE, 8))
+TWO_AUTH = rrq(key=None, before=[MIPExtMNHAAuth(spi=SPI, key=KEY), MIPExtMNHAAuth(spi=SPI, key=KEY)])
+TRUNCATED_EXT = rrq(key=None) + b"\x83\x10abc"  # NAI claiming 16 octets, 3 present
+
+CASES = [
+    Case("accepted", rrq(), "accepted", 0),
+    Case("simultaneous-unsupported", rrq(S=1), "accepted", 1),
+    Case("simultaneous-supported", rrq(S=1), "accepted", 0, config={"simultaneous_bindings": True}),
+    Case("too-many-simultaneous", rrq(S=1, coa="127.0.0.11", ident=ID0 + 1), "denied", 135,
+         config={"simultaneous_bindings": True, "max_simultaneous_bindings": 1}, setup=(rrq(S=1),)),
+    Case("missing-auth", rrq(key=None), "denied", 131),
+    Case("bad-authenticator", flip(rrq(), -16), "denied", 131),
+    Case("bad-authenticator-tail", flip(rrq(), -1), "denied", 131),
+    Case("unknown-spi", rrq(spi=SPI + 1), "denied", 131),
+    Case("two-auth-extensions", TWO_AUTH, "denied", 131),
+    Case("unknown-home-address", rrq(hoa="10.9.9.9"), "denied", 131, auth=None),
+    Case("stale-timestamp", rrq(ident=timestamp_identification(NOW - 60)), "denied", 133),
+    Case("future-timestamp", rrq(ident=timestamp_identification(NOW + 60)), "denied", 133),
+    # 3 s old (inside the window) so that 5.7.1's reply Identification differs from the request's.
+    Case("replay-repeat", rrq(ident=timestamp_identification(NOW - 3)), "denied", 133, setup=(rrq(ident=timestamp_identification(NOW - 3)),)),
+    Case("nonce-first", NONCE_FIRST, "denied", 133),
+    Case("nonce-ok", NONCE_OK, "accepted", 0, setup=(NONCE_FIRST,)),
+    Case("nonce-replayed", NONCE_OK, "denied", 133, setup=(NONCE_FIRST, NONCE_OK)),
+    Case("wrong-ha-field", rrq(ha="127.0.0.99"), "denied", 136),
+    Case("reverse-tunnel-accepted", rrq(T=1), "accepted", 0),
+    Case("reverse-tunnel-unavailable", rrq(T=1), "denied", 137, config={"reverse_tunneling": False}),
+    Case("reverse-tunnel-mandatory", rrq(), "denied", 138, config={"reverse_tunnel_required": True}),
+    Case("minimal-encapsulation", rrq(M=1), "denied", 139),
+    Case("gre-encapsulation", rrq(G=1), "denied", 139),
+    Case("cvse", rrq(before=[MIPExtCVSE(vendor_id=9, vendor_type=1)]), "denied", 140),
+    Case("nat-udp-tunnel", rrq(coa=NAT_COA, D=1, before=[MIPExtUDPTunnelRequest()]), "accepted", 0),
+    Case("forced-udp-tunnel", rrq(D=1, before=[MIPExtUDPTunnelRequest(F=1)]), "accepted", 0),
+    Case("no-nat-no-udp-tunnel", rrq(D=1, before=[MIPExtUDPTunnelRequest()]), "accepted", 0),
+    Case("udp-tunnel-off", rrq(coa=NAT_COA, before=[MIPExtUDPTunnelRequest()]), "denied", 142, config={"udp_tunneling": False}),
+    Case("udp-tunnel-gre", rrq(coa=NAT_COA, before=[MIPExtUDPTunnelRequest(encapsulation=47)]), "denied", 139),
+    Case("udp-tunnel-short", rrq(coa=NAT_COA, before=[MIPExtUnknown(type=144, data=b"\x00\x00")]), "denied", 134),
+    Case("udp-tunnel-after-auth", rrq(coa=NAT_COA, after=[MIPExtUDPTunnelRequest()]), "accepted", 0),
+    Case("truncated-extension", TRUNCATED_EXT, "denied", 134),
+    Case("unknown-nonskippable", rrq(before=[MIPExtUnknown(type=100, data=b"xy")]), "dropped", auth=None, tnc=False),
+    Case("nonskippable-after-auth", rrq(after=[MIPExtUnknown(type=127, data=b"")]), "dropped", auth=None, tnc=False),
+    Case("unknown-skippable", rrq(before=[MIPExtUnknown(type=200, data=b"xy")]), "accepted", 0),
+    Case("nai-and-mn-fa-auth", rrq(before=[MIPExtNAI(nai=b"mn@lab.test")], after=[MIPExtMNFAAuth(spi=SPI, authenticator=b"\x00" * 16)]), "accepted", 0),
+    Case("prefix-suffix-md5", rrq(hoa=HOA_PS, algorithm=PREFIX_SUFFIX_MD5), "accepted", 0),
+    Case("untrusted-source", rrq(coa=UNTRUSTED[0]), "dropped", src=UNTRUSTED, auth=None, tnc=False),
+    Case("untrusted-source-trusted-coa", rrq(coa=SRC[0]), "dropped", src=UNTRUSTED, auth=None, tnc=False),
+    Case("trusted-source-untrusted-coa", rrq(coa="127.0.1.77"), "accepted", 0),
+    Case("no-trusted-networks", rrq(), "dropped", config={"trusted_networks": ()}, auth=None, tnc=False),
+    Case("x-ha-any-source", rrq(coa=UNTRUSTED[0]), "accepted", 0, src=UNTRUSTED, config={"role": "x-ha", "trusted_networks": ()}, tnc=False),
+    Case("x-ha-denial", rrq(key=None), "denied", 131, config={"role": "x-ha"}, tnc=False),
+    Case("truncated-fixed-part", rrq()[:20], "dropped", auth=None, tnc=False),
+    Case("not-a-request", a_reply(), "ignored", auth=None, tnc=False),
+    Case("empty", b"", "dropped", auth=None, tnc=False),
+    Case("deregistration", rrq(lifetime=0, ident=ID0 + 1), "accepted", 0, setup=(rrq(),)),
+    Case("deregistration-all", rrq(lifetime=0, coa=HOA, ident=ID0 + 1), "accepted", 0, setup=(rrq(),)),
+]
+CASE_IDS = [c.name for c in CASES]
+
+
+def run(case: Case, faults: tuple[str, ...] = ()) -> tuple[HomeAgent, Decision]:
+    ha = make_ha(faults, **case.config)
+    for data in case.setup:
+        ha.handle(data, case.src, LOCAL, NOW)
+    return ha, ha.handle(case.data, case.src, LOCAL, NOW)
+
+
+def test_case_names_unique() -> None:
+    assert len(set(CASE_IDS)) == len(CASE_IDS)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_reply_code_paths(case: Case) -> None:
+    ha, d = run(case)
+    assert (d.outcome, d.code) == (case.outcome, case.code), d.reason
+    assert d.source == case.src
+    if case.outcome in ("dropped", "ignored"):
+        assert d.reply is None and d.reply_to is None
+        return
+    # RFC 5944 3.8.3.1: the reply goes back to the request's source address and port.
+    assert d.reply_to == case.src
+    reply = dissect_reply(d.reply)
+    req = MobileIPMessage(case.data)
+    assert reply.code == case.code
+    assert reply.home_address == req.home_address  # RFC 5944 3.8.3.2: copied
+    assert reply_auth_valid(d.reply, SPI, KEY, PREFIX_SUFFIX_MD5 if req.home_address == HOA_PS else "hmac-md5") is case.auth
+    types = extension_types(d.reply)
+    assert (149 in types) is case.tnc
+    if case.tnc and case.auth:
+        assert types.index(149) < types.index(32), "TNC must precede the MN-HA authentication extension"
+    if case.code == 136:
+        assert reply.home_agent == HA  # RFC 5944 3.8.2.1: the home agent's own unicast address
+    else:
+        assert reply.home_agent == req.home_agent
+    if case.outcome == "denied":
+        assert reply.lifetime == 0
+    if case.code != 133 and req.home_address != HOA_NONCE:
+        assert reply.identification == req.identification  # RFC 5944 5.7.1: copied whole when valid
+    if case.outcome == "accepted":
+        assert reply.lifetime == min(req.lifetime, ha.config.max_lifetime)
+        assert d.lifetime == reply.lifetime
+
+
+# ---------------------------------------------------------------- identification (RFC 5944 5.7)
+
+
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [(0.0, True), (-7.0, True), (7.0, True), (-6.999, True), (-7.001, False), (7.001, False), (-3600.0, False), (3600.0, False)],
+)
+def test_timestamp_skew_edges(offset: float, accepted: bool) -> None:
+    ha = make_ha()
+    ident = timestamp_identification(NOW + offset)
+    d = ha.handle(rrq(ident=ident), SRC, LOCAL, NOW)
+    assert d.outcome == ("accepted" if accepted else "denied"), d.reason
+    reply = dissect_reply(d.reply)
+    if accepted:
+        assert reply.identification == ident
+    else:
+        assert d.code == 133
+        # RFC 5944 5.7.1: high-order 32 bits = the home agent's time, low-order copied.
+        assert high32(reply.identification) == ntp_seconds(NOW)
+        assert low32(reply.identification) == low32(ident)
+        assert reply_auth_valid(d.reply, SPI, KEY) is True
+
+
+def test_strict_ordering() -> None:
+    ha = make_ha()
+    assert ha.handle(rrq(ident=ID0), SRC, LOCAL, NOW).code == 0
+    for older in (ID0, ID0 - 1):
+        d = ha.handle(rrq(ident=older), SRC, LOCAL, NOW)
+        assert d.code == 133, older
+        assert low32(dissect_reply(d.reply).identification) == low32(older)
+    assert ha.handle(rrq(ident=ID0 + 1), SRC, LOCAL, NOW).code == 0
+    assert ha.replay_state(HOA).last_accepted == ID0 + 1
+
+
+def test_not_strict_accepts_duplicate_without_extending_lifetime() -> None:
+    ha = make_ha(replay_strict=False)
+    assert ha.handle(rrq(ident=ID0, lifetime=100), SRC, LOCAL, NOW).lifetime == 100
+    # RFC 5944 3.8.2.2: a duplicate of an accepted request must not extend the lifetime.
+    d = ha.handle(rrq(ident=ID0, lifetime=100), SRC, LOCAL, NOW + 5)
+    assert (d.outcome, d.lifetime) == ("accepted", 95)
+    assert ha.bindings[HOA][0].expires == NOW + 100
+    # An older (but in-window) identification is accepted when ordering is not enforced.
+    assert ha.handle(rrq(ident=ID0 - 5, lifetime=100), SRC, LOCAL, NOW + 6).code == 0
+
+
+def test_nonce_flow() -> None:
+    ha = make_ha()
+    d = ha.handle(rrq(hoa=HOA_NONCE, ident=nonce_identification(0xDEAD, 1)), SRC, LOCAL, NOW)
+    assert d.code == 133
+    rid = dissect_reply(d.reply).identification
+    assert (high32(rid), low32(rid)) == (FIRST_NONCE, 1)  # RFC 5944 5.7.2: new HA nonce high, MN nonce copied low
+    d = ha.handle(rrq(hoa=HOA_NONCE, ident=nonce_identification(FIRST_NONCE, 2)), SRC, LOCAL, NOW)
+    assert d.code == 0
+    rid = dissect_reply(d.reply).identification
+    assert (high32(rid), low32(rid)) == (FIRST_NONCE + 1, 2)
+    # The old HA nonce is used up; the new one works once.
+    assert ha.handle(rrq(hoa=HOA_NONCE, ident=nonce_identification(FIRST_NONCE, 3)), SRC, LOCAL, NOW).code == 133
+    assert ha.handle(rrq(hoa=HOA_NONCE, ident=nonce_identification(FIRST_NONCE + 2, 4)), SRC, LOCAL, NOW).code == 0
+    # Repeating the mobile node's nonce with the current HA nonce is a replay.
+    assert ha.handle(rrq(hoa=HOA_NONCE, ident=nonce_identification(FIRST_NONCE + 3, 4)), SRC, LOCAL, NOW).code == 133
+
+
+# ---------------------------------------------------------------- lifetime (RFC 5944 3.8.2.2, 3.8.3.2)
+
+
+@pytest.mark.parametrize(
+    ("requested", "max_lifetime", "granted"),
+    [(1, 1800, 1), (1799, 1800, 1799), (1800, 1800, 1800), (1801, 1800, 1800), (65534, 1800, 1800), (65535, 1800, 1800), (65535, 65535, 65535), (100, 65535, 100), (1, 1, 1), (2, 1, 1)],
+)
+def test_lifetime_edges(requested: int, max_lifetime: int, granted: int) -> None:
+    ha = make_ha(max_lifetime=max_lifetime)
+    d = ha.handle(rrq(lifetime=requested), SRC, LOCAL, NOW)
+    assert (d.code, d.lifetime, dissect_reply(d.reply).lifetime) == (0, granted, granted)
+    (b,) = ha.bindings[HOA]
+    if granted == 65535:  # RFC 5944 3.3: all ones is infinity
+        assert ha.expire(NOW + 10**9) == [] and HOA in ha.bindings
+    else:
+        assert ha.expire(NOW + granted - 0.001) == []
+        assert ha.expire(NOW + granted) == [b]
+        assert HOA not in ha.bindings
+
+
+def test_expired_binding_gone_before_next_request() -> None:
+    ha = make_ha()
+    ha.handle(rrq(lifetime=10), SRC, LOCAL, NOW)
+    ha.handle(b"", SRC, LOCAL, NOW + 10)  # any datagram sweeps expired bindings first
+    assert HOA not in ha.bindings
+
+
+def test_deregistration_of_one_care_of_address_keeps_the_others() -> None:
+    ha = make_ha(simultaneous_bindings=True)
+    ha.handle(rrq(S=1, coa="127.0.0.11", ident=ID0), SRC, LOCAL, NOW)
+    ha.handle(rrq(S=1, coa="127.0.0.12", ident=ID0 + 1), SRC, LOCAL, NOW)
+    assert {b.care_of_address for b in ha.bindings[HOA]} == {"127.0.0.11", "127.0.0.12"}
+    d = ha.handle(rrq(lifetime=0, coa="127.0.0.11", ident=ID0 + 2), SRC, LOCAL, NOW)
+    assert (d.code, d.lifetime) == (0, 0)
+    assert [b.care_of_address for b in ha.bindings[HOA]] == ["127.0.0.12"]
+    d = ha.handle(rrq(lifetime=0, coa=HOA, ident=ID0 + 3), SRC, LOCAL, NOW)  # CoA = home address: all
+    assert (d.code, d.lifetime) == (0, 0) and HOA not in ha.bindings
+    ha.check_invariants()
+
+
+def test_registration_without_s_replaces_bindings() -> None:
+    ha = make_ha(simultaneous_bindings=True)
+    ha.handle(rrq(S=1, coa="127.0.0.11", ident=ID0), SRC, LOCAL, NOW)
+    ha.handle(rrq(S=1, coa="127.0.0.12", ident=ID0 + 1), SRC, LOCAL, NOW)
+    ha.handle(rrq(coa="127.0.0.13", ident=ID0 + 2), SRC, LOCAL, NOW)
+    assert [b.care_of_address for b in ha.bindings[HOA]] == ["127.0.0.13"]
+
+
+# ---------------------------------------------------------------- TNC (RFC 5265 3.4, 4.3)
+
+
+@pytest.mark.parametrize("data", [rrq(), rrq(ident=timestamp_identification(NOW - 100)), rrq(ha="127.0.0.99")], ids=["accepted", "denied-133", "denied-136"])
+def test_tnc_format_placement_and_coverage(data: bytes) -> None:
+    d = make_ha().handle(data, SRC, LOCAL, NOW)
+    reply = d.reply
+    fixed = wire.RRP_FIXED.size
+    # Exactly: fixed part, TNC (149, 2, 0, 0), MN-HA authentication extension.
+    assert reply[fixed : fixed + 4] == bytes((149, 2, 0, 0))
+    assert reply[fixed + 4] == 32
+    assert reply_auth_valid(reply, SPI, KEY) is True
+    # The authenticator covers the TNC: without it the same authenticator no longer verifies.
+    stripped = reply[:fixed] + reply[fixed + 4 :]
+    assert reply_auth_valid(stripped, SPI, KEY) is False
+    tnc = dissect_reply(reply).extensions[0]
+    assert isinstance(tnc, MIPExtTNC) and (tnc.length, tnc.subtype, tnc.reserved) == (2, 0, 0)
+
+
+def test_trust_is_by_source_address_not_care_of_address() -> None:
+    ha = make_ha()
+    assert ha.handle(rrq(coa=SRC[0]), UNTRUSTED, LOCAL, NOW).outcome == "dropped"
+    assert ha.handle(rrq(coa=UNTRUSTED[0]), SRC, LOCAL, NOW).code == 0
+
+
+def test_untrusted_drops_are_logged_with_source_and_rate_limited() -> None:
+    ha = make_ha()
+    data = rrq(coa=UNTRUSTED[0])
+    ds = [ha.handle(data, (f"127.0.9.{i % 250}", 1000 + i), LOCAL, NOW) for i in range(1000)]
+    assert all(d.outcome == "dropped" and d.reply is None for d in ds)
+    logged = [d for d in ds if d.log]
+    assert len(logged) == ha.config.log_burst
+    assert all(d.source[0] in d.reason and d.as_log()["source"] == f"{d.source[0]}:{d.source[1]}" for d in logged)
+    later = ha.handle(data, UNTRUSTED, LOCAL, NOW + 1.0)  # the bucket refills with time only
+    assert later.log and later.suppressed == 1000 - ha.config.log_burst
+    assert later.as_log()["suppressed"] == later.suppressed
+
+
+def test_authenticated_decisions_are_always_logged() -> None:
+    ha = make_ha()
+    ds = [ha.handle(rrq(ident=ID0 + i), SRC, LOCAL, NOW) for i in range(200)]
+    assert all(d.log and d.code == 0 for d in ds)
+
+
+def test_as_log_never_contains_the_secret() -> None:
+    for case in CASES:
+        _ha, d = run(case)
+        text = repr(d.as_log())
+        assert KEY.decode() not in text and KEY.hex() not in text
+
+
+# ---------------------------------------------------------------- RFC 3519 UDP tunnelling
+
+
+def nat_registration(ha: HomeAgent, nat: tuple[str, int] = ("127.0.0.10", 61000)) -> Decision:
+    return ha.handle(rrq(coa=NAT_COA, D=1, before=[MIPExtUDPTunnelRequest()]), nat, LOCAL, NOW)
+
+
+def test_udp_tunnel_reply_and_binding_endpoint() -> None:
+    ha = make_ha(keepalive_interval=25)
+    nat = ("127.0.0.10", 61000)
+    d = nat_registration(ha, nat)
+    assert d.udp_tunnel and d.reply_to == nat
+    ext = dissect_reply(d.reply).extensions
+    assert [e.type for e in ext] == [44, 149, 32]  # all covered by the authenticator
+    assert isinstance(ext[0], MIPExtUDPTunnelReply) and (ext[0].code, ext[0].keepalive) == (0, 25)
+    (b,) = ha.bindings[HOA]
+    assert (b.udp_tunnel, b.tunnel_endpoint, b.care_of_address) == (True, nat, NAT_COA)
+
+
+def test_tunnel_data_decapsulate_encapsulate_and_keepalive() -> None:
+    ha = make_ha()
+    nat = ("127.0.0.10", 61000)
+    nat_registration(ha, nat)
+    inner = echo_request(HOA, "127.0.0.50")
+    assert ha.decapsulate(wire.tunnel_data(inner), nat) == inner
+    for bad_src in [("127.0.0.10", 61001), ("127.0.0.11", 61000)]:
+        err = ha.decapsulate(wire.tunnel_data(inner), bad_src)
+        assert isinstance(err, TunnelError) and "no registered" in err.reason
+    spoofed = echo_request("10.9.9.9", "127.0.0.50")
+    assert isinstance(ha.decapsulate(wire.tunnel_data(spoofed), nat), TunnelError)
+    assert isinstance(ha.decapsulate(wire.tunnel_data(inner, 47), nat), TunnelError)
+    assert isinstance(ha.decapsulate(wire.tunnel_data(b"\x45\x00"), nat), TunnelError)
+    # Data decision: accepted, not logged, inner packet handed out.
+    d = ha.handle(wire.tunnel_data(inner), nat, LOCAL, NOW)
+    assert (d.outcome, d.inner, d.reply, d.log) == ("accepted", inner, None, False)
+    # Keepalive: an ICMP Echo Request to the home agent is answered inside the tunnel.
+    ka = ha.handle(wire.tunnel_data(echo_request(HOA, HA, seq=7)), nat, LOCAL, NOW)
+    assert ka.reply_to == nat and ka.reply[:4] == bytes((4, 4, 0, 0))
+    hdr = parse_ipv4(ka.reply[4:])
+    assert (hdr.src, hdr.dst, ka.reply[4 + hdr.ihl]) == (HA, HOA, 0)
+    from scapy.layers.inet import ICMP, IP
+
+    pkt = IP(ka.reply[4:])
+    assert pkt[ICMP].type == 0 and pkt[ICMP].seq == 7
+    assert internet_checksum(ka.reply[4 : 4 + hdr.ihl]) == 0  # IP header checksum valid
+    assert internet_checksum(ka.reply[4 + hdr.ihl :]) == 0  # ICMP checksum valid
+    # Towards the mobile node.
+    out, dest = ha.encapsulate(HOA, b"\x45" + bytes(19))
+    assert (out[:4], dest) == (bytes((4, 4, 0, 0)), nat)
+    assert isinstance(ha.encapsulate("10.9.9.9", b""), TunnelError)
+    # Dropped from anyone else.
+    assert ha.handle(wire.tunnel_data(inner), ("127.0.0.99", 1), LOCAL, NOW).outcome == "dropped"
+
+
+def test_new_registration_moves_the_endpoint() -> None:
+    ha = make_ha()
+    nat_registration(ha, ("127.0.0.10", 61000))
+    ha.handle(rrq(coa=NAT_COA, ident=ID0 + 1, before=[MIPExtUDPTunnelRequest()]), ("127.0.0.10", 62000), LOCAL, NOW)
+    inner = echo_request(HOA, "127.0.0.50")
+    assert isinstance(ha.decapsulate(wire.tunnel_data(inner), ("127.0.0.10", 61000)), TunnelError)
+    assert ha.decapsulate(wire.tunnel_data(inner), ("127.0.0.10", 62000)) == inner
+    ha.check_invariants()
+
+
+# ---------------------------------------------------------------- fault profiles
+
+
+def key(d: Decision) -> tuple[Any, ...]:
+    return (d.outcome, d.code, d.reply, d.reply_to, d.log, d.lifetime, d.tnc, d.udp_tunnel)
+
+
+BASELINE = {c.name: run(c)[1] for c in CASES}
+WITH_REPLY = {n for n, d in BASELINE.items() if d.reply is not None}
+WITH_TNC = {n for n, d in BASELINE.items() if d.tnc}
+WITH_TNC_AND_AUTH = {n for n in WITH_TNC if reply_auth_valid(BASELINE[n].reply, SPI, KEY, PREFIX_SUFFIX_MD5 if n == "prefix-suffix-md5" else "hmac-md5") is not None}
+DENIED_WITH_TNC = {n for n in WITH_TNC if BASELINE[n].outcome == "denied"}
+ACCEPTED_REGISTRATIONS = {n for n, d in BASELINE.items() if d.outcome == "accepted" and d.lifetime}
+UNTRUSTED_DROPS = {"untrusted-source", "untrusted-source-trusted-coa", "no-trusted-networks"}
+REPLAY_CASES = {"stale-timestamp", "future-timestamp", "replay-repeat", "nonce-first", "nonce-replayed"}
+
+EXPECTED_CHANGES: dict[str, set[str]] = {
+    "answer-untrusted": UNTRUSTED_DROPS,
+    # Trust follows the CoA field: differs wherever source and CoA disagree (a deregistration
+    # from home carries the home address as CoA, outside the trusted network).
+    "trust-by-coa": {"untrusted-source-trusted-coa", "trusted-source-untrusted-coa", "deregistration-all"},
+    "omit-tnc": WITH_TNC,
+    "bad-tnc-format": WITH_TNC,
+    "tnc-after-auth": WITH_TNC_AND_AUTH,  # without an authenticator there is no "after"
+    "no-tnc-on-denial": DENIED_WITH_TNC,
+    "trust-all-when-unconfigured": {"no-trusted-networks"},
+    "no-untrusted-log": UNTRUSTED_DROPS,
+    "no-udp-tunnel": {"nat-udp-tunnel", "forced-udp-tunnel", "udp-tunnel-off", "udp-tunnel-gre", "udp-tunnel-short"},
+    "reply-to-port-434": WITH_REPLY,
+    "accept-missing-auth": {"missing-auth", "x-ha-denial"},
+    "truncated-auth-compare": {"bad-authenticator-tail"},
+    "accept-unknown-spi": {"unknown-spi"},
+    "no-replay-check": REPLAY_CASES,
+    "bad-reply-identification": REPLAY_CASES,
+    "ignore-ha-field": {"wrong-ha-field"},
+    "reject-skippable": {"unknown-skippable"},
+    "accept-nonskippable": {"unknown-nonskippable", "nonskippable-after-auth"},
+    "dereg-nonzero-lifetime": {"deregistration", "deregistration-all"},
+    "grant-longer-lifetime": ACCEPTED_REGISTRATIONS,
+    "bad-reverse-tunnel-code": {"reverse-tunnel-accepted", "reverse-tunnel-unavailable"},
+}
+
+
+def test_every_fault_has_an_expectation() -> None:
+    assert set(EXPECTED_CHANGES) == set(FAULTS)
+    assert all(EXPECTED_CHANGES.values())
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_fault_changes_exactly_what_it_names(fault: str) -> None:
+    changed = {c.name for c in CASES if key(run(c, (fault,))[1]) != key(BASELINE[c.name])}
+    assert changed == EXPECTED_CHANGES[fault]
+
+
+FAULT_EFFECT: dict[str, Callable[[Decision, Decision], bool]] = {
+    "answer-untrusted": lambda b, f: b.reply is None and f.reply is not None and not f.tnc,
+    "trust-by-coa": lambda b, f: (b.reply is None) != (f.reply is None),
+    "omit-tnc": lambda b, f: b.tnc and not f.tnc,
+    "bad-tnc-format": lambda b, f: bytes((149, 4, 1, 0, 0, 0)) in f.reply and bytes((149, 2, 0, 0)) not in f.reply,
+    "tnc-after-auth": lambda b, f: f.reply.endswith(bytes((149, 2, 0, 0))) and not b.reply.endswith(bytes((149, 2, 0, 0))),
+    "no-tnc-on-denial": lambda b, f: f.outcome == "denied" and b.tnc and not f.tnc,
+    "trust-all-when-unconfigured": lambda b, f: b.reply is None and f.code == 0 and f.tnc,
+    "no-untrusted-log": lambda b, f: b.log and not f.log and f.outcome == "dropped",
+    "no-udp-tunnel": lambda b, f: not f.udp_tunnel and f.code == 0,
+    "reply-to-port-434": lambda b, f: f.reply_to == (b.reply_to[0], 434) and f.reply == b.reply,
+    "accept-missing-auth": lambda b, f: (b.code, f.code) == (131, 0),
+    "truncated-auth-compare": lambda b, f: (b.code, f.code) == (131, 0),
+    "accept-unknown-spi": lambda b, f: (b.code, f.code) == (131, 0),
+    "no-replay-check": lambda b, f: (b.code, f.code) == (133, 0),
+    "bad-reply-identification": lambda b, f: b.code == f.code == 133 and b.reply != f.reply,
+    "ignore-ha-field": lambda b, f: (b.code, f.code) == (136, 0),
+    "reject-skippable": lambda b, f: (b.code, f.code) == (0, 134),
+    "accept-nonskippable": lambda b, f: b.outcome == "dropped" and f.code == 0,
+    "dereg-nonzero-lifetime": lambda b, f: b.lifetime == 0 and f.lifetime,
+    "grant-longer-lifetime": lambda b, f: f.lifetime > b.lifetime,
+    "bad-reverse-tunnel-code": lambda b, f: f.code == 128,
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_fault_effect_is_the_named_one(fault: str) -> None:
+    for name in EXPECTED_CHANGES[fault]:
+        case = next(c for c in CASES if c.name == name)
+        assert FAULT_EFFECT[fault](BASELINE[name], run(case, (fault,))[1]), name
+
+
+def test_bad_reply_identification_copies_request_identification() -> None:
+    case = next(c for c in CASES if c.name == "stale-timestamp")
+    _ha, d = run(case, ("bad-reply-identification",))
+    assert dissect_reply(d.reply).identification == MobileIPMessage(case.data).identification
+
+
+def test_dereg_fault_keeps_the_binding() -> None:
+    case = next(c for c in CASES if c.name == "deregistration")
+    ha, _d = run(case, ("dereg-nonzero-lifetime",))
+    assert HOA in ha.bindings
+    ha, _d = run(case)
+    assert HOA not in ha.bindings
+
+
+def test_every_fault_is_an_explicit_branch_in_the_core() -> None:
+    source = (Path(__file__).parents[1] / "mipcheck" / "ha" / "core.py").read_text()
+    for name in FAULTS:
+        assert re.search(rf"# FAULT {re.escape(name)}\b", source), name
+    assert set(FAULT_CASES) == set(FAULTS)
+
+
+def test_unknown_fault_rejected() -> None:
+    from mipcheck.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown fault 'nope'"):
+        HomeAgent(make_config(), ("nope",))
+
+
+# ---------------------------------------------------------------- lean codec == Scapy layers
+
+addresses = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    flags=st.integers(0, 255), lifetime=st.integers(0, 65535), hoa=addresses, ha=addresses, coa=addresses,
+    ident=st.integers(0, 2**64 - 1), nai=st.binary(max_size=40), spi=st.integers(256, 2**32 - 1),
+    key=st.binary(min_size=1, max_size=80), tunnel=st.booleans(), force=st.booleans(), algorithm=st.sampled_from(["hmac-md5", PREFIX_SUFFIX_MD5]),
+)
+def test_wire_request_matches_scapy(flags: int, lifetime: int, hoa: str, ha: str, coa: str, ident: int, nai: bytes, spi: int, key: bytes, tunnel: bool, force: bool, algorithm: str) -> None:
+    exts = wire.nai_extension(nai) + (wire.udp_tunnel_request(force=force) if tunnel else b"")
+    ours = wire.build_request(flags, lifetime, hoa, ha, coa, ident, exts, auth=(spi, algorithm, key))
+    bits = {name: (flags >> (7 - i)) & 1 for i, name in enumerate("SBDMGrTx")}
+    scapy_exts = [MIPExtNAI(nai=nai)] + ([MIPExtUDPTunnelRequest(F=int(force))] if tunnel else []) + [MIPExtMNHAAuth(spi=spi, key=key, algorithm=algorithm)]
+    ref = bytes(RegistrationRequest(lifetime=lifetime, home_address=hoa, home_agent=ha, care_of_address=coa, identification=ident, extensions=scapy_exts, **bits))
+    assert ours == ref
+    parsed = wire.parse_request(ours)
+    pkt = MobileIPMessage(ours)
+    assert (parsed.flags, parsed.lifetime, parsed.home_address, parsed.home_agent, parsed.care_of_address, parsed.identification) == (
+        int.from_bytes(ref[1:2], "big"), pkt.lifetime, pkt.home_address, pkt.home_agent, pkt.care_of_address, pkt.identification,
+    )
+    assert [e.type for e in parsed.extensions] == [e.type for e in pkt.extensions]
+    auth = parsed.extensions[-1]
+    assert wire.spi_of(ours, auth) == spi
+    assert wire.check_authenticator(ours, auth, algorithm, key)
+    assert [c.valid for c in pkt.verify({spi: Key(key, algorithm)})] == [True]
+    if tunnel:
+        (t,) = [e for e in parsed.extensions if e.type == 144]
+        assert wire.parse_udp_tunnel_request(ours, t) == (force, False, 4)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    code=st.integers(0, 255), lifetime=st.integers(0, 65535), hoa=addresses, ha=addresses, ident=st.integers(0, 2**64 - 1),
+    tnc=st.booleans(), tunnel=st.booleans(), keepalive=st.integers(0, 65535), spi=st.integers(256, 2**32 - 1), key=st.binary(min_size=1, max_size=70),
+)
+def test_wire_reply_matches_scapy(code: int, lifetime: int, hoa: str, ha: str, ident: int, tnc: bool, tunnel: bool, keepalive: int, spi: int, key: bytes) -> None:
+    exts = (wire.udp_tunnel_reply(0, keepalive) if tunnel else b"") + (wire.TNC_EXTENSION if tnc else b"")
+    ours = wire.build_reply(code, lifetime, hoa, ha, ident, exts, auth=(spi, "hmac-md5", key))
+    scapy_exts = ([MIPExtUDPTunnelReply(code=0, keepalive=keepalive)] if tunnel else []) + ([MIPExtTNC()] if tnc else []) + [MIPExtMNHAAuth(spi=spi, key=key)]
+    ref = bytes(RegistrationReply(code=code, lifetime=lifetime, home_address=hoa, home_agent=ha, identification=ident, extensions=scapy_exts))
+    assert ours == ref
+    parsed = wire.parse_reply(ours)
+    assert (parsed.code, parsed.lifetime, parsed.home_address, parsed.home_agent, parsed.identification) == (code, lifetime, hoa, ha, ident)
+    if tunnel:
+        assert wire.parse_udp_tunnel_reply(ours, parsed.extensions[0]) == (0, False, keepalive)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=80))
+def test_walk_extensions_never_raises_and_matches_layers(tail: bytes) -> None:
+    data = bytes(RegistrationRequest()) + tail
+    exts, err = wire.walk_extensions(data, 24)
+    assert sum(e.header + e.length for e in exts) <= len(tail)
+    if err is None:
+        assert sum(e.header + e.length for e in exts) == len(tail)
+        pkt = MobileIPMessage(data)
+        assert [e.type for e in exts] == [e.type for e in pkt.extensions]
+    make_ha().handle(data, SRC, LOCAL, NOW)  # never raises
+
+
+def test_authenticator_matches_layers() -> None:
+    for alg in ("hmac-md5", PREFIX_SUFFIX_MD5):
+        for k in (b"k", b"x" * 64, b"y" * 100):
+            assert wire.authenticator(alg, k, b"data") == compute_authenticator(alg, k, b"data")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120), st.sampled_from([SRC, UNTRUSTED]))
+def test_handle_never_raises(data: bytes, src: tuple[str, int]) -> None:
+    d = make_ha().handle(data, src, LOCAL, NOW)
+    assert d.outcome in ("accepted", "denied", "dropped", "ignored")
+    assert (d.reply is None) == (d.reply_to is None)
+
+
+def test_identification_low_bits_struct() -> None:
+    assert struct.unpack("!Q", struct.pack("!Q", ID0))[0] == ID0

@@ -1,0 +1,314 @@
+"""Tests of the sans-IO registration client (mipcheck.mn.core).
+
+Most run the client against the sans-IO home agent core, both driven by
+hand-moved clocks, so backoff, resynchronisation and re-registration are
+checked without a socket or a sleep.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from mipcheck.ha import HAConfig, HomeAgent, MobileNodeConfig, wire
+from mipcheck.layers import MIPExtTNC, MIPExtUnknown, MobileIPMessage, RegistrationRequest
+from mipcheck.layers.auth import Key
+from mipcheck.layers.identification import high32, identification_time, low32
+from mipcheck.mn import MNConfig
+from mipcheck.mn.core import (
+    Denied,
+    Deregistered,
+    Ignored,
+    Registered,
+    RegistrationClient,
+    Resynchronised,
+    State,
+    TimedOut,
+)
+
+NOW = 1_800_000_000.0
+HA = "127.0.0.1"
+HOA = "10.3.0.1"
+SPI = 0x3000
+KEY = b"client-test-key"
+SRC = ("127.0.0.10", 45000)
+
+
+def mn_config(**over: Any) -> MNConfig:
+    kw: dict[str, Any] = dict(home_address=HOA, home_agent=HA, spi=SPI, secret=KEY, local_address=SRC[0], lifetime=100)
+    kw.update(over)
+    return MNConfig(**kw)
+
+
+def home_agent(replay: str = "timestamp", **over: Any) -> HomeAgent:
+    counter = itertools.count(0x7000_0000)
+    cfg = HAConfig(trusted_networks=("127.0.0.0/24",), mobile_nodes=(MobileNodeConfig(HOA, SPI, KEY, replay=replay),), **over)
+    return HomeAgent(cfg, nonce_source=lambda: next(counter))
+
+
+def exchange(client: RegistrationClient, ha: HomeAgent, request: bytes, mn_now: float, ha_now: float | None = None) -> list[Any]:
+    d = ha.handle(request, SRC, (HA, 434), mn_now if ha_now is None else ha_now)
+    assert d.reply is not None, d.reason
+    return client.receive(d.reply, mn_now)
+
+
+# ---------------------------------------------------------------- requests
+
+
+@pytest.mark.parametrize(
+    ("over", "flags", "exts"),
+    [
+        ({}, 0x20, [32]),
+        ({"colocated": False, "care_of_address": "127.0.0.77"}, 0x00, [32]),
+        ({"reverse_tunnel": True, "simultaneous": True}, 0x80 | 0x20 | 0x02, [32]),
+        ({"nai": "mn@lab.test", "udp_tunnel": True, "force_udp": True}, 0x20, [131, 144, 32]),
+    ],
+    ids=["colocated", "fa-coa", "flags", "nai-udp"],
+)
+def test_request_layout(over: dict[str, Any], flags: int, exts: list[int]) -> None:
+    c = RegistrationClient(mn_config(**over))
+    data = c.build_request(NOW)
+    pkt = MobileIPMessage(data)
+    assert isinstance(pkt, RegistrationRequest)
+    assert data[1] == flags
+    assert (pkt.home_address, pkt.home_agent, pkt.lifetime) == (HOA, HA, 100)
+    assert pkt.care_of_address == over.get("care_of_address", SRC[0])
+    assert [e.type for e in pkt.extensions] == exts
+    assert [chk.valid for chk in pkt.verify({SPI: Key(KEY)})] == [True]
+    assert abs(identification_time(pkt.identification) - NOW) < 1e-6
+    if 144 in exts:
+        assert pkt.extensions[1].F == 1
+
+
+def test_identifications_strictly_increase_within_one_second() -> None:
+    c = RegistrationClient(mn_config())
+    ids = [wire.parse_request(c.build_request(NOW)).identification for _ in range(5)]
+    assert ids == sorted(set(ids))
+
+
+# ---------------------------------------------------------------- backoff (RFC 5944 3.6.3)
+
+
+def test_retransmission_backoff_and_timeout() -> None:
+    c = RegistrationClient(mn_config(), initial_timeout=1.0, max_timeout=4.0, max_attempts=5)
+    first = c.register(NOW)
+    assert c.state is State.REGISTERING and c.next_timer() == NOW + 1.0
+    assert c.on_timer(NOW + 0.5) == []  # not yet
+    sent = [first]
+    t = NOW
+    gaps = []
+    while True:
+        due = c.next_timer()
+        gaps.append(due - t)
+        t = due
+        out = c.on_timer(t)
+        if not out:
+            break
+        sent.extend(out)
+    assert gaps == [1.0, 2.0, 4.0, 4.0, 4.0]  # doubling, capped
+    assert len(sent) == 5
+    (ev,) = c.events()
+    assert isinstance(ev, TimedOut) and ev.attempts == 5 and c.state is State.TIMED_OUT
+    assert c.next_timer() is None
+    idents = [wire.parse_request(s).identification for s in sent]
+    assert idents == sorted(set(idents)), "each retransmission carries a new Identification"
+
+
+def test_reply_to_an_earlier_transmission_is_accepted() -> None:
+    c = RegistrationClient(mn_config())
+    ha = home_agent()
+    first = c.register(NOW)
+    c.on_timer(NOW + 1.0)  # retransmitted; the first one's reply arrives late
+    (ev,) = exchange(c, ha, first, NOW + 1.1)
+    assert isinstance(ev, Registered) and ev.tnc and ev.lifetime == 100
+
+
+# ---------------------------------------------------------------- reply validation (RFC 5944 3.6.2.1)
+
+
+def accepted_reply(request: bytes, *, key: bytes = KEY, code: int = 0, lifetime: int = 100, exts: bytes = wire.TNC_EXTENSION, trailing: bytes = b"", hoa: str = HOA, ident: int | None = None) -> bytes:
+    r = wire.parse_request(request)
+    return wire.build_reply(code, lifetime, hoa, HA, r.identification if ident is None else ident, exts, auth=(SPI, "hmac-md5", key), trailing=trailing)
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda req: accepted_reply(req, key=b"wrong"), "does not verify"),
+        (lambda req: accepted_reply(req, hoa="10.3.0.99"), "home address"),
+        (lambda req: accepted_reply(req, ident=wire.parse_request(req).identification ^ 1), "Identification"),
+        (lambda req: accepted_reply(req)[:-22], "no MN-HA"),
+        (lambda req: accepted_reply(req, exts=bytes(MIPExtUnknown(type=99, data=b"x"))), "non-skippable"),
+        (lambda req: b"\x04\x04\x00\x00", "not a Registration Reply"),
+        (lambda req: accepted_reply(req)[:-1], "malformed"),
+    ],
+    ids=["bad-auth", "other-home", "id-mismatch", "no-auth", "nonskippable", "not-a-reply", "truncated"],
+)
+def test_invalid_replies_are_ignored(make: Any, reason: str) -> None:
+    c = RegistrationClient(mn_config())
+    req = c.register(NOW)
+    (ev,) = c.receive(make(req), NOW)
+    assert isinstance(ev, Ignored) and reason in ev.reason
+    assert c.state is State.REGISTERING and c.next_timer() == NOW + 1.0  # still waiting
+
+
+def test_foreign_agent_denial_without_authenticator() -> None:
+    c = RegistrationClient(mn_config())
+    req = c.register(NOW)
+    r = wire.parse_request(req)
+    (ev,) = c.receive(wire.build_reply(65, 0, HOA, HA, r.identification), NOW)
+    assert isinstance(ev, Denied) and (ev.code, ev.authenticated) == (65, False)
+
+
+def test_lifetime_longer_than_requested_is_clamped_and_reported() -> None:
+    c = RegistrationClient(mn_config())
+    req = c.register(NOW)
+    (ev,) = c.receive(accepted_reply(req, lifetime=500), NOW)
+    assert isinstance(ev, Registered) and ev.lifetime == 100 and "500" in ev.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("exts", "trailing", "tnc", "issue"),
+    [
+        (wire.TNC_EXTENSION, b"", True, None),
+        (b"", b"", False, None),
+        (b"", wire.TNC_EXTENSION, False, "after the MN-HA"),
+        (bytes((149, 4, 1, 0, 0, 0)), b"", False, "malformed"),
+        (bytes((149, 2, 0, 7)), b"", True, None),  # Reserved is ignored on receipt (RFC 5265 3.4)
+    ],
+    ids=["covered", "absent", "after-auth", "malformed", "reserved-nonzero"],
+)
+def test_tnc_recording(exts: bytes, trailing: bytes, tnc: bool, issue: str | None) -> None:
+    c = RegistrationClient(mn_config())
+    req = c.register(NOW)
+    r = wire.parse_request(req)
+    msg = wire.build_reply(0, 100, HOA, HA, r.identification, exts, auth=(SPI, "hmac-md5", KEY), trailing=trailing)
+    (ev,) = c.receive(msg, NOW)
+    assert isinstance(ev, Registered) and ev.tnc is tnc
+    assert (issue is None and ev.tnc_issue is None) or (issue in ev.tnc_issue)
+
+
+# ---------------------------------------------------------------- against the home agent core
+
+
+def test_register_with_x_ha_records_no_tnc() -> None:
+    ha = home_agent(role="x-ha")
+    c = RegistrationClient(mn_config())
+    (ev,) = exchange(c, ha, c.register(NOW), NOW)
+    assert isinstance(ev, Registered) and ev.tnc is False
+
+
+def test_timestamp_resynchronisation_from_133() -> None:
+    ha = home_agent()
+    c = RegistrationClient(mn_config())
+    mn_now, ha_now = NOW, NOW + 100.4  # the home agent's clock is 100.4 s ahead
+    (ev,) = exchange(c, ha, c.register(mn_now), mn_now, ha_now)
+    assert isinstance(ev, Resynchronised) and ev.mode == "timestamp"
+    assert abs(ev.value - 100.4) <= 0.5
+    (retry,) = c.datagrams_to_send()
+    (ev,) = exchange(c, ha, retry, mn_now, ha_now)
+    assert isinstance(ev, Registered), ev
+    # Later requests keep the learnt offset.
+    (ev,) = exchange(c, ha, c.register(mn_now + 10), mn_now + 10, ha_now + 10)
+    assert isinstance(ev, Registered)
+
+
+def test_nonce_resynchronisation_and_reuse() -> None:
+    ha = home_agent("nonce")
+    c = RegistrationClient(mn_config(replay="nonce"), rng=itertools.count(1).__next__)
+    (ev,) = exchange(c, ha, c.register(NOW), NOW)
+    assert isinstance(ev, Resynchronised) and ev.mode == "nonce" and int(ev.value) == 0x7000_0000
+    (retry,) = c.datagrams_to_send()
+    assert high32(wire.parse_request(retry).identification) == 0x7000_0000
+    (ev,) = exchange(c, ha, retry, NOW)
+    assert isinstance(ev, Registered)
+    assert c.ha_nonce == 0x7000_0001 == high32(ev.identification)
+    # The next registration needs no resynchronisation.
+    nxt = c.register(NOW + 1)
+    assert high32(wire.parse_request(nxt).identification) == 0x7000_0001
+    (ev,) = exchange(c, ha, nxt, NOW + 1)
+    assert isinstance(ev, Registered)
+
+
+def test_resynchronisation_is_bounded() -> None:
+    ha = home_agent()
+    c = RegistrationClient(mn_config(), max_resyncs=1)
+    skewed = NOW + 1000
+    exchange(c, ha, c.register(NOW), NOW, skewed)
+    (retry,) = c.datagrams_to_send()
+    (ev,) = exchange(c, ha, retry, NOW, skewed + 500)  # the home agent's clock jumps again
+    assert isinstance(ev, Denied) and ev.code == 133 and c.state is State.DENIED
+
+
+def test_unauthenticated_133_is_not_trusted() -> None:
+    c = RegistrationClient(mn_config())
+    req = c.register(NOW)
+    r = wire.parse_request(req)
+    forged = wire.build_reply(133, 0, HOA, HA, (0xFFFF0000 << 32) | low32(r.identification), auth=(SPI, "hmac-md5", b"attacker"))
+    (ev,) = c.receive(forged, NOW)
+    assert isinstance(ev, Ignored) and c.clock_offset == 0.0
+
+
+def test_denial_is_final() -> None:
+    ha = home_agent(reverse_tunneling=False)
+    c = RegistrationClient(mn_config(reverse_tunnel=True))
+    (ev,) = exchange(c, ha, c.register(NOW), NOW)
+    assert isinstance(ev, Denied) and (ev.code, ev.authenticated, ev.tnc) == (137, True, True)
+    assert c.next_timer() is None and c.state is State.DENIED
+
+
+def test_reregistration_before_lifetime_ends() -> None:
+    ha = home_agent()
+    c = RegistrationClient(mn_config(lifetime=100))
+    exchange(c, ha, c.register(NOW), NOW)
+    assert c.state is State.REGISTERED and c.registered_until == NOW + 100
+    assert c.next_timer() == NOW + 80
+    assert c.on_timer(NOW + 79) == []
+    (renewal,) = c.on_timer(NOW + 80)
+    assert c.state is State.REGISTERING
+    (ev,) = exchange(c, ha, renewal, NOW + 80)
+    assert isinstance(ev, Registered) and c.registered_until == NOW + 180
+    assert ha.bindings[HOA][0].expires == NOW + 180
+
+
+def test_t_monitor_style_reregistration_interval() -> None:
+    ha = home_agent()
+    c = RegistrationClient(mn_config(lifetime=1800), reregister_interval=55.0)  # RFC 5265 3.2.4: T_MONITOR - N
+    exchange(c, ha, c.register(NOW), NOW)
+    assert c.next_timer() == NOW + 55.0
+
+
+def test_deregistration() -> None:
+    ha = home_agent()
+    c = RegistrationClient(mn_config())
+    exchange(c, ha, c.register(NOW), NOW)
+    req = c.deregister(NOW + 1)
+    assert wire.parse_request(req).lifetime == 0
+    (ev,) = exchange(c, ha, req, NOW + 1)
+    assert isinstance(ev, Deregistered) and c.state is State.DEREGISTERED and c.next_timer() is None
+    assert HOA not in ha.bindings
+    all_req = c.deregister(NOW + 2, all_bindings=True)
+    assert wire.parse_request(all_req).care_of_address == HOA
+
+
+def test_udp_tunnel_reply_is_recorded() -> None:
+    ha = home_agent(keepalive_interval=30)
+    c = RegistrationClient(mn_config(udp_tunnel=True, care_of_address="10.77.0.5"))
+    (ev,) = exchange(c, ha, c.register(NOW), NOW)
+    assert isinstance(ev, Registered) and ev.udp_tunnel == (0, 30)
+    c2 = RegistrationClient(mn_config(udp_tunnel=True))  # no NAT: no UDP tunnel
+    (ev,) = exchange(c2, home_agent(), c2.register(NOW), NOW)
+    assert ev.udp_tunnel is None and "UDP Tunnel Reply" in ev.warnings[0]
+
+
+def test_events_name_interface_and_home_agent() -> None:
+    ha = home_agent()
+    c = RegistrationClient(mn_config(), interface="wlan0")
+    (ev,) = exchange(c, ha, c.register(NOW), NOW)
+    assert (ev.interface, ev.home_agent, ev.at) == ("wlan0", HA, NOW)
+
+
+def test_tnc_extension_class_is_the_layer_one() -> None:
+    assert bytes(MIPExtTNC()) == wire.TNC_EXTENSION
