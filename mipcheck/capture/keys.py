@@ -1,0 +1,235 @@
+"""Keys the dissector may be given: Mobile IP SPIs and ESP security associations.
+
+Parsed here from ``--key``, ``--esp-sa`` and ``--keys FILE`` so that every
+command reads them the same way. Secrets are held in objects whose repr hides
+them, and no error message quotes a secret: a bad value is named by its SPI
+and what is wrong with it.
+
+Formats (also in ``mipcheck dissect --help``)::
+
+    --key SPI=[ALGORITHM:]SECRET         SECRET: hex:00ff..., text:..., or plain text
+                                          ALGORITHM: hmac-md5 (default), prefix-suffix-md5
+    --esp-sa SPI,ENC,ENC-KEY,AUTH,AUTH-KEY
+                                          ENC: null, des-cbc, 3des-cbc, aes-cbc, aes-ctr, aes-gcm
+                                          AUTH: null, hmac-sha1-96, hmac-md5-96, hmac-sha2-256-128, ...
+                                          keys in hex (optional hex: or 0x prefix), empty for null
+    --keys FILE                           TOML: [[mip]] spi/algorithm/secret and
+                                          [[esp]] spi/encryption/encryption_key/authentication/authentication_key
+
+SPIs are decimal or 0x-hex.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+
+from mipcheck.errors import ConfigError, InputError
+
+MIP_ALGORITHMS = ("hmac-md5", "prefix-suffix-md5")
+
+# our names -> scapy.layers.ipsec names
+ESP_CIPHERS = {
+    "null": "NULL",
+    "des-cbc": "DES",
+    "3des-cbc": "3DES",
+    "aes-cbc": "AES-CBC",
+    "aes-ctr": "AES-CTR",
+    "aes-gcm": "AES-GCM",
+}
+ESP_INTEGRITY = {
+    "null": "NULL",
+    "hmac-sha1-96": "HMAC-SHA1-96",
+    "hmac-md5-96": "HMAC-MD5-96",
+    "hmac-sha2-256-128": "SHA2-256-128",
+    "hmac-sha2-384-192": "SHA2-384-192",
+    "hmac-sha2-512-256": "SHA2-512-256",
+}
+
+
+@dataclass(frozen=True)
+class MipKey:
+    """Mobility security association as far as checking authenticators needs it."""
+
+    spi: int
+    secret: bytes = field(repr=False)
+    algorithm: str = "hmac-md5"
+
+    def __repr__(self) -> str:
+        return f"MipKey(spi={self.spi}, secret=<hidden>, algorithm={self.algorithm!r})"
+
+
+@dataclass(frozen=True)
+class EspSA:
+    """One ESP security association, matched to packets by SPI (RFC 4303 2.1)."""
+
+    spi: int
+    encryption: str  # our name, key of ESP_CIPHERS
+    encryption_key: bytes = field(repr=False)
+    authentication: str
+    authentication_key: bytes = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"EspSA(spi={self.spi:#x}, encryption={self.encryption!r}, authentication={self.authentication!r}, keys=<hidden>)"
+
+
+@dataclass
+class KeyRing:
+    """All keys given to one command."""
+
+    mip: dict[int, MipKey] = field(default_factory=dict)
+    esp: dict[int, EspSA] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.mip or self.esp)
+
+
+def parse_spi(text: str, what: str) -> int:
+    try:
+        value = int(text.strip(), 0)
+    except ValueError:
+        raise InputError(f"{what}: SPI {text.strip()!r} is not a number (decimal or 0x-hex)") from None
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise InputError(f"{what}: SPI {value} does not fit in 32 bits")
+    return value
+
+
+def _hex(text: str, what: str) -> bytes:
+    text = text.strip()
+    for prefix in ("hex:", "0x", "0X"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise InputError(f"{what}: key is not valid hex") from None
+
+
+def parse_secret(text: str, what: str) -> bytes:
+    if text.startswith("hex:"):
+        try:
+            return bytes.fromhex(text[4:])
+        except ValueError:
+            raise InputError(f"{what}: secret after 'hex:' is not valid hex") from None
+    if text.startswith("text:"):
+        return text[5:].encode()
+    return text.encode()
+
+
+def parse_key_option(value: str) -> MipKey:
+    """``SPI=[ALGORITHM:]SECRET`` as given to ``--key``."""
+    spi_text, sep, rest = value.partition("=")
+    if not sep:
+        raise InputError("--key: expected SPI=[ALGORITHM:]SECRET, e.g. 256=hex:00112233 or 0x100=hmac-md5:text:secret")
+    spi = parse_spi(spi_text, "--key")
+    what = f"--key for SPI {spi}"
+    algorithm = "hmac-md5"
+    head, colon, tail = rest.partition(":")
+    if colon and head in MIP_ALGORITHMS:
+        algorithm, rest = head, tail
+    if not rest:
+        raise InputError(f"{what}: the secret is empty")
+    return MipKey(spi, parse_secret(rest, what), algorithm)
+
+
+def parse_esp_sa_option(value: str) -> EspSA:
+    """``SPI,ENC,ENC-KEY,AUTH,AUTH-KEY`` as given to ``--esp-sa``."""
+    parts = value.split(",")
+    if len(parts) != 5:
+        raise InputError("--esp-sa: expected SPI,ENC,ENC-KEY,AUTH,AUTH-KEY, e.g. 0x1001,aes-cbc,HEX,hmac-sha1-96,HEX")
+    spi = parse_spi(parts[0], "--esp-sa")
+    return _esp_sa(spi, parts[1].strip().lower(), parts[2], parts[3].strip().lower(), parts[4], f"--esp-sa for SPI {spi:#x}")
+
+
+def _esp_sa(spi: int, enc: str, enc_key: str, auth: str, auth_key: str, what: str) -> EspSA:
+    if enc not in ESP_CIPHERS:
+        raise InputError(f"{what}: unknown encryption {enc!r}; use one of {', '.join(ESP_CIPHERS)}")
+    if auth not in ESP_INTEGRITY:
+        raise InputError(f"{what}: unknown authentication {auth!r}; use one of {', '.join(ESP_INTEGRITY)}")
+    sa = EspSA(spi, enc, _hex(enc_key, what), auth, _hex(auth_key, what))
+    _check_esp_key_sizes(sa, what)
+    return sa
+
+
+def _check_esp_key_sizes(sa: EspSA, what: str) -> None:
+    """Key sizes of the ciphers (RFC 2405 DES 8, RFC 2451 3DES 24, RFC 3602 AES 16/24/32; +4 salt for CTR/GCM)."""
+    sizes = {
+        "null": (0,),
+        "des-cbc": (8,),
+        "3des-cbc": (24,),
+        "aes-cbc": (16, 24, 32),
+        "aes-ctr": (20, 28, 36),
+        "aes-gcm": (20, 28, 36),
+    }[sa.encryption]
+    if len(sa.encryption_key) not in sizes:
+        raise InputError(f"{what}: {sa.encryption} needs a key of {' or '.join(map(str, sizes))} octets, got {len(sa.encryption_key)}")
+    if sa.authentication != "null" and not sa.authentication_key:
+        raise InputError(f"{what}: {sa.authentication} needs a key")
+
+
+def load_keys_file(path: str) -> KeyRing:
+    """Read a TOML keys file (see the module docstring)."""
+    try:
+        with open(path, "rb") as handle:
+            doc = tomllib.load(handle)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("keys file", f"not valid TOML: {exc}", source=path) from None
+    ring = KeyRing()
+    unknown = sorted(set(doc) - {"mip", "esp"})
+    if unknown:
+        raise ConfigError(unknown[0], "unknown table (only [[mip]] and [[esp]])", source=path)
+    for i, entry in enumerate(doc.get("mip", []), start=1):
+        where = f"mip[{i}]"
+        spi = _toml_spi(entry, where, path)
+        algorithm = entry.get("algorithm", "hmac-md5")
+        if algorithm not in MIP_ALGORITHMS:
+            raise ConfigError(f"{where}.algorithm", f"use one of {', '.join(MIP_ALGORITHMS)}", source=path)
+        secret = entry.get("secret")
+        if not isinstance(secret, str) or not secret:
+            raise ConfigError(f"{where}.secret", "missing or not a string", source=path)
+        try:
+            ring.mip[spi] = MipKey(spi, parse_secret(secret, f"{where}.secret"), algorithm)
+        except InputError as exc:
+            raise ConfigError(f"{where}.secret", str(exc).split(": ", 1)[-1], source=path) from None
+    for i, entry in enumerate(doc.get("esp", []), start=1):
+        where = f"esp[{i}]"
+        spi = _toml_spi(entry, where, path)
+        values = []
+        for key in ("encryption", "encryption_key", "authentication", "authentication_key"):
+            value = entry.get(key, "" if key.endswith("_key") else None)
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}.{key}", "missing or not a string", source=path)
+            values.append(value)
+        try:
+            ring.esp[spi] = _esp_sa(spi, values[0].lower(), values[1], values[2].lower(), values[3], where)
+        except InputError as exc:
+            raise ConfigError(where, str(exc).split(": ", 1)[-1], source=path) from None
+    return ring
+
+
+def _toml_spi(entry: object, where: str, path: str) -> int:
+    if not isinstance(entry, dict):
+        raise ConfigError(where, "expected a table", source=path)
+    spi = entry.get("spi")
+    if isinstance(spi, str):
+        try:
+            spi = int(spi, 0)
+        except ValueError:
+            spi = None
+    if not isinstance(spi, int) or isinstance(spi, bool) or not 0 <= spi <= 0xFFFFFFFF:
+        raise ConfigError(f"{where}.spi", "expected a 32-bit number", source=path)
+    return spi
+
+
+def build_keyring(keys: tuple[str, ...] = (), esp_sas: tuple[str, ...] = (), keys_file: str | None = None) -> KeyRing:
+    ring = load_keys_file(keys_file) if keys_file else KeyRing()
+    for value in keys:
+        key = parse_key_option(value)
+        ring.mip[key.spi] = key
+    for value in esp_sas:
+        sa = parse_esp_sa_option(value)
+        ring.esp[sa.spi] = sa
+    return ring
