@@ -1,0 +1,168 @@
+"""``mipcheck run``: run a conformance suite against a device, or against the built-in i-HA.
+
+Without ``--target`` and ``--profile`` the built-in home agent is started on
+loopback and tested (the README's main job). Progress goes to stderr, the
+verdict table to stdout, reports and pcaps to ``--out`` (default ``out/``).
+Exit 0 when no MUST-level case failed, 1 when one did, 2 on usage, profile or
+tester errors.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from mipcheck.engine.verdicts import LEVELS, CaseResult, exit_code
+from mipcheck.errors import ConfigError
+
+DEFAULT_OUT = "out"
+
+
+class _LiveProgress:
+    """Live progress on stderr: a bar on a terminal, one line per finished case otherwise."""
+
+    def __init__(self, total: int, console: Console) -> None:
+        self.console = console
+        self.total = total
+        self.done = 0
+        self.bar: Progress | None = None
+        if console.is_terminal:
+            self.bar = Progress(
+                TextColumn("[bold]mipcheck[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.description}"), console=console, transient=True,
+            )
+            self.task = self.bar.add_task("", total=total)
+
+    def __enter__(self) -> _LiveProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def started(self, case) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, description=case.id)
+
+    def finished(self, result: CaseResult) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.advance(self.task)
+            self.bar.console.print(Text(f"{result.verdict:>14}  {result.id}", style=_style(result)))
+        else:
+            self.console.print(Text(f"[{self.done}/{self.total}] {result.verdict:<14} {result.id}"), highlight=False)
+
+
+def _style(result: CaseResult) -> str:
+    from mipcheck.engine.report_console import STYLES
+
+    return STYLES[str(result.verdict)]
+
+
+class _Silent:
+    def started(self, case) -> None:
+        pass
+
+    def finished(self, result) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _print_cases(cases, as_json: bool) -> None:
+    if as_json:
+        rows = [{"id": c.id, "level": c.level, "requirement": c.requirement, "title": c.title, "faults": list(c.faults)} for c in cases]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="mipcheck run --suite ha: cases and the built-in HA fault that makes each fail")
+    for col in ("case", "level", "requirement", "fault(s)", "title"):
+        table.add_column(col, overflow="fold")
+    for c in cases:
+        table.add_row(Text(c.id), c.level, Text(c.requirement), Text(", ".join(c.faults)), Text(c.title))
+    Console().print(table)
+
+
+@click.command("run")
+@click.option("--suite", type=click.Choice(["ha"]), default="ha", show_default=True, help="Which suite: ha plays the mobile node against a home agent.")
+@click.option("--target", metavar="HOST[:PORT]", help="The device under test (overrides the profile's [dut]); omit both --target and --profile for the built-in i-HA.")
+@click.option("--profile", "profile_path", metavar="FILE", help="Test profile (TOML): keys, addresses, applicability; see examples/profile-vendor.toml.")
+@click.option("--case", "case_patterns", multiple=True, metavar="ID|GLOB", help="Run only these cases (repeatable, comma-separated, globs like 'HA-TNC-*').")
+@click.option("--level", "levels", multiple=True, type=click.Choice(LEVELS, case_sensitive=False), help="Run only cases of this level (repeatable).")
+@click.option("--report-json", "report_json", metavar="FILE", help="Write the JSON report here.")
+@click.option("--junit", "junit", metavar="FILE", help="Write JUnit XML here (for CI servers).")
+@click.option("--html", "html_path", metavar="FILE", help="Write the self-contained HTML report here.")
+@click.option("--out", "out_dir", metavar="DIR", default=None, help=f"Folder for all evidence: pcaps and every report [default: {DEFAULT_OUT}].")
+@click.option("--fault", "faults", multiple=True, metavar="NAME", help="Built-in i-HA only: inject a fault to watch the suite fail (--list shows the fault that breaks each case).")
+@click.option("--jobs", type=click.IntRange(1, 256), default=None, help="Cases run at once [default: the profile's tester.jobs].")
+@click.option("--list", "list_only", is_flag=True, help="List the suite's cases (with their faults) and exit.")
+@click.option("--json", "as_json", is_flag=True, help="With --list: JSON instead of a table.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+def run(suite, target, profile_path, case_patterns, levels, report_json, junit, html_path, out_dir, faults, jobs, list_only, as_json, quiet) -> int:
+    """Run a conformance suite against a device (default: the built-in i-HA on loopback)."""
+    from mipcheck.engine.runner import select_cases
+    from mipcheck.suites.ha import CASES, SUITE
+
+    cases = select_cases(CASES, case_patterns, levels)
+    if list_only:
+        _print_cases(cases, as_json)
+        return 0
+    if not cases:
+        raise ConfigError("--level", "selects no case")
+    if (target or profile_path) and faults:
+        raise ConfigError("--fault", "injects faults into the built-in home agent only; drop --target/--profile")
+    if target and not profile_path:
+        raise ConfigError("--profile", "needed with --target: the device's mobile node keys and the tester's addresses")
+
+    out = Path(out_dir or DEFAULT_OUT)
+    err = Console(stderr=True)
+    progress = _Silent() if quiet else _LiveProgress(len(cases), err)
+
+    if profile_path:
+        from mipcheck.engine.control import CommandControl
+        from mipcheck.engine.profile import load_profile
+        from mipcheck.engine.runner import run_suite
+
+        profile = load_profile(profile_path, target=target)
+        control = CommandControl(profile.commands, profile.target)
+        with progress:
+            result = run_suite(SUITE, cases, profile, control, evidence_dir=out, progress=progress, jobs=jobs)
+    else:
+        from mipcheck.builtin import BuiltinLab
+        from mipcheck.engine.runner import run_suite
+        from mipcheck.ha.faults import check_faults
+
+        check_faults(faults)
+        if not quiet:
+            err.print(Text(f"mipcheck: no --target: testing the built-in i-HA on loopback{' with fault ' + ', '.join(faults) if faults else ''}"), highlight=False)
+        with BuiltinLab(faults) as lab, progress:
+            result = run_suite(SUITE, cases, lab.profile, lab.control, evidence_dir=out, progress=progress, jobs=jobs)
+
+    from mipcheck.engine.report_console import print_run
+    from mipcheck.engine.report_html import write_html
+    from mipcheck.engine.report_json import write_json
+    from mipcheck.engine.report_junit import write_junit
+
+    print_run(result, Console(file=sys.stdout))
+    write_json(result, out / "report.json")
+    write_junit(result, out / "junit.xml")
+    write_html(result, out / "report.html")
+    if report_json:
+        write_json(result, report_json)
+    if junit:
+        write_junit(result, junit)
+    if html_path:
+        write_html(result, html_path)
+    return exit_code(result.results)

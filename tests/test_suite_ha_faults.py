@@ -1,0 +1,38 @@
+"""Proof that each case can fail: run it against the built-in i-HA with the fault made for it.
+
+For every (case, fault) pair of the suite's table the case must fail, or
+warn when it is a SHOULD-level case; without the fault it must pass. A case
+no fault can break would be a test that cannot fail.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mipcheck.builtin import BuiltinLab
+from mipcheck.engine.runner import run_suite
+from mipcheck.engine.verdicts import Verdict
+from mipcheck.suites.ha import CASES_BY_ID, FAULTS, SUITE
+
+PAIRS = [(case_id, fault) for case_id, faults in FAULTS.items() for fault in faults]
+
+
+def _run(case_id: str, faults: tuple[str, ...] = ()):
+    with BuiltinLab(faults) as lab:
+        return run_suite(SUITE, [CASES_BY_ID[case_id]], lab.profile, lab.control).results[0]
+
+
+@pytest.mark.parametrize(("case_id", "fault"), PAIRS, ids=[f"{c}--{f}" for c, f in PAIRS])
+def test_case_fails_under_its_fault(case_id: str, fault: str) -> None:
+    case = CASES_BY_ID[case_id]
+    result = _run(case_id, (fault,))
+    expected = Verdict.FAIL if case.level == "MUST" else Verdict.WARN
+    assert result.verdict is expected, f"{result.verdict}: {result.reason}"
+    assert result.failure is not None and result.failure.ok is False
+    assert result.failure.expected and result.failure.observed
+
+
+def test_the_same_cases_pass_without_faults() -> None:
+    with BuiltinLab() as lab:
+        run = run_suite(SUITE, [CASES_BY_ID[c] for c in FAULTS], lab.profile, lab.control)
+    assert {r.id: str(r.verdict) for r in run.results} == dict.fromkeys(FAULTS, "pass")
