@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -192,3 +193,27 @@ class CacheMachine(RuleBasedStateMachine):
 
 TestCacheMachine = CacheMachine.TestCase
 TestCacheMachine.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
+
+
+@pytest.mark.parametrize("drop", ["remove", "remove_all", "expire"])
+def test_stale_entry_bound_holds_after_bindings_leave(drop: str) -> None:
+    """Found by the machine above in CI: the heap's bound (2 x bindings + 1024)
+    was restored only on add, so it broke when bindings left the cache."""
+    cache = BindingCache()
+
+    def bind(home: str, lifetime: int, ident: int = 0) -> None:
+        cache.add(Binding(home, "127.0.3.1", lifetime, ident * 1e-6, ident, 0, None), keep_others=False)
+
+    bind("10.2.0.3", 1)
+    bind("10.2.0.4", 1)
+    for i in range(1028):  # renewals of one binding: the heap fills to exactly its bound, 2 x 3 + 1024
+        bind("10.2.0.1", 50, i)
+    assert len(cache._heap) == 1030
+    cache.check()
+    if drop == "expire":
+        assert sorted(b.home_address for b in cache.expire(2.0)) == ["10.2.0.3", "10.2.0.4"]
+    elif drop == "remove":
+        cache.remove("10.2.0.3", "127.0.3.1")
+    else:
+        cache.remove_all("10.2.0.3")
+    cache.check()

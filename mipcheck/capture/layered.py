@@ -23,7 +23,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.ipsec import ESP, IPSecIntegrityError, SecurityAssociation
 from scapy.layers.isakmp import ISAKMP
 from scapy.layers.l2 import GRE, CookedLinux, CookedLinuxV2, Dot1Q, Ether, Loopback
-from scapy.packet import Packet
+from scapy.packet import Packet, Raw
 
 from mipcheck.layers import (
     AgentAdvertisement,
@@ -423,7 +423,7 @@ class _Walk:
         if len(body) < 4:
             self.errors.append(f"truncated ICMP header: {len(body)} octets")
             return
-        self.add("ICMP", ICMP(body[:8]) if len(body) >= 8 else None)
+        self.add("ICMP", _icmp_header(body[:8]) if len(body) >= 8 else None)
 
     def natt(self, body: bytes) -> None:
         """RFC 3948 2.1-2.3: 0xFF keepalive, zero Non-ESP Marker before IKE, else ESP."""
@@ -500,6 +500,20 @@ class _Walk:
         self.add("GRE", gre)
         if gre.proto == 0x0800:
             self.ipv4(data, off + size, end)
+
+
+def _icmp_header(head: bytes) -> Packet:
+    """The first 8 octets of an ICMP message other than agent discovery, for --tree.
+
+    Mobile IP is not about these, and the fast path does not judge them, so
+    neither does this one: Scapy's ICMP raises on some types when the octets
+    after the first 8 are absent (address mask, type 17/18), and then the
+    header is shown raw instead of calling the packet malformed.
+    """
+    try:
+        return ICMP(head)
+    except Exception:  # noqa: BLE001 - Scapy's per-type layouts raise struct.error and others
+        return Raw(head)
 
 
 def dissect_frame(

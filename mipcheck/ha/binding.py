@@ -132,6 +132,7 @@ class BindingCache:
         self._drop(d, b)
         if not d:
             del self._by_home[home_address]
+        self._maybe_compact()  # fewer live bindings: the stale-entry bound shrinks too
         return b
 
     def remove_all(self, home_address: str) -> tuple[Binding, ...]:
@@ -142,6 +143,7 @@ class BindingCache:
         for b in out:
             self._unindex(b)
         self._count -= len(out)
+        self._maybe_compact()
         return out
 
     def expire(self, now: float) -> list[Binding]:
@@ -158,6 +160,8 @@ class BindingCache:
             if not d:
                 del self._by_home[home]
             out.append(b)
+        if out:
+            self._maybe_compact()
         return out
 
     def next_expiry(self) -> float | None:
