@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -25,8 +26,21 @@ ESP_KEY = "0123456789abcdef23456789abcdef01456789abcdef0123"
 ESP_AUTH = "00112233445566778899aabbccddeeff01234567"
 
 
+# Secrets reach the command through the environment, as users must give them.
+SECRET_ENV = {
+    "T_I_HA_KEY": bytes.fromhex(I_HA_SECRET).decode(),
+    "T_WRONG_KEY": "not-the-secret",
+    "T_PLAIN_KEY": "plain-text-secret",
+    "T_ESP_KEY": ESP_KEY,
+    "T_ESP_AUTH": ESP_AUTH,
+    "T_ZERO_AUTH": "00" * 20,
+    "T_BAD_HEX": "zz-very-secret",
+}
+
+
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mipcheck.cli", "dissect", *args], capture_output=True, text=True)
+    env = {**os.environ, **SECRET_ENV}
+    return subprocess.run([sys.executable, "-m", "mipcheck.cli", "dissect", *args], capture_output=True, text=True, env=env)
 
 
 def json_lines(*args: str) -> list[dict]:
@@ -66,10 +80,10 @@ def test_json_records_have_the_documented_fields():
 @pytest.mark.parametrize(
     "key_args, verdict, mark",
     [
-        (["--key", f"256=hex:{I_HA_SECRET}"], True, "MN-HA Auth(256) ok"),
-        (["--key", f"0x100=hmac-md5:hex:{I_HA_SECRET}"], True, "MN-HA Auth(256) ok"),
-        (["--key", "256=text:not-the-secret"], False, "MN-HA Auth(256) BAD"),
-        (["--key", f"256=prefix-suffix-md5:hex:{I_HA_SECRET}"], False, "MN-HA Auth(256) BAD"),
+        (["--key", "256=env:T_I_HA_KEY"], True, "MN-HA Auth(256) ok"),
+        (["--key", "0x100=hmac-md5:env:T_I_HA_KEY"], True, "MN-HA Auth(256) ok"),
+        (["--key", "256=env:T_WRONG_KEY"], False, "MN-HA Auth(256) BAD"),
+        (["--key", "256=prefix-suffix-md5:env:T_I_HA_KEY"], False, "MN-HA Auth(256) BAD"),
         (["--keys", KEYS], True, "MN-HA Auth(256) ok"),
     ],
 )
@@ -81,28 +95,68 @@ def test_keys_verify_authenticators(key_args, verdict, mark):
 
 def test_esp_sa_option_decrypts_like_the_keys_file():
     path = str(PCAPS / "access-mode-fvc.pcapng")
-    sa = f"0x1001,3des-cbc,{ESP_KEY},hmac-sha1-96,{ESP_AUTH}"
+    sa = "0x1001,3des-cbc,env:T_ESP_KEY,hmac-sha1-96,env:T_ESP_AUTH"
     got = json_lines("--esp-sa", sa, path)
     assert got[3]["layers"] == ["SLL2", "IP", "ESP", "IP", "UDP", "RRQ"]
     assert got[3]["esp"] == [{"spi": 0x1001, "seq": 1, "decrypted": True}]
     assert got[4]["layers"] == ["SLL2", "IP", "ESP"] and got[4]["esp"][0]["decrypted"] is False  # other SPI, no key
-    wrong = json_lines("--esp-sa", f"0x1001,3des-cbc,{ESP_KEY},hmac-sha1-96,{'00' * 20}", path)[3]
+    wrong = json_lines("--esp-sa", "0x1001,3des-cbc,env:T_ESP_KEY,hmac-sha1-96,env:T_ZERO_AUTH", path)[3]
     assert wrong["errors"] == ["ESP SPI 0x00001001: integrity check failed (wrong key, or the packet was altered)"]
 
 
-def test_secrets_never_appear_in_any_output():
+def test_secrets_never_appear_in_any_output(tmp_path):
     path = str(PCAPS / "access-mode-cvc.pcap")
-    args = ["--key", f"256=hex:{I_HA_SECRET}", "--key", "257=text:plain-text-secret", "--esp-sa", f"0x1001,3des-cbc,{ESP_KEY},hmac-sha1-96,{ESP_AUTH}"]
+    key_file = tmp_path / "x-ha.key"
+    key_file.write_text("plain-text-secret\n")
+    args = ["--key", "256=env:T_I_HA_KEY", "--key", f"257=file:{key_file}", "--esp-sa", "0x1001,3des-cbc,env:T_ESP_KEY,hmac-sha1-96,env:T_ESP_AUTH"]
     for mode in ([], ["--json"], ["--tree"]):
         result = run(*mode, *args, path)
         assert result.returncode == 0, result.stderr
         for secret in (I_HA_SECRET, "plain-text-secret", ESP_KEY, ESP_AUTH, bytes.fromhex(I_HA_SECRET).decode()):
             assert secret not in result.stdout and secret not in result.stderr
-    bad = run("--esp-sa", "0x1001,3des-cbc,zz-very-secret,hmac-sha1-96,00", path)
+    bad = run("--esp-sa", "0x1001,3des-cbc,env:T_BAD_HEX,hmac-sha1-96,env:T_ESP_AUTH", path)
     assert bad.returncode == 2 and "zz-very-secret" not in bad.stderr and bad.stderr.count("\n") == 1
     assert "Traceback" not in bad.stderr
-    assert "hidden" in repr(parse_key_option("1=text:xyz")) and "xyz" not in repr(parse_key_option("1=text:xyz"))
-    assert ESP_KEY not in repr(parse_esp_sa_option(f"1,3des-cbc,{ESP_KEY},null,"))
+    key = parse_key_option(f"1=file:{key_file}")
+    assert "hidden" in repr(key) and "plain-text-secret" not in repr(key) and key.secret == b"plain-text-secret"
+    os.environ["T_ESP_KEY"] = ESP_KEY
+    try:
+        assert ESP_KEY not in repr(parse_esp_sa_option("1,3des-cbc,env:T_ESP_KEY,null,"))
+    finally:
+        del os.environ["T_ESP_KEY"]
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--key", f"256=hex:{I_HA_SECRET}"),
+    ("--esp-sa", f"0x1001,3des-cbc,{ESP_KEY},hmac-sha1-96,env:T_ESP_AUTH"),
+    ("--esp-sa", f"0x1001,3des-cbc,env:T_ESP_KEY,hmac-sha1-96,hex:{ESP_AUTH}"),
+])
+def test_secrets_typed_on_the_command_line_work_with_a_warning(option, value):
+    result = run(option, value, str(PCAPS / "access-mode-c.pcap"))
+    assert result.returncode == 0 and result.stdout.count("\n") == 4
+    (warning,) = result.stderr.splitlines()
+    assert warning.startswith("mipcheck: warning: ") and "env:NAME" in warning
+    for secret in (I_HA_SECRET, ESP_KEY, ESP_AUTH):
+        assert secret not in result.stderr and secret not in result.stdout
+
+
+@pytest.mark.parametrize("value", ["256=typed-secret", "256=text:", "256=env:", "256=ftp:typed-secret"])
+def test_key_without_a_known_source_is_refused(value):
+    result = run("--key", value, str(PCAPS / "access-mode-c.pcap"))
+    assert result.returncode == 2 and not result.stdout
+    assert "env:NAME" in result.stderr and "file:PATH" in result.stderr and result.stderr.count("\n") == 1
+    assert "typed-secret" not in result.stderr
+
+
+def test_secrets_from_env_or_file_give_no_warning():
+    result = run("--key", "256=env:T_I_HA_KEY", str(PCAPS / "access-mode-c.pcap"))
+    assert result.returncode == 0 and not result.stderr
+
+
+def test_unset_environment_variable_or_missing_file_is_one_line(tmp_path):
+    for value in ("256=env:T_NOT_SET_ANYWHERE", f"256=file:{tmp_path / 'none.key'}"):
+        result = run("--key", value, str(PCAPS / "access-mode-c.pcap"))
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
 def test_tree_shows_every_field():
@@ -213,13 +267,13 @@ def test_large_files_stream_in_constant_memory(tmp_path):
 
 
 def test_key_option_errors_are_one_line_input_errors():
-    for bad in ("256", "x=abc", "256=", "256=hex:zz", "4294967296=abc"):
+    for bad in ("256", "x=abc", "256=", "256=env:", "256=abc", "256=hex:zz", "4294967296=env:HOME"):
         with pytest.raises(InputError):
             parse_key_option(bad)
     for bad in ("1,2,3", "1,rot13,00,null,", "1,aes-cbc,0011,null,", "1,null,,hmac-sha1-96,"):
         with pytest.raises(InputError):
             parse_esp_sa_option(bad)
-    ring = build_keyring(("0x10=text:a",), (), KEYS)
+    ring = build_keyring(("0x10=env:HOME",), (), KEYS)
     assert sorted(ring.mip) == [16, 256, 257] and sorted(ring.esp) == [0x1001, 0x2001]
 
 

@@ -68,7 +68,7 @@ def test_secret_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         (MN.replace("spi = 256", "spi = 255"), "mobile_node[0].spi"),
         (MN.replace('home_address = "10.0.0.1"', 'home_address = "10.0.0"'), "mobile_node[0].home_address"),
         (MN.replace('secret = "inline-lab-secret"\n', ""), "mobile_node[0].secret"),
-        (MN + 'secret_env = "X"\n', "mobile_node[0].secret"),
+        (MN + 'secret_env = "X"\n', "mobile_node[0].secret_env"),  # the second of two sources is named
         (MN.replace('secret = "inline-lab-secret"', 'secret_file = "missing.key"'), "mobile_node[0].secret_file"),
         (MN.replace('secret = "inline-lab-secret"', 'secret_env = "MIPCHECK_SURELY_UNSET"'), "mobile_node[0].secret_env"),
         (MN + 'algorithm = "sha1"\n', "mobile_node[0].algorithm"),

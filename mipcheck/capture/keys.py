@@ -3,18 +3,26 @@
 Parsed here from ``--key``, ``--esp-sa`` and ``--keys FILE`` so that every
 command reads them the same way. Secrets are held in objects whose repr hides
 them, and no error message quotes a secret: a bad value is named by its SPI
-and what is wrong with it.
+and what is wrong with it. On the command line a secret is best named, not
+written: ``env:NAME`` or ``file:PATH``; one typed inline (it shows in ``ps``
+and shell history) is accepted for published test keys and recorded in
+``KeyRing.typed_inline`` so that the command warns. A keys file may hold them
+inline.
 
 Formats (also in ``mipcheck dissect --help``)::
 
-    --key SPI=[ALGORITHM:]SECRET         SECRET: hex:00ff..., text:..., or plain text
+    --key SPI=[ALGORITHM:]SOURCE          SOURCE: env:NAME or file:PATH (the key's octets);
+                                          hex:00ff... or text:... typed inline (with a warning)
                                           ALGORITHM: hmac-md5 (default), prefix-suffix-md5
     --esp-sa SPI,ENC,ENC-KEY,AUTH,AUTH-KEY
                                           ENC: null, des-cbc, 3des-cbc, aes-cbc, aes-ctr, aes-gcm
                                           AUTH: null, hmac-sha1-96, hmac-md5-96, hmac-sha2-256-128, ...
-                                          keys in hex (optional hex: or 0x prefix), empty for null
+                                          keys: env:NAME or file:PATH holding hex, or inline hex
+                                          (with a warning); empty for null
     --keys FILE                           TOML: [[mip]] spi/algorithm/secret and
-                                          [[esp]] spi/encryption/encryption_key/authentication/authentication_key
+                                          [[esp]] spi/encryption/encryption_key/authentication/authentication_key;
+                                          secret: hex:00ff..., text:..., env:NAME, file:PATH
+                                          (relative to FILE) or plain text; ESP keys in hex
 
 SPIs are decimal or 0x-hex.
 """
@@ -23,7 +31,9 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from mipcheck import keysource
 from mipcheck.errors import ConfigError, InputError
 
 MIP_ALGORITHMS = ("hmac-md5", "prefix-suffix-md5")
@@ -79,6 +89,8 @@ class KeyRing:
 
     mip: dict[int, MipKey] = field(default_factory=dict)
     esp: dict[int, EspSA] = field(default_factory=dict)
+    # options whose secret was typed on the command line (for a warning, never the value)
+    typed_inline: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.mip or self.esp)
@@ -95,51 +107,63 @@ def parse_spi(text: str, what: str) -> int:
 
 
 def _hex(text: str, what: str) -> bytes:
-    text = text.strip()
-    for prefix in ("hex:", "0x", "0X"):
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
-            break
     try:
-        return bytes.fromhex(text)
-    except ValueError:
+        return keysource.from_hex(text)
+    except keysource.SourceError:
         raise InputError(f"{what}: key is not valid hex") from None
 
 
-def parse_secret(text: str, what: str) -> bytes:
-    if text.startswith("hex:"):
-        try:
-            return bytes.fromhex(text[4:])
-        except ValueError:
-            raise InputError(f"{what}: secret after 'hex:' is not valid hex") from None
-    if text.startswith("text:"):
-        return text[5:].encode()
+def parse_secret(text: str, what: str, base_dir: Path | None = None) -> bytes:
+    """A secret as a keys file writes it: hex:, text:, env:, file: or plain text."""
+    kind, colon, rest = text.partition(":")
+    try:
+        if colon and kind == "hex":
+            return keysource.from_hex(rest)
+        if colon and kind == "text":
+            return rest.encode()
+        if colon and kind == "env":
+            return keysource.from_env(rest)
+        if colon and kind == "file":
+            return keysource.from_file(rest, base_dir)[0]
+    except keysource.SourceError as exc:
+        raise InputError(f"{what}: {exc}") from None
     return text.encode()
 
 
-def parse_key_option(value: str) -> MipKey:
+def parse_key_option(value: str, typed_inline: list[str] | None = None) -> MipKey:
     """``SPI=[ALGORITHM:]SECRET`` as given to ``--key``."""
     spi_text, sep, rest = value.partition("=")
     if not sep:
-        raise InputError("--key: expected SPI=[ALGORITHM:]SECRET, e.g. 256=hex:00112233 or 0x100=hmac-md5:text:secret")
+        raise InputError("--key: expected SPI=[ALGORITHM:]SOURCE, e.g. 256=env:MN_HA_KEY or 0x100=hmac-md5:file:mn.key")
     spi = parse_spi(spi_text, "--key")
     what = f"--key for SPI {spi}"
     algorithm = "hmac-md5"
     head, colon, tail = rest.partition(":")
     if colon and head in MIP_ALGORITHMS:
         algorithm, rest = head, tail
-    if not rest:
-        raise InputError(f"{what}: the secret is empty")
-    return MipKey(spi, parse_secret(rest, what), algorithm)
+    secret, inline = keysource.from_option(rest, what)
+    if inline and typed_inline is not None:
+        typed_inline.append(what)
+    return MipKey(spi, secret, algorithm)
 
 
-def parse_esp_sa_option(value: str) -> EspSA:
+def parse_esp_sa_option(value: str, typed_inline: list[str] | None = None) -> EspSA:
     """``SPI,ENC,ENC-KEY,AUTH,AUTH-KEY`` as given to ``--esp-sa``."""
     parts = value.split(",")
     if len(parts) != 5:
         raise InputError("--esp-sa: expected SPI,ENC,ENC-KEY,AUTH,AUTH-KEY, e.g. 0x1001,aes-cbc,HEX,hmac-sha1-96,HEX")
     spi = parse_spi(parts[0], "--esp-sa")
-    return _esp_sa(spi, parts[1].strip().lower(), parts[2], parts[3].strip().lower(), parts[4], f"--esp-sa for SPI {spi:#x}")
+    what = f"--esp-sa for SPI {spi:#x}"
+    keys = []
+    for text in (parts[2].strip(), parts[4].strip()):
+        if not text:  # null algorithms have no key
+            keys.append("")
+            continue
+        raw, inline = keysource.from_option(text, what, decode_hex=True)
+        if inline and typed_inline is not None and what not in typed_inline:
+            typed_inline.append(what)
+        keys.append(raw.hex())
+    return _esp_sa(spi, parts[1].strip().lower(), keys[0], parts[3].strip().lower(), keys[1], what)
 
 
 def _esp_sa(spi: int, enc: str, enc_key: str, auth: str, auth_key: str, what: str) -> EspSA:
@@ -191,7 +215,7 @@ def load_keys_file(path: str) -> KeyRing:
         if not isinstance(secret, str) or not secret:
             raise ConfigError(f"{where}.secret", "missing or not a string", source=path)
         try:
-            ring.mip[spi] = MipKey(spi, parse_secret(secret, f"{where}.secret"), algorithm)
+            ring.mip[spi] = MipKey(spi, parse_secret(secret, f"{where}.secret", Path(path).resolve().parent), algorithm)
         except InputError as exc:
             raise ConfigError(f"{where}.secret", str(exc).split(": ", 1)[-1], source=path) from None
     for i, entry in enumerate(doc.get("esp", []), start=1):
@@ -227,9 +251,9 @@ def _toml_spi(entry: object, where: str, path: str) -> int:
 def build_keyring(keys: tuple[str, ...] = (), esp_sas: tuple[str, ...] = (), keys_file: str | None = None) -> KeyRing:
     ring = load_keys_file(keys_file) if keys_file else KeyRing()
     for value in keys:
-        key = parse_key_option(value)
+        key = parse_key_option(value, ring.typed_inline)
         ring.mip[key.spi] = key
     for value in esp_sas:
-        sa = parse_esp_sa_option(value)
+        sa = parse_esp_sa_option(value, ring.typed_inline)
         ring.esp[sa.spi] = sa
     return ring

@@ -8,13 +8,14 @@ import os
 import click
 
 from mipcheck.capture.keys import build_keyring
+from mipcheck.keysource import INLINE_WARNING
 
 
 @click.command("analyze")
 @click.argument("file", metavar="FILE")
 @click.option("--profile", "profile_path", required=True, metavar="SITE.toml", help="Site profile: home agents, trusted and internal networks, T_MONITOR, mobile nodes (see examples/site.toml).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
-@click.option("--key", "keys", multiple=True, metavar="SPI=[ALG:]SECRET", help="Mobile IP key (as for dissect).")
+@click.option("--key", "keys", multiple=True, metavar="SPI=[ALG:]SOURCE", help="Mobile IP key from env:NAME or file:PATH (as for dissect).")
 @click.option("--keys", "keys_file", metavar="FILE", help="TOML keys file (as for dissect).")
 @click.option("--esp-sa", "esp_sas", multiple=True, metavar="SPI,ENC,KEY,AUTH,KEY", help="ESP SA, to see registrations inside the VPN (as for dissect).")
 def analyze(file: str, profile_path: str, as_json: bool, keys: tuple[str, ...], keys_file: str | None, esp_sas: tuple[str, ...]) -> int:
@@ -36,6 +37,8 @@ def analyze(file: str, profile_path: str, as_json: bool, keys: tuple[str, ...], 
 
     profile = load_profile(profile_path)
     ring = build_keyring(keys, esp_sas, keys_file)
+    for what in ring.typed_inline:
+        click.echo(f"mipcheck: warning: {what}: {INLINE_WARNING}", err=True)
     analyzer = Analyzer(profile, file)
     dissector = Dissector(ring)
     size = CaptureReader(file).size  # fails early, with one line, when the file is unreadable

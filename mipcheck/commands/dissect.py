@@ -13,21 +13,27 @@ import click
 
 from mipcheck.capture.keys import build_keyring
 from mipcheck.errors import InputError, MipcheckError
+from mipcheck.keysource import INLINE_WARNING
 
 KEY_HELP = """Keys:
 
 \b
-  --key SPI=[ALGORITHM:]SECRET   Mobile IP key to verify authenticators.
+  --key SPI=[ALGORITHM:]SOURCE   Mobile IP key to verify authenticators.
       SPI decimal or 0x-hex; ALGORITHM hmac-md5 (default) or
-      prefix-suffix-md5; SECRET hex:00ff..., text:..., or plain text.
-      e.g. --key 256=hex:6d6970636865636b  --key 0x101=prefix-suffix-md5:text:s3cret
+      prefix-suffix-md5; SOURCE env:NAME or file:PATH holding the key's
+      octets (one trailing newline dropped), or hex:00ff... / text:... typed
+      inline, for published test keys only (ps and shell history show it:
+      mipcheck warns).
+      e.g. --key 256=env:MN_HA_KEY  --key 0x101=prefix-suffix-md5:file:mn.key
   --esp-sa SPI,ENC,ENC-KEY,AUTH,AUTH-KEY   ESP SA to decrypt with.
       ENC null|des-cbc|3des-cbc|aes-cbc|aes-ctr|aes-gcm, AUTH null|hmac-sha1-96|
-      hmac-md5-96|hmac-sha2-256-128|...; keys in hex, empty for null.
-      e.g. --esp-sa 0x1001,aes-cbc,000102...0f,hmac-sha1-96,101112...23
+      hmac-md5-96|hmac-sha2-256-128|...; keys as env:NAME or file:PATH
+      holding hex (or inline hex, with a warning), empty for null.
+      e.g. --esp-sa 0x1001,aes-cbc,env:ESP_ENC,hmac-sha1-96,file:esp-auth.hex
   --keys FILE   TOML with [[mip]] (spi, algorithm, secret) and [[esp]] (spi,
       encryption, encryption_key, authentication, authentication_key) tables;
-      pcaps/keys.toml is one.
+      a secret is hex:..., text:..., env:NAME or file:PATH; pcaps/keys.toml
+      is one.
 
 Secrets are never printed. Verdicts: "ok", "BAD", nothing when no key.
 """
@@ -102,7 +108,7 @@ class _Output:
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--tree", is_flag=True, help="Every field of every header, as a tree per packet (uses Scapy).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per packet and line.")
-@click.option("--key", "keys", multiple=True, metavar="SPI=[ALG:]SECRET", help="Mobile IP key to verify authenticators (repeatable).")
+@click.option("--key", "keys", multiple=True, metavar="SPI=[ALG:]SOURCE", help="Mobile IP key to verify authenticators, from env:NAME or file:PATH (repeatable).")
 @click.option("--keys", "keys_file", metavar="FILE", help="TOML file with Mobile IP keys and ESP SAs.")
 @click.option("--esp-sa", "esp_sas", multiple=True, metavar="SPI,ENC,KEY,AUTH,KEY", help="ESP SA to decrypt with (repeatable).")
 @click.option("--type", "types", multiple=True, type=click.Choice(sorted(TYPE_FILTERS)), help="Only packets of this kind (repeatable).")
@@ -136,6 +142,8 @@ def dissect(
     if tree and as_json:
         raise MipcheckError("--tree and --json cannot be combined")
     ring = build_keyring(keys, esp_sas, keys_file)
+    for what in ring.typed_inline:
+        click.echo(f"mipcheck: warning: {what}: {INLINE_WARNING}", err=True)
     filters = [TYPE_FILTERS[t] for t in types]
     wanted_home = _home_address_filter(home_addresses) if home_addresses else None
     filtered = bool(filters or wanted_home)

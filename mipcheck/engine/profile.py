@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mipcheck import keysource
 from mipcheck.errors import ConfigError
 from mipcheck.layers.auth import ALGORITHMS, HMAC_MD5
 from mipcheck.layers.secret import Secret
@@ -52,7 +53,6 @@ _TABLES = {
     "applicability": tuple(APPLICABILITY_FLAGS),
     "commands": tuple(COMMAND_KEYS),
 }
-_SECRET_KEYS = ("secret", "secret_hex", "secret_file", "secret_env")
 
 
 @dataclass(frozen=True)
@@ -219,38 +219,9 @@ class _Reader:
         return value
 
     def secret(self, prefix: str, table: Mapping[str, Any]) -> tuple[Secret, str]:
-        given = [k for k in _SECRET_KEYS if k in table]
-        if not given:
-            raise self.fail(f"{prefix}.secret", "missing: give one of secret, secret_hex, secret_file, secret_env")
-        if len(given) > 1:
-            raise self.fail(f"{prefix}.{given[1]}", f"give only one of {', '.join(_SECRET_KEYS)} (also {given[0]})")
-        key = given[0]
-        value = table[key]
-        full = f"{prefix}.{key}"
-        if not isinstance(value, str) or not value:
-            raise self.fail(full, "expected a non-empty string")
-        if key == "secret":
-            return Secret(value), "inline"
-        if key == "secret_hex":
-            try:
-                return Secret(bytes.fromhex(value.removeprefix("0x"))), "inline hex"
-            except ValueError:
-                raise self.fail(full, "not a hexadecimal string") from None
-        if key == "secret_env":
-            env = os.environ.get(value)
-            if not env:
-                raise self.fail(full, f"environment variable {value} is not set or empty")
-            return Secret(env), f"environment variable {value}"
-        path = Path(value).expanduser()
-        if not path.is_absolute() and self.source:
-            path = Path(self.source).parent / path
-        try:
-            data = path.read_bytes().rstrip(b"\r\n")
-        except OSError as exc:
-            raise self.fail(full, f"cannot read {path}: {exc.strerror or exc}") from None
-        if not data:
-            raise self.fail(full, f"{path} is empty")
-        return Secret(data), f"file {path}"
+        base_dir = Path(self.source).parent if self.source else None
+        raw, origin = keysource.from_table(table, prefix, base_dir=base_dir, source=self.source)
+        return Secret(raw), origin
 
 
 def _mobile_nodes(r: _Reader, raw: Any) -> tuple[MobileNode, ...]:

@@ -2,7 +2,7 @@
 
 Values are checked once, here, so the core never meets a bad one; every
 problem becomes a :class:`~mipcheck.errors.ConfigError` naming the key. A
-secret comes from exactly one of ``secret`` (inline, for labs),
+secret comes from exactly one of ``secret`` (inline, for labs), ``secret_hex``,
 ``secret_file`` (relative to the config file) or ``secret_env``, and is held
 in a :class:`~mipcheck.layers.secret.Secret` whose repr never shows it.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mipcheck import keysource
 from mipcheck.errors import ConfigError
 from mipcheck.layers.auth import ALGORITHMS, HMAC_MD5
 from mipcheck.layers.secret import Secret
@@ -152,7 +153,7 @@ _HA_KEYS = {
     "keepalive_interval", "simultaneous_bindings", "reverse_tunneling", "udp_tunneling", "log_file",
     "reverse_tunnel_required", "max_simultaneous_bindings", "mobile_node",
 }
-_MN_KEYS = {"home_address", "spi", "secret", "secret_file", "secret_env", "algorithm", "replay", "nai"}
+_MN_KEYS = {"home_address", "spi", *keysource.TABLE_KEYS, "algorithm", "replay", "nai"}
 
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -170,35 +171,8 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_secret(table: Mapping[str, Any], key_prefix: str, base_dir: Path, source: str | None) -> Secret:
-    """The secret of one security association from ``secret``, ``secret_file`` or ``secret_env``.
-
-    A file's trailing line break is dropped (editors add one); every other
-    octet is kept, so binary keys (RFC 5944 5.1: arbitrary binary values) work.
-    """
-    given = [k for k in ("secret", "secret_file", "secret_env") if k in table]
-    if len(given) != 1:
-        problem = "missing: give one of secret, secret_file, secret_env" if not given else f"give only one of {', '.join(given)}"
-        raise ConfigError(f"{key_prefix}.secret", problem, source=source)
-    kind = given[0]
-    value = table[kind]
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key_prefix}.{kind}", "expected a non-empty string", source=source)
-    if kind == "secret":
-        raw = value.encode()
-    elif kind == "secret_env":
-        env = os.environ.get(value)
-        if not env:
-            raise ConfigError(f"{key_prefix}.secret_env", f"environment variable {value} is not set or empty", source=source)
-        raw = env.encode()
-    else:
-        p = Path(value) if os.path.isabs(value) else base_dir / value
-        try:
-            raw = p.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"{key_prefix}.secret_file", f"cannot read {p}: {exc.strerror or exc}", source=source) from None
-        raw = raw.removesuffix(b"\n").removesuffix(b"\r")
-    if not raw:
-        raise ConfigError(f"{key_prefix}.{kind}", "the secret is empty", source=source)
+    """The secret of one security association (see :func:`mipcheck.keysource.from_table`)."""
+    raw, _origin = keysource.from_table(table, key_prefix, base_dir=base_dir, source=source)
     return Secret(raw)
 
 

@@ -1,7 +1,7 @@
 """Configuration of the test mobile node (``mipcheck mn``): one home agent, one interface.
 
 Same rules as the home agent's config: checked once, one-line errors naming
-the key, the secret from ``secret``, ``secret_file`` or ``secret_env``.
+the key, the secret from ``secret``, ``secret_hex``, ``secret_file`` or ``secret_env``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mipcheck import keysource
 from mipcheck.errors import ConfigError
 from mipcheck.ha.config import (
     MIN_SPI,
@@ -79,7 +80,7 @@ class MNConfig:
 
 _KEYS = {
     "home_address", "home_agent", "ha_port", "local_address", "local_port", "care_of_address", "colocated",
-    "lifetime", "spi", "secret", "secret_file", "secret_env", "algorithm", "replay", "nai", "reverse_tunnel",
+    "lifetime", "spi", *keysource.TABLE_KEYS, "algorithm", "replay", "nai", "reverse_tunnel",
     "simultaneous", "udp_tunnel", "force_udp", "timeout", "attempts",
 }
 
@@ -91,7 +92,7 @@ def mn_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), 
     for k in ("home_address", "home_agent", "spi"):
         if k not in data:
             raise ConfigError(k, "missing", source=source)
-    kw: dict[str, Any] = {k: v for k, v in data.items() if k not in ("secret", "secret_file", "secret_env")}
+    kw: dict[str, Any] = {k: v for k, v in data.items() if k not in keysource.TABLE_KEYS}
     if "nai" in kw and not isinstance(kw["nai"], str):
         raise ConfigError("nai", "expected a string", source=source)
     kw["secret"] = load_secret(data, "mobile node", base_dir, source)
