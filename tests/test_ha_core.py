@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mipcheck.ha import HAConfig, HomeAgent, MobileNodeConfig, wire
+from mipcheck.ha.binding import Binding
 from mipcheck.ha.core import Decision
 from mipcheck.ha.faults import FAULT_CASES, FAULTS
 from mipcheck.ha.replay import ntp_seconds
@@ -626,3 +627,52 @@ def test_handle_never_raises(data: bytes, src: tuple[str, int]) -> None:
 
 def test_identification_low_bits_struct() -> None:
     assert struct.unpack("!Q", struct.pack("!Q", ID0))[0] == ID0
+
+
+# ---------------------------------------------------------------- hot path: the same values, built faster
+
+
+def test_accepted_decision_and_binding_hold_their_fields_in_order() -> None:
+    """The accept path builds Decision and Binding from positional tuples; built by keyword they must be equal."""
+    ha = make_ha()
+    data = rrq(T=1)
+    d = ha.handle(data, SRC, LOCAL, NOW)
+    assert d == Decision("accepted", 0, "registration accepted", d.reply, SRC, HOA, SRC, lifetime=100, care_of_address=SRC[0], tnc=True)
+    assert (d.log, d.suppressed, d.udp_tunnel, d.inner) == (True, 0, False, None)
+    (b,) = ha.bindings[HOA]
+    assert b == Binding(HOA, SRC[0], 100, NOW, ID0, data[1], SRC)
+    assert (b.expires, b.reverse_tunnel, b.udp_tunnel, b.tunnel_endpoint, b.keepalive) == (NOW + 100, True, False, None, None)
+    nat = ("127.0.0.10", 61000)
+    d = ha.handle(rrq(coa=NAT_COA, ident=ID0 + 1, before=[MIPExtUDPTunnelRequest()]), nat, LOCAL, NOW)
+    assert (d.reply_to, d.care_of_address, d.udp_tunnel, d.lifetime) == (nat, NAT_COA, True, 100)
+    (b,) = ha.bindings[HOA]
+    assert (b.care_of_address, b.source, b.udp_tunnel, b.tunnel_endpoint, b.keepalive) == (NAT_COA, nat, True, nat, ha.config.keepalive_interval)
+
+
+STAMPS = ["2027-01-15T08:00:00.000Z", "2027-01-15T08:00:59.999Z"]
+
+
+@pytest.mark.parametrize("faults", [(), *((f,) for f in sorted(FAULTS))])
+def test_text_log_line_is_the_formatted_record(faults: tuple[str, ...]) -> None:
+    """server.text_line (the hot path) writes what format_record makes of Decision.as_log()."""
+    from mipcheck.ha.server import format_record, text_line
+
+    for case in CASES:
+        d = run(case, faults)[1]
+        for stamp in STAMPS:
+            assert text_line(d, stamp) == format_record({"time": stamp, **d.as_log()}, False), case.name
+
+
+def test_log_clock_caches_without_changing_a_stamp() -> None:
+    """The log clock reuses its last stamp within a millisecond; every stamp is still the one computed afresh."""
+    from mipcheck.ha.server import _Clock, _timestamp
+
+    def fresh(t: float) -> str:
+        sec = int(t)
+        return f"{_timestamp(float(sec))[:-5]}.{int((t - sec) * 1000):03d}Z"
+
+    clock = _Clock()
+    times = [NOW, NOW, NOW + 0.0004, NOW + 0.0011, NOW + 0.9995, NOW + 1.0, NOW + 0.5, NOW - 86400.25, NOW - 86400.25, 0.0, 1.9999]
+    times += [NOW + i * 0.000377 for i in range(6000)]  # many stamps per millisecond, across seconds
+    for t in times:
+        assert clock(t) == fresh(t), t

@@ -30,8 +30,8 @@ from __future__ import annotations
 import secrets
 import socket
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from hmac import compare_digest
+from typing import Any, NamedTuple
 
 from mipcheck.layers import numbers as n
 from mipcheck.layers.extensions import EXTENSION_CLASSES
@@ -56,15 +56,30 @@ RECOGNISED_EXTENSIONS = frozenset(EXTENSION_CLASSES)  # what these layers (and s
 AUTHORIZATION_ENABLING = frozenset((n.EXT_MN_HA_AUTH, n.EXT_GEN_AUTH))  # RFC 5944 3.5 / RFC 3012
 BAD_TNC_EXTENSION = bytes((n.EXT_TNC, 4, 1, 0, 0, 0))  # fault bad-tnc-format: Length 4, Sub-Type 1
 MAX_GRANTABLE = 0xFFFE  # one below infinity
+NO_TNC = (b"", b"")
+REASON_ACCEPTED = "registration accepted"
+REASON_ACCEPTED_S = "registration accepted (simultaneous bindings unsupported)"
+
+# The registration path calls these once or twice per datagram (wire.py has the layouts).
+_RRQ_SIZE = wire.RRQ_FIXED.size
+_unpack_rrq = wire.RRQ_FIXED.unpack_from
+_pack_rrp = wire.RRP_FIXED.pack
+_unpack_spi = wire.SPI.unpack_from
+_ntoa = socket.inet_ntoa
+_new_tuple = tuple.__new__  # builds a NamedTuple from its fields in order, skipping the generated __new__
 
 
 def _addr(a: tuple[str, int] | None) -> str | None:
     return None if a is None else f"{a[0]}:{a[1]}"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What the home agent did with one datagram, and why (who broke which rule)."""
+class Decision(NamedTuple):
+    """What the home agent did with one datagram, and why (who broke which rule).
+
+    Immutable, compared and printed field by field like the frozen dataclass it
+    was; a NamedTuple because the home agent makes one per datagram and a
+    frozen dataclass of 14 fields costs ten times as much to build.
+    """
 
     outcome: str  # accepted | denied | dropped | ignored
     code: int | None
@@ -142,20 +157,26 @@ class HomeAgent:
         self._f_bad_rt_code = "bad-reverse-tunnel-code" in f
 
         self.address = config.address
+        self._address_octets = socket.inet_aton(config.address)
         self.inside = config.role == "i-ha"
         # RFC 5265 4.3: no subnet is trusted by default.
         trust_all = "trust-all-when-unconfigured" in f and not config.trusted_networks  # FAULT trust-all-when-unconfigured
         self._trust = TrustPolicy(config.trusted_networks, trust_all=trust_all)
         self._limiter = LogRateLimiter(config.log_rate, config.log_burst)
-        # home address -> (SPI, algorithm, key, keyed MAC, replay mode): one security association each.
-        self._sa: dict[str, tuple[int, str, bytes, Callable[[bytes], bytes], str]] = {
-            mn.home_address: (mn.spi, mn.algorithm, mn.secret.reveal(), wire.keyed(mn.algorithm, mn.secret.reveal()), mn.replay)
+        # home address -> (SPI, algorithm, key, keyed MAC, replay mode, MN-HA extension header of
+        # the reply up to its SPI): one security association each.
+        self._sa: dict[str, tuple[int, str, bytes, Callable[[bytes], bytes], str, bytes]] = {
+            mn.home_address: (
+                mn.spi, mn.algorithm, mn.secret.reveal(), wire.keyed(mn.algorithm, mn.secret.reveal()), mn.replay,
+                wire.AUTH_HDR.pack(n.EXT_MN_HA_AUTH, 4 + wire.DIGEST_SIZE, mn.spi),
+            )
             for mn in config.mobile_nodes
         }
         self._cache = BindingCache()
         self._replay: dict[str, ReplayState] = {}
         self._new_nonce = nonce_source or (lambda: secrets.randbits(32))
         self.counters: dict[str, int] = {ACCEPTED: 0, DENIED: 0, DROPPED: 0, IGNORED: 0}
+        self._tnc_accepted = self._tnc(True, accepted=True)  # what an accepted reply to a trusted source carries
 
     # ------------------------------------------------------------------ queries
 
@@ -184,23 +205,26 @@ class HomeAgent:
 
     def handle(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> Decision:
         """Process one UDP payload received from ``src`` on ``local`` at time ``now``."""
-        nxt = self._cache.next_expiry()
+        cache = self._cache
+        nxt = cache.next_expiry()
         if nxt is not None and nxt <= now:
-            self._cache.expire(now)
+            cache.expire(now)
         if not data:
             d = self._quiet(DROPPED, None, "empty datagram", src, now)
+        elif data[0] == n.MSG_RRQ:
+            d = self._registration(data, src, local, now)
         elif data[0] == n.MSG_TUNNEL_DATA:
             d = self._tunnel(data, src, local, now)
-        elif data[0] != n.MSG_RRQ:
-            d = self._quiet(IGNORED, None, f"message type {data[0]} is not a Registration Request", src, now)
         else:
-            d = self._registration(data, src, local, now)
+            d = self._quiet(IGNORED, None, f"message type {data[0]} is not a Registration Request", src, now)
         self.counters[d.outcome] += 1
         return d
 
     # ------------------------------------------------------------------ registration
 
     def _registration(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> Decision:
+        # One pass over the octets (wire.parse_request is the same layout; a denial re-parses
+        # them into a wire.Request, see _deny), every check in the order of the module docstring.
         trusted = False
         if self.inside:
             # RFC 5265 4.3: trust is a property of the request's IP source address.
@@ -215,20 +239,21 @@ class HomeAgent:
                     return Decision(DROPPED, None, reason, None, None, None, src, log=False)
                 return self._quiet(DROPPED, None, reason, src, now)
 
-        req = wire.parse_request(data)
-        if req is None:
+        if len(data) < _RRQ_SIZE:
             return self._quiet(DROPPED, None, f"truncated Registration Request: {len(data)} octets, the fixed part is 24 (RFC 5944 3.3)", src, now)
-        hoa = req.home_address
+        _type, flags, lifetime, hoa_octets, ha_octets, coa_octets, ident = _unpack_rrq(data)
+        hoa = _ntoa(hoa_octets)
         sa = self._sa.get(hoa)
         reply_auth = sa[:4] if sa is not None else None
 
         # RFC 5944 1.9: unrecognised extensions 0-127 discard the message, 128-255 are skipped.
+        exts, error = wire.walk_extensions(data, _RRQ_SIZE)
         auth_exts: list[wire.Ext] = []
         tunnel_req: wire.Ext | None = None
         cvse = False
         skipped: int | None = None
-        for ext in req.extensions:
-            t = ext.type
+        for ext in exts:
+            t = ext[0]
             if t in AUTHORIZATION_ENABLING:
                 auth_exts.append(ext)
             elif t in RECOGNISED_EXTENSIONS:
@@ -242,36 +267,39 @@ class HomeAgent:
                     return self._quiet(DROPPED, None, f"unrecognised non-skippable extension {t}: message silently discarded (RFC 5944 1.9)", src, now, hoa)
             elif skipped is None:
                 skipped = t
-        if req.error:
-            return self._deny(req, 134, f"poorly formed Request: {req.error}", src, now, trusted, reply_auth, authenticated=False)
+        if error:
+            return self._deny(data, 134, f"poorly formed Request: {error}", src, now, trusted, reply_auth, authenticated=False)
         if skipped is not None and self._f_reject_skippable:  # FAULT reject-skippable
-            return self._deny(req, 134, f"unrecognised skippable extension {skipped} rejected", src, now, trusted, reply_auth, authenticated=False)
+            return self._deny(data, 134, f"unrecognised skippable extension {skipped} rejected", src, now, trusted, reply_auth, authenticated=False)
 
         # RFC 5944 3.8.2.1 (a): exactly one authorization-enabling extension, and it must verify.
         if sa is None:
-            return self._deny(req, 131, f"no mobility security association for home address {hoa}", src, now, trusted, None, authenticated=False)
-        spi, algorithm, key, mac, replay_mode = sa
+            return self._deny(data, 131, f"no mobility security association for home address {hoa}", src, now, trusted, None, authenticated=False)
+        spi, algorithm, key, mac, replay_mode, reply_auth_header = sa
         if not auth_exts:
             if not self._f_accept_missing_auth:  # FAULT accept-missing-auth skips this
-                return self._deny(req, 131, "no MN-HA authentication extension", src, now, trusted, reply_auth, authenticated=False)
+                return self._deny(data, 131, "no MN-HA authentication extension", src, now, trusted, reply_auth, authenticated=False)
         elif len(auth_exts) > 1:
-            return self._deny(req, 131, f"{len(auth_exts)} authorization-enabling extensions, exactly one allowed", src, now, trusted, reply_auth, authenticated=False)
+            return self._deny(data, 131, f"{len(auth_exts)} authorization-enabling extensions, exactly one allowed", src, now, trusted, reply_auth, authenticated=False)
         else:
             ext = auth_exts[0]
-            if ext.type != n.EXT_MN_HA_AUTH:
-                return self._deny(req, 131, f"authorization-enabling extension type {ext.type} is not supported here", src, now, trusted, reply_auth, authenticated=False)
-            got_spi = wire.spi_of(data, ext)
+            ext_type, ext_offset, ext_header, ext_length = ext
+            if ext_type != n.EXT_MN_HA_AUTH:
+                return self._deny(data, 131, f"authorization-enabling extension type {ext_type} is not supported here", src, now, trusted, reply_auth, authenticated=False)
+            spi_at = ext_offset + ext_header
+            got_spi = _unpack_spi(data, spi_at)[0] if ext_length >= 4 else None  # wire.spi_of
             if got_spi != spi:
                 if not self._f_accept_unknown_spi:  # FAULT accept-unknown-spi skips this
                     what = "too short to hold an SPI" if got_spi is None else f"SPI {got_spi:#x} names no security association for {hoa}"
-                    return self._deny(req, 131, f"MN-HA authentication extension {what}", src, now, trusted, reply_auth, authenticated=False)
-            else:
-                octets = 8 if self._f_truncated_auth else None  # FAULT truncated-auth-compare
-                if not wire.check_authenticator(data, ext, algorithm, key, octets, mac=mac):
-                    return self._deny(req, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
+                    return self._deny(data, 131, f"MN-HA authentication extension {what}", src, now, trusted, reply_auth, authenticated=False)
+            elif self._f_truncated_auth:  # FAULT truncated-auth-compare
+                if not wire.check_authenticator(data, ext, algorithm, key, 8, mac=mac):
+                    return self._deny(data, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
+            # wire.check_authenticator: the authenticator covers everything up to and including the SPI.
+            elif not compare_digest(data[spi_at + 4 : spi_at + ext_length], mac(data[: spi_at + 4])):
+                return self._deny(data, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
 
         # RFC 5944 3.8.2.1 (b) and 5.7: Identification.
-        ident = req.identification
         state = self._replay.get(hoa)
         if state is None:
             state = self._replay[hoa] = ReplayState()
@@ -281,7 +309,7 @@ class HomeAgent:
                 why = check_timestamp(ident, now, self.config.replay_skew, state.last_accepted, self.config.replay_strict)
                 if why is not None:
                     rid = ident if self._f_bad_reply_id else timestamp_denial_identification(ident, now)  # FAULT bad-reply-identification
-                    return self._deny(req, 133, f"Identification mismatch: {why} (RFC 5944 5.7)", src, now, trusted, reply_auth, identification=rid)
+                    return self._deny(data, 133, f"Identification mismatch: {why} (RFC 5944 5.7)", src, now, trusted, reply_auth, identification=rid)
         else:
             why = None if self._f_no_replay_check else check_nonce(ident, state)  # FAULT no-replay-check
             nonce = self._new_nonce() & 0xFFFFFFFF
@@ -289,60 +317,62 @@ class HomeAgent:
             reply_id = nonce_reply_identification(ident, nonce)
             if why is not None:
                 rid = ident if self._f_bad_reply_id else reply_id  # FAULT bad-reply-identification
-                return self._deny(req, 133, f"Identification mismatch: {why} (RFC 5944 5.7)", src, now, trusted, reply_auth, identification=rid)
+                return self._deny(data, 133, f"Identification mismatch: {why} (RFC 5944 5.7)", src, now, trusted, reply_auth, identification=rid)
             state.last_mn_nonce = low32(ident)
 
-        # RFC 5944 3.8.2.1: the Home Agent field must be one of this home agent's addresses.
-        if req.home_agent != self.address and req.home_agent != local[0] and not self._f_ignore_ha_field:  # FAULT ignore-ha-field
-            return self._deny(req, 136, f"Home Agent field {req.home_agent} is not an address of this home agent", src, now, trusted, reply_auth, identification=reply_id, home_agent=self.address)
+        # RFC 5944 3.8.2.1: the Home Agent field must be one of this home agent's addresses
+        # (config.address is a canonical dotted quad, so comparing its octets compares the strings).
+        if ha_octets != self._address_octets and _ntoa(ha_octets) != local[0] and not self._f_ignore_ha_field:  # FAULT ignore-ha-field
+            return self._deny(data, 136, f"Home Agent field {_ntoa(ha_octets)} is not an address of this home agent", src, now, trusted, reply_auth, identification=reply_id, home_agent=self.address)
 
-        flags = req.flags
-        registering = req.lifetime != 0
+        coa = _ntoa(coa_octets)
+        registering = lifetime != 0
         udp = False
         tunnel_ext = b""
         code = 0
         keep_others = False
+        cache = self._cache
         if registering:
             if flags & wire.FLAG_T:
                 if self._f_bad_rt_code:  # FAULT bad-reverse-tunnel-code
-                    return self._deny(req, 128, "reverse tunnel requested", src, now, trusted, reply_auth, identification=reply_id)
+                    return self._deny(data, 128, "reverse tunnel requested", src, now, trusted, reply_auth, identification=reply_id)
                 if not self.config.reverse_tunneling:
-                    return self._deny(req, 137, "requested reverse tunnel unavailable (RFC 3024)", src, now, trusted, reply_auth, identification=reply_id)
+                    return self._deny(data, 137, "requested reverse tunnel unavailable (RFC 3024)", src, now, trusted, reply_auth, identification=reply_id)
             elif self.config.reverse_tunnel_required:
-                return self._deny(req, 138, "reverse tunnel is mandatory and 'T' bit not set (RFC 3024)", src, now, trusted, reply_auth, identification=reply_id)
+                return self._deny(data, 138, "reverse tunnel is mandatory and 'T' bit not set (RFC 3024)", src, now, trusted, reply_auth, identification=reply_id)
             if flags & (wire.FLAG_M | wire.FLAG_G):
-                return self._deny(req, 139, "requested encapsulation unavailable: this home agent tunnels IP-in-IP only (RFC 5944 3.8.2.3)", src, now, trusted, reply_auth, identification=reply_id)
+                return self._deny(data, 139, "requested encapsulation unavailable: this home agent tunnels IP-in-IP only (RFC 5944 3.8.2.3)", src, now, trusted, reply_auth, identification=reply_id)
             if cvse:
-                return self._deny(req, 140, "unable to interpret CVSE sent by the mobile node", src, now, trusted, reply_auth, identification=reply_id)
+                return self._deny(data, 140, "unable to interpret CVSE sent by the mobile node", src, now, trusted, reply_auth, identification=reply_id)
             if tunnel_req is not None and not self._f_no_udp_tunnel:  # FAULT no-udp-tunnel ignores the request
                 parsed = wire.parse_udp_tunnel_request(data, tunnel_req)
                 if parsed is None:
-                    return self._deny(req, 134, "poorly formed Request: UDP Tunnel Request shorter than 6 octets (RFC 3519 3.1)", src, now, trusted, reply_auth, identification=reply_id)
+                    return self._deny(data, 134, "poorly formed Request: UDP Tunnel Request shorter than 6 octets (RFC 3519 3.1)", src, now, trusted, reply_auth, identification=reply_id)
                 force, _fa_required, encapsulation = parsed
                 # RFC 3519 (home agent considerations): a NAT shows as an IP source that differs
                 # from the Care-of Address; 'F' asks for UDP tunnelling without one.
-                if src[0] != req.care_of_address or force:
+                if src[0] != coa or force:
                     if not self.config.udp_tunneling:
-                        return self._deny(req, 142, "UDP encapsulation unavailable (RFC 3519)", src, now, trusted, reply_auth, identification=reply_id)
+                        return self._deny(data, 142, "UDP encapsulation unavailable (RFC 3519)", src, now, trusted, reply_auth, identification=reply_id)
                     if encapsulation != n.IPPROTO_IPIP:
-                        return self._deny(req, 139, f"UDP tunnel encapsulation {encapsulation} unavailable: IP-in-IP only", src, now, trusted, reply_auth, identification=reply_id)
+                        return self._deny(data, 139, f"UDP tunnel encapsulation {encapsulation} unavailable: IP-in-IP only", src, now, trusted, reply_auth, identification=reply_id)
                     udp = True
                     tunnel_ext = wire.udp_tunnel_reply(0, self.config.keepalive_interval)
             if flags & wire.FLAG_S:
                 if self.config.simultaneous_bindings:
-                    current = self._cache.get(hoa)
-                    if len(current) >= self.config.max_simultaneous_bindings and self._cache.find(hoa, req.care_of_address) is None:
-                        return self._deny(req, 135, f"too many simultaneous mobility bindings ({len(current)})", src, now, trusted, reply_auth, identification=reply_id)
+                    current = cache.get(hoa)
+                    if len(current) >= self.config.max_simultaneous_bindings and cache.find(hoa, coa) is None:
+                        return self._deny(data, 135, f"too many simultaneous mobility bindings ({len(current)})", src, now, trusted, reply_auth, identification=reply_id)
                     keep_others = True
                 else:
                     code = 1  # RFC 5944 3.4, 3.8.3.2: accepted, simultaneous bindings unsupported
 
         # RFC 5944 3.8.2.2: update the mobility binding list.
         if not registering and not self._f_dereg_nonzero:
-            if req.care_of_address == hoa:
-                removed = len(self._cache.remove_all(hoa))
+            if coa == hoa:
+                removed = len(cache.remove_all(hoa))
             else:
-                removed = 1 if self._cache.remove(hoa, req.care_of_address) else 0
+                removed = 1 if cache.remove(hoa, coa) else 0
             granted = 0
             reason = f"deregistered {removed} binding(s) (RFC 5944 3.8.2.2)"
         elif not registering:  # FAULT dereg-nonzero-lifetime: answered as a renewal, binding kept
@@ -350,35 +380,34 @@ class HomeAgent:
             reason = "deregistration answered as a renewal"
         else:
             if self._f_grant_longer:  # FAULT grant-longer-lifetime
-                granted = min(2 * req.lifetime, MAX_GRANTABLE)
+                granted = min(2 * lifetime, MAX_GRANTABLE)
             else:
                 # RFC 5944 3.8.3.2: never more than requested; the home agent may grant less.
-                granted = min(req.lifetime, self.config.max_lifetime)
-            prev = self._cache.find(hoa, req.care_of_address)
+                granted = min(lifetime, self.config.max_lifetime)
+            prev = cache.find(hoa, coa)
             if prev is not None and prev.identification == ident and prev.lifetime != INFINITE_LIFETIME:
                 # RFC 5944 3.8.2.2: a duplicate of an accepted request must not extend the lifetime.
                 granted = max(0, min(granted, int(prev.expires - now)))
-            self._cache.add(
-                Binding(
-                    hoa, req.care_of_address, granted, now, ident, flags, src,
-                    udp, src if udp else None, self.config.keepalive_interval if udp else None,
-                ),
-                keep_others=keep_others,
-            )
-            reason = "registration accepted" + (" (simultaneous bindings unsupported)" if code == 1 else "")
+            binding = _new_tuple(Binding, (  # Binding(...), without the keyword-handling __new__
+                hoa, coa, granted, now, ident, flags, src,
+                udp, src if udp else None, self.config.keepalive_interval if udp else None,
+            ))
+            cache.add(binding, keep_others=keep_others)
+            reason = REASON_ACCEPTED if code == 0 else REASON_ACCEPTED_S
         if replay_mode == "timestamp" and (state.last_accepted is None or ident > state.last_accepted):
             state.last_accepted = ident
 
-        tnc_before, tnc_after = self._tnc(trusted, accepted=True)
-        reply = wire.build_reply(
-            code, granted, data[4:8], data[8:12], reply_id, tunnel_ext + tnc_before,  # RFC 5944 3.8.3.2: copied
-            auth=reply_auth, trailing=tnc_after,
-        )
-        return Decision(
-            ACCEPTED, code, reason, reply, self._reply_to(src), hoa, src,
-            lifetime=granted, care_of_address=req.care_of_address,
-            tnc=bool(tnc_before or tnc_after), udp_tunnel=udp,
-        )
+        # RFC 5944 3.8.3.2: Home Address and Home Agent copied; 3.5.2: the MN-HA authentication
+        # extension last but for what a fault profile appends (wire.build_reply, same octets).
+        tnc_before, tnc_after = self._tnc_accepted if trusted else NO_TNC
+        msg = _pack_rrp(n.MSG_RRP, code, granted, hoa_octets, ha_octets, reply_id) + tunnel_ext + tnc_before + reply_auth_header
+        reply = msg + mac(msg) + tnc_after
+        # Decision(ACCEPTED, code, reason, reply, reply_to, hoa, src, lifetime=granted,
+        # care_of_address=coa, tnc=..., udp_tunnel=udp), every field in order:
+        return _new_tuple(Decision, (
+            ACCEPTED, code, reason, reply, (src[0], n.MIP_PORT) if self._f_reply_to_434 else src, hoa, src,  # _reply_to
+            True, 0, granted, coa, bool(tnc_before or tnc_after), udp, None,
+        ))
 
     def _tnc(self, trusted: bool, accepted: bool) -> tuple[bytes, bytes]:
         """RFC 5265 4.3: replies to trusted sources carry TNC, before the MN-HA authenticator (3.4, RFC 5944 3.5.1)."""
@@ -399,7 +428,7 @@ class HomeAgent:
 
     def _deny(
         self,
-        req: wire.Request,
+        data: bytes,
         code: int,
         reason: str,
         src: tuple[str, int],
@@ -412,6 +441,8 @@ class HomeAgent:
         authenticated: bool = True,
     ) -> Decision:
         """A denying reply (RFC 5944 3.8.2.3): fields copied from the request, Lifetime 0."""
+        req = wire.parse_request(data)
+        assert req is not None  # _registration checked the type and the 24 octets
         tnc_before, tnc_after = self._tnc(trusted, accepted=False)
         ident = req.identification if identification is None else identification
         reply = wire.build_reply(

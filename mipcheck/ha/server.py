@@ -33,20 +33,28 @@ def _timestamp(now: float) -> str:
 
 
 class _Clock:
-    """UTC timestamps with millisecond precision; the date part is formatted once a second."""
+    """UTC timestamps with millisecond precision; the date part is formatted once a second,
+    the whole stamp once a millisecond (a busy home agent logs many lines per millisecond)."""
 
-    __slots__ = ("_sec", "_prefix")
+    __slots__ = ("_sec", "_ms", "_prefix", "_stamp")
 
     def __init__(self) -> None:
         self._sec = -1
+        self._ms = -1
         self._prefix = ""
+        self._stamp = ""
 
     def __call__(self, now: float) -> str:
         sec = int(now)
+        ms = int((now - sec) * 1000)
         if sec != self._sec:
             self._sec = sec
             self._prefix = _dt.datetime.fromtimestamp(sec, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._prefix}.{int((now - sec) * 1000):03d}Z"
+        elif ms == self._ms:
+            return self._stamp
+        self._ms = ms
+        stamp = self._stamp = f"{self._prefix}.{ms:03d}Z"
+        return stamp
 
 
 def format_record(record: dict[str, Any], as_json: bool) -> str:
@@ -78,27 +86,40 @@ def _quoted(reason: str) -> str:
 
 
 def text_line(d: Decision, stamp: str) -> str:
-    """``format_record(d.as_log() | {"time": stamp}, False)`` without building the dict (hot path)."""
-    parts = [stamp, d.outcome]
-    if d.code is not None:
-        parts.append(f"code={d.code}")
-    if d.home_address is not None:
-        parts.append(f"home_address={d.home_address}")
-    parts.append(f"source={d.source[0]}:{d.source[1]}")
-    if d.reply_to is not None:
-        parts.append(f"reply_to={d.reply_to[0]}:{d.reply_to[1]}")
-    if d.care_of_address is not None:
-        parts.append(f"care_of_address={d.care_of_address}")
-    if d.lifetime is not None:
-        parts.append(f"lifetime={d.lifetime}")
-    if d.tnc:
-        parts.append("tnc")
-    if d.udp_tunnel:
-        parts.append("udp_tunnel")
-    if d.suppressed:
-        parts.append(f"suppressed={d.suppressed}")
-    parts.append("reason=" + _quoted(d.reason))
-    return " ".join(parts)
+    """``format_record({"time": stamp, **d.as_log()}, False)`` without building the dict (hot path)."""
+    return _text_line(d, stamp)[:-1]
+
+
+def _text_line(d: Decision, stamp: str) -> str:
+    """:func:`text_line` with its line break (what the log writes)."""
+    outcome, code, reason, _reply, reply_to, home, source, _log, suppressed, lifetime, coa, tnc, udp, _inner = d
+    quoted = _QUOTED.get(reason) or _quoted(reason)
+    if code is not None and home is not None and reply_to is not None and coa is not None and lifetime is not None and not suppressed:
+        # An accepted registration: every field but two flags present, one f-string.
+        return (
+            f"{stamp} {outcome} code={code} home_address={home} source={source[0]}:{source[1]} "
+            f"reply_to={reply_to[0]}:{reply_to[1]} care_of_address={coa} lifetime={lifetime}"
+            f"{' tnc' if tnc else ''}{' udp_tunnel' if udp else ''} reason={quoted}\n"
+        )
+    line = f"{stamp} {outcome}"
+    if code is not None:
+        line += f" code={code}"
+    if home is not None:
+        line += f" home_address={home}"
+    line += f" source={source[0]}:{source[1]}"
+    if reply_to is not None:
+        line += f" reply_to={reply_to[0]}:{reply_to[1]}"
+    if coa is not None:
+        line += f" care_of_address={coa}"
+    if lifetime is not None:
+        line += f" lifetime={lifetime}"
+    if tnc:
+        line += " tnc"
+    if udp:
+        line += " udp_tunnel"
+    if suppressed:
+        line += f" suppressed={suppressed}"
+    return f"{line} reason={quoted}\n"
 
 
 class DecisionLog:
@@ -125,7 +146,9 @@ class DecisionLog:
         if self.sink is not None or self.as_json:
             self.record(d.as_log(), now)
         elif self.streams:
-            self._write(text_line(d, self._clock(now)) + "\n")
+            line = _text_line(d, self._clock(now))
+            for s in self.streams:
+                s.write(line)
 
     def flush(self) -> None:
         for s in self.streams:
@@ -164,9 +187,10 @@ class UDPServer:
     """A non-blocking UDP socket on the event loop that drains up to ``BATCH`` datagrams per wake-up.
 
     asyncio's own datagram transport reads one datagram per loop iteration
-    into a fresh 256 KiB buffer; on loopback that costs about three times the
-    work of a registration. Replies are sent straight from the same socket;
-    one that cannot be sent at once is counted and dropped, as UDP may.
+    into a fresh 256 KiB buffer; on loopback that costs about twice the work
+    of a registration (docs/benchmarks.md, issue 3). Replies are sent straight
+    from the same socket; one that cannot be sent at once is counted and
+    dropped, as UDP may.
     """
 
     BATCH = 64
@@ -202,9 +226,10 @@ class UDPServer:
 
     def _readable(self) -> None:
         recvfrom, sendto, handle, clock, local = self.sock.recvfrom, self.sock.sendto, self.core.handle, self.clock, self.local
+        log, size = self.log.decision, self.MAX_DATAGRAM
         for _ in range(self.BATCH):
             try:
-                data, src = recvfrom(self.MAX_DATAGRAM)
+                data, src = recvfrom(size)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -217,7 +242,7 @@ class UDPServer:
                 except OSError:
                     self.send_failures += 1
             if d.log:
-                self.log.decision(d, now)
+                log(d, now)
 
 
 async def serve(

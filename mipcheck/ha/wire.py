@@ -23,6 +23,11 @@ from typing import NamedTuple
 from mipcheck.layers import numbers as n
 from mipcheck.layers.auth import HMAC_MD5, PREFIX_SUFFIX_MD5
 
+try:  # CPython's own MD5: its states copy in less than half the time of OpenSSL's (same digests)
+    from _md5 import md5 as _md5_state
+except ImportError:  # pragma: no cover - interpreters built without it
+    _md5_state = hashlib.md5
+
 # Registration Request flag bits, first octet after the type (RFC 5944 3.3).
 FLAG_S = 0x80  # simultaneous bindings
 FLAG_B = 0x40  # broadcast datagrams
@@ -35,8 +40,8 @@ FLAG_X = 0x01  # 'x': sent as zero, ignored on reception
 
 RRQ_FIXED = struct.Struct("!BBH4s4s4sQ")
 RRP_FIXED = struct.Struct("!BBH4s4sQ")
-_SPI = struct.Struct("!I")
-_AUTH_HDR = struct.Struct("!BBI")
+SPI = _SPI = struct.Struct("!I")  # the SPI field of an authentication extension
+AUTH_HDR = _AUTH_HDR = struct.Struct("!BBI")  # Type, Length, SPI
 _UDP_TUNNEL_REPLY = struct.Struct("!BBBBHH")
 _UDP_TUNNEL_REQUEST = struct.Struct("!BBBBBBH")
 TUNNEL_DATA_HEADER = 4  # RFC 3519 3.3: Type 4, Next Header, Reserved (16 bits)
@@ -145,18 +150,19 @@ def keyed(algorithm: str, key: bytes) -> Callable[[bytes], bytes]:
     """The authenticator function of one key (RFC 5944 3.5.1: HMAC-MD5 by default, keyed prefix+suffix MD5 for old equipment).
 
     For HMAC-MD5 the inner and outer hash states are computed once (RFC 2104
-    section 4 suggests it): a third of the cost of ``hmac.digest`` per message.
+    section 4 suggests it) and kept in CPython's built-in MD5, whose states
+    copy cheaply: about a quarter of the cost of ``hmac.digest`` per message.
     """
     if algorithm == HMAC_MD5:
         k = hashlib.md5(key).digest() if len(key) > 64 else key
         k = k.ljust(64, b"\0")
-        inner = hashlib.md5(bytes(b ^ 0x36 for b in k))
-        outer = hashlib.md5(bytes(b ^ 0x5C for b in k))
+        inner_copy = _md5_state(bytes(b ^ 0x36 for b in k)).copy
+        outer_copy = _md5_state(bytes(b ^ 0x5C for b in k)).copy
 
         def hmac_md5(msg: bytes) -> bytes:
-            i = inner.copy()
+            i = inner_copy()
             i.update(msg)
-            o = outer.copy()
+            o = outer_copy()
             o.update(i.digest())
             return o.digest()
 
