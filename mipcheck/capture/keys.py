@@ -29,12 +29,12 @@ SPIs are decimal or 0x-hex.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mipcheck import keysource
 from mipcheck.errors import ConfigError, InputError
+from mipcheck.tomlfile import read_toml
 
 MIP_ALGORITHMS = ("hmac-md5", "prefix-suffix-md5")
 
@@ -194,13 +194,7 @@ def _check_esp_key_sizes(sa: EspSA, what: str) -> None:
 
 def load_keys_file(path: str) -> KeyRing:
     """Read a TOML keys file (see the module docstring)."""
-    try:
-        with open(path, "rb") as handle:
-            doc = tomllib.load(handle)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("keys file", f"not valid TOML: {exc}", source=path) from None
+    doc = read_toml(path, "keys file")
     ring = KeyRing()
     unknown = sorted(set(doc) - {"mip", "esp"})
     if unknown:

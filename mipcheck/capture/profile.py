@@ -8,10 +8,10 @@ home addresses. Every problem is a ``ConfigError`` naming the key.
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from dataclasses import dataclass, field
 
-from mipcheck.errors import ConfigError, InputError
+from mipcheck.errors import ConfigError
+from mipcheck.tomlfile import read_toml
 
 T_MONITOR_DEFAULT = 60.0  # RFC 5265 3.2.4: "have the default value of 60 seconds"
 
@@ -136,11 +136,5 @@ def parse_profile(doc: dict, source: str = "<profile>") -> SiteProfile:
 
 
 def load_profile(path: str) -> SiteProfile:
-    try:
-        with open(path, "rb") as handle:
-            doc = tomllib.load(handle)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read profile: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("profile", f"not valid TOML: {exc}", source=path) from None
+    doc = read_toml(path, "profile")
     return parse_profile(doc, path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from mipcheck import keysource
 from mipcheck.errors import ConfigError
 from mipcheck.layers.auth import ALGORITHMS, HMAC_MD5
 from mipcheck.layers.secret import Secret
+from mipcheck.tomlfile import read_toml
 
 MIP_PORT = 434
 ROLES = ("i-ha", "x-ha")
@@ -354,16 +354,7 @@ def parse_profile(doc: Mapping[str, Any], source: str | None = None, *, target: 
 def load_profile(path: str | os.PathLike[str], *, target: str | None = None) -> Profile:
     """Read and validate a profile file; ``target`` (``--target``) overrides ``[dut]``."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError("--profile", f"cannot read {source}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError("--profile", f"{source} is not UTF-8 text") from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("--profile", f"{source} is not valid TOML: {exc}") from None
+    doc = read_toml(path, "--profile")
     return parse_profile(doc, source, target=target)
 
 

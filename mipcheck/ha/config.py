@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from mipcheck import keysource
 from mipcheck.errors import ConfigError
 from mipcheck.layers.auth import ALGORITHMS, HMAC_MD5
 from mipcheck.layers.secret import Secret
+from mipcheck.tomlfile import read_toml
 
 ROLES = ("i-ha", "x-ha")
 REPLAY_MODES = ("timestamp", "nonce")
@@ -156,20 +156,6 @@ _HA_KEYS = {
 _MN_KEYS = {"home_address", "spi", *keysource.TABLE_KEYS, "algorithm", "replay", "nai"}
 
 
-def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a TOML file; any failure is a one-line ConfigError naming the file."""
-    p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError("config", "file not found", source=str(p)) from None
-    except OSError as exc:
-        raise ConfigError("config", f"cannot read: {exc.strerror or exc}", source=str(p)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("config", f"not valid TOML: {exc}", source=str(p)) from None
-
-
 def load_secret(table: Mapping[str, Any], key_prefix: str, base_dir: Path, source: str | None) -> Secret:
     """The secret of one security association (see :func:`mipcheck.keysource.from_table`)."""
     raw, _origin = keysource.from_table(table, key_prefix, base_dir=base_dir, source=source)
@@ -257,4 +243,4 @@ def ha_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), 
 def load_ha_config(path: str | os.PathLike[str]) -> HAConfig:
     """Read a home agent TOML config; raises ConfigError(key, problem, source=path)."""
     p = Path(path)
-    return ha_config_from_dict(read_toml(p), base_dir=p.resolve().parent, source=str(path))
+    return ha_config_from_dict(read_toml(p, "config"), base_dir=p.resolve().parent, source=str(path))

@@ -22,10 +22,10 @@ from mipcheck.ha.config import (
     _int,
     _ipv4,
     load_secret,
-    read_toml,
 )
 from mipcheck.layers.auth import ALGORITHMS, HMAC_MD5
 from mipcheck.layers.secret import Secret
+from mipcheck.tomlfile import read_toml
 
 
 @dataclass(frozen=True)
@@ -106,4 +106,4 @@ def mn_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), 
 
 def load_mn_config(path: str | os.PathLike[str]) -> MNConfig:
     p = Path(path)
-    return mn_config_from_dict(read_toml(p), base_dir=p.resolve().parent, source=str(path))
+    return mn_config_from_dict(read_toml(p, "config"), base_dir=p.resolve().parent, source=str(path))
