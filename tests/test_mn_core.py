@@ -154,6 +154,16 @@ def test_invalid_replies_are_ignored(make: Any, reason: str) -> None:
     assert c.state is State.REGISTERING and c.next_timer() == NOW + 1.0  # still waiting
 
 
+def test_reply_from_another_address_than_the_home_agent_is_ignored() -> None:
+    c = RegistrationClient(mn_config())
+    req = c.register(NOW)
+    (ev,) = c.receive(accepted_reply(req), NOW, "127.0.0.99")
+    assert isinstance(ev, Ignored) and "not the home agent" in ev.reason and ev.code is None
+    assert c.state is State.REGISTERING
+    (ev,) = c.receive(accepted_reply(req), NOW, HA)
+    assert isinstance(ev, Registered)
+
+
 def test_foreign_agent_denial_without_authenticator() -> None:
     c = RegistrationClient(mn_config())
     req = c.register(NOW)

@@ -241,9 +241,15 @@ class RegistrationClient:
     def _ignore(self, now: float, reason: str, code: int | None = None, data: bytes = b"") -> list[Event]:
         return [Ignored(self.interface, self.config.home_agent, now, reason, code, data)]
 
-    def receive(self, data: bytes, now: float) -> list[Event]:
-        """Process a datagram from the home agent; returns the events it caused."""
+    def receive(self, data: bytes, now: float, source: str | None = None) -> list[Event]:
+        """Process a datagram from the home agent; returns the events it caused.
+
+        ``source`` is the datagram's IP source address when the transport
+        knows it: only the home agent answers a direct registration.
+        """
         c = self.config
+        if source is not None and source != c.home_agent:
+            return self._ignore(now, f"reply from {source}, not the home agent {c.home_agent}", data=data)
         rep = wire.parse_reply(data)
         if rep is None:
             return self._ignore(now, "not a Registration Reply", data=data)

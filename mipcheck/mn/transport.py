@@ -109,9 +109,7 @@ class UDPClient:
                     self.send(out)
                 new = self.client.events()
             else:
-                if addr[0] != self.config.home_agent:
-                    continue  # only the home agent answers a direct registration
-                new = self.client.receive(data, self.clock())
+                new = self.client.receive(data, self.clock(), addr[0])
                 for out in self.client.datagrams_to_send():
                     self.send(out)
             events.extend(new)
