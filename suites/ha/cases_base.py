@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 
+from mipcheck.engine.evidence import Datagram
 from mipcheck.engine.runner import CaseContext
 from mipcheck.engine.verdicts import Check, Inconclusive
 from mipcheck.layers import MIPExtTNC, MIPExtUnknown
@@ -17,7 +18,7 @@ from mipcheck.layers.identification import timestamp_identification
 
 from . import judge
 from .exchange import ask, control_exchange, listen, new_request, register, trusted_source
-from .messages import flip_authenticator
+from .messages import Request, flip_authenticator
 
 AUTH_FAILED = 131  # RFC 5944 3.4: mobile node failed authentication
 ID_MISMATCH = 133  # RFC 5944 3.4: registration Identification mismatch
@@ -73,7 +74,12 @@ def id_stale(ctx: CaseContext) -> list[Check]:
     ident = timestamp_identification(time.time() - STALE_AGE, low_bits=random.getrandbits(32))
     req = new_request(ctx, care_of_address=ep.address, identification=ident)
     sent, reply = ask(ctx, ep, req, note=f"identification {STALE_AGE:g} s old")
-    checks = [judge.check_code("stale identification", sent, reply, [ID_MISMATCH])]
+    return _identification_denied("stale identification", req, sent, reply)
+
+
+def _identification_denied(what: str, req: Request, sent: Datagram, reply: Datagram | None) -> list[Check]:
+    """Denied with 133 and, when it is, with the reply Identification of RFC 5944 5.7."""
+    checks = [judge.check_code(what, sent, reply, [ID_MISMATCH])]
     if reply is not None and checks[0].ok:
         checks += judge.check_reply_identification(req, sent, reply)
     return checks
@@ -92,10 +98,7 @@ def replay(ctx: CaseContext) -> list[Check]:
     if not first.ok:
         raise Inconclusive(f"the registration to replay was not accepted ({first.observed}); is the device's clock within a few seconds of the tester's?")
     sent2, reply2 = ask(ctx, ep, req, note="the same request replayed")
-    checks = [judge.check_code("replayed identification", sent2, reply2, [ID_MISMATCH])]
-    if reply2 is not None and checks[0].ok:
-        checks += judge.check_reply_identification(req, sent2, reply2)
-    return checks
+    return _identification_denied("replayed identification", req, sent2, reply2)
 
 
 def ha_field(ctx: CaseContext) -> list[Check]:
