@@ -29,6 +29,7 @@ from mipcheck.layers.identification import (
     timestamp_identification,
 )
 
+from .acceptance import judge_reply
 from .config import MNConfig
 
 INFINITE_LIFETIME = 0xFFFF
@@ -250,32 +251,18 @@ class RegistrationClient:
         c = self.config
         if source is not None and source != c.home_agent:
             return self._ignore(now, f"reply from {source}, not the home agent {c.home_agent}", data=data)
-        rep = wire.parse_reply(data)
-        if rep is None:
-            return self._ignore(now, "not a Registration Reply", data=data)
-        if rep.error:
-            return self._ignore(now, f"malformed reply: {rep.error}", rep.code, data)
-        if rep.home_address != c.home_address:
-            return self._ignore(now, f"reply for home address {rep.home_address}", rep.code, data)
-        if not self._outstanding or low32(rep.identification) not in self._outstanding:
-            # RFC 5944 3.6.2.1: the low-order 32 bits must match a request we sent.
-            return self._ignore(now, "Identification does not match an outstanding request", rep.code, data)
-        # RFC 5944 1.9: an unrecognised non-skippable extension discards the message.
-        for ext in rep.extensions:
-            if ext.type < 128 and ext.type not in _RECOGNISED:
-                return self._ignore(now, f"unrecognised non-skippable extension {ext.type}", rep.code, data)
-        auths = [e for e in rep.extensions if e.type == n.EXT_MN_HA_AUTH]
-        authenticated = (
-            len(auths) == 1
-            and wire.spi_of(data, auths[0]) == c.spi
-            and wire.check_authenticator(data, auths[0], c.algorithm, self._key)
+        # RFC 5944 3.6.2.1, 1.9, 3.5: the judgement the HA suite shares (mipcheck.mn.acceptance).
+        verdict = judge_reply(
+            data, home_address=c.home_address, identifications=self._outstanding,
+            spi=c.spi, algorithm=c.algorithm, key=self._key,
         )
-        if not authenticated:
-            if 64 <= rep.code <= 127 and not auths:
-                # Codes 64-127 are a foreign agent's denial (RFC 5944 3.4); it holds no MN-HA key.
-                return self._finish(Denied(self.interface, c.home_agent, now, rep.code, False, False, data))
-            why = "no MN-HA authentication extension" if not auths else "MN-HA authenticator does not verify"
-            return self._ignore(now, why, rep.code, data)
+        rep = verdict.reply
+        if verdict.problem is not None:
+            return self._ignore(now, verdict.problem, verdict.code, data)
+        assert rep is not None
+        if verdict.foreign_agent_denial:
+            return self._finish(Denied(self.interface, c.home_agent, now, rep.code, False, False, data))
+        auths = [e for e in rep.extensions if e.type == n.EXT_MN_HA_AUTH]
         auth_at = auths[0].offset
         tnc, tnc_issue = False, None
         tnc_exts = [e for e in rep.extensions if e.type == n.EXT_TNC]
@@ -349,6 +336,3 @@ class RegistrationClient:
         return [ev]
 
 
-_RECOGNISED = frozenset(
-    (n.EXT_MN_HA_AUTH, n.EXT_MN_FA_AUTH, n.EXT_FA_HA_AUTH, n.EXT_GEN_AUTH, n.EXT_CVSE, n.EXT_UDP_TUNNEL_REPLY)
-)
