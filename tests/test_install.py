@@ -2,8 +2,8 @@
 
 ``layers/`` and ``suites/`` sit at the top of the repository but must be
 importable only under ``mipcheck.``; the bare names must not leak onto
-``sys.path``. Each install goes into a fresh venv (with the system
-site-packages, for Scapy and friends) from a copy of the sources, so the
+``sys.path``. Each install goes into a fresh venv (seeing the test
+environment's site-packages, for Scapy and friends) from a copy of the sources, so the
 working tree gets no build/ or egg-info litter; the imports run from a
 temporary directory outside that copy.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -59,11 +60,31 @@ def source_copy(tmp_path_factory) -> Path:
 
 
 def _venv(where: Path) -> Path:
-    made = _run([sys.executable, "-m", "venv", "--system-site-packages", str(where)], cwd=where.parent, timeout=300)
+    """A fresh venv that sees the running environment's packages (Scapy and friends), offline.
+
+    ``--system-site-packages`` would show the *base* interpreter's packages: when
+    pytest itself runs in a venv (the README's ``pip install -e '.[test]'`` in a
+    fresh venv), those lack Scapy. A .pth file listing this environment's
+    site-packages works from a venv and from the system Python alike. Plain path
+    lines do not run the .pth files found there, so an install of mipcheck in
+    this environment (editable or not) stays inert and the venv's own one wins.
+    """
+    made = _run([sys.executable, "-m", "venv", str(where)], cwd=where.parent, timeout=300)
     python = where / "bin" / "python"
     if made.returncode != 0 or not python.exists():
         pytest.skip(f"cannot create a venv here ({made.stderr.strip()[-300:] or 'no python in it'})")
+    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=where.parent)
+    assert purelib.returncode == 0, purelib.stderr[-2000:]
+    (Path(purelib.stdout.strip()) / "_mipcheck_test_outer_site.pth").write_text("".join(f"{d}\n" for d in _site_dirs()))
     return python
+
+
+def _site_dirs() -> list[str]:
+    """The site-packages of the interpreter running the tests, the user site too when it is on."""
+    dirs = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return [d for d in dict.fromkeys(dirs) if Path(d).is_dir()]
 
 
 @pytest.mark.parametrize("mode", ["regular", "editable"])
@@ -87,7 +108,7 @@ def test_install_exposes_only_prefixed_packages(mode: str, source_copy: Path, tm
     assert got["bare_suites"] is False, "the bare name 'suites' is importable"
     layers_file, suites_file = Path(got["layers"]).resolve(), Path(got["suites"]).resolve()
     if mode == "editable":
-        # the venv's own editable install wins over the one in the system site-packages
+        # the venv's own editable install wins over the one in the test environment
         assert layers_file == (source_copy / "layers" / "__init__.py").resolve()
         assert suites_file == (source_copy / "suites" / "__init__.py").resolve()
     else:
