@@ -126,6 +126,11 @@ class BuiltinControl(DeviceControl):
         out = self.lab.ha.call(lambda core: core.encapsulate(home_address, b""))
         return None if isinstance(out, TunnelError) else out[1]
 
+    def bindings_of(self, home_address: str) -> tuple[tuple[str, str], ...] | None:
+        """The built-in home agent's binding list for ``home_address`` (its management view)."""
+        found = self.lab.ha.call(lambda core: core.bindings.get(home_address, ()))
+        return tuple((b.care_of_address, b.source[0]) for b in found)
+
     def describe(self) -> dict[str, Any]:
         return {"kind": "built-in", "log": "the home agent's log file", "unconfigured": "a second home agent with no trusted network"}
 

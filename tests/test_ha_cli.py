@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mipcheck.ha.faults import FAULTS
+from mipcheck.ha.faults import FAULTS, PASSING_FAULTS
 
 SECRET = "cli-test-secret-do-not-print"
 CLI = [sys.executable, "-m", "mipcheck.cli"]
@@ -146,11 +146,12 @@ def test_port_in_use_is_one_line(served: Served) -> None:
 def test_faults_listing() -> None:
     r = subprocess.run([*CLI, "ha", "faults"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0
-    names = [line.split()[0] for line in r.stdout.splitlines()]
-    assert names == list(FAULTS)
+    faults, _, variants = r.stdout.partition("\nConformant variants")
+    assert [line.split()[0] for line in faults.splitlines()] == list(FAULTS)
+    assert [line.split()[0] for line in variants.splitlines()[1:]] == list(PASSING_FAULTS)
     j = subprocess.run([*CLI, "ha", "faults", "--json"], capture_output=True, text=True, timeout=30)
     data = json.loads(j.stdout)
-    assert set(data) == set(FAULTS) and data["omit-tnc"]["cases"] == ["HA-TNC-INCLUDED"]
+    assert set(data) == set(FAULTS) | set(PASSING_FAULTS) and data["omit-tnc"]["cases"] == ["HA-TNC-INCLUDED"]
 
 
 def test_serve_with_fault_changes_behaviour(tmp_path: Path) -> None:

@@ -60,6 +60,7 @@ UNTRUSTED = ("127.0.1.66", 40000)  # outside it
 NAT_COA = "127.0.0.200"  # a Care-of Address that differs from the IP source: a NAT on the path
 ID0 = timestamp_identification(NOW, low_bits=0x1234)
 FIRST_NONCE = 0x50000000
+ID_BACK = timestamp_identification(NOW - 3, low_bits=0x1234)  # inside the window, a different second than NOW
 
 
 def make_config(**over: Any) -> HAConfig:
@@ -90,6 +91,13 @@ def flip(data: bytes, index: int) -> bytes:
     return bytes(b)
 
 
+def shorten_authenticator(data: bytes, octets: int) -> bytes:
+    """The right authenticator over the octets as sent, cut to ``octets`` with the Length shrunk to match."""
+    at = len(data) - 16 - 6  # type of the MN-HA authentication extension (2-octet header + SPI)
+    covered = data[: at + 1] + bytes((4 + octets,)) + data[at + 2 : at + 6]
+    return covered + wire.authenticator("hmac-md5", KEY, covered)[:octets]
+
+
 def a_reply() -> bytes:
     return bytes(RegistrationReply(code=0, home_address=HOA, home_agent=HA, identification=ID0))
 
@@ -105,11 +113,13 @@ class Case:
     setup: tuple[bytes, ...] = ()  # sent from src first, in order
     auth: bool | None = True  # reply's MN-HA authenticator: valid / absent (None)
     tnc: bool = True  # reply carries a TNC extension before the authenticator
+    setup_src: tuple[str, int] | None = None  # where setup is sent from (default: src)
 
 
 NONCE_FIRST = rrq(hoa=HOA_NONCE, ident=nonce_identification(0, 7))
 NONCE_OK = rrq(hoa=HOA_NONCE, ident=nonce_identification(FIRST_NONCE, 8))
 TWO_AUTH = rrq(key=None, before=[MIPExtMNHAAuth(spi=SPI, key=KEY), MIPExtMNHAAuth(spi=SPI, key=KEY)])
+SHORT_AUTH = shorten_authenticator(rrq(), 8)
 TRUNCATED_EXT = rrq(key=None) + b"\x83\x10abc"  # NAI claiming 16 octets, 3 present
 
 CASES = [
@@ -162,6 +172,18 @@ CASES = [
     Case("empty", b"", "dropped", auth=None, tnc=False),
     Case("deregistration", rrq(lifetime=0, ident=ID0 + 1), "accepted", 0, setup=(rrq(),)),
     Case("deregistration-all", rrq(lifetime=0, coa=HOA, ident=ID0 + 1), "accepted", 0, setup=(rrq(),)),
+    # RFC 5265 trust branches: a live binding registered from inside, then probed from outside.
+    Case("renewal", rrq(ident=ID0 + 1), "accepted", 0, setup=(rrq(),)),
+    Case("untrusted-renewal", rrq(coa=UNTRUSTED[0], ident=ID0 + 1), "dropped", src=UNTRUSTED, setup=(rrq(),), setup_src=SRC, auth=None, tnc=False),
+    Case("untrusted-dereg", rrq(coa=HOA, lifetime=0, ident=ID0 + 1), "dropped", src=UNTRUSTED, setup=(rrq(),), setup_src=SRC, auth=None, tnc=False),
+    Case("untrusted-bad-auth", flip(rrq(coa=UNTRUSTED[0]), -1), "dropped", src=UNTRUSTED, auth=None, tnc=False),
+    Case("untrusted-registered-coa", rrq(coa="127.0.1.77", ident=ID0 + 1), "dropped", src=UNTRUSTED, setup=(rrq(coa="127.0.1.77"),), setup_src=SRC, auth=None, tnc=False),
+    # Replay branches a real HA gets wrong: a replay of a later registration, of a de-registration.
+    Case("replay-of-later", rrq(ident=ID_BACK + 1), "denied", 133, setup=(rrq(ident=ID_BACK), rrq(ident=ID_BACK + 1))),
+    Case("dereg-replay", rrq(lifetime=0, ident=ID_BACK + 1), "denied", 133, setup=(rrq(ident=ID_BACK), rrq(lifetime=0, ident=ID_BACK + 1), rrq(ident=ID_BACK + 2))),
+    Case("short-authenticator", SHORT_AUTH, "denied", 131),
+    Case("lifetime-shorter-renewal", rrq(lifetime=30, ident=ID0 + 1), "accepted", 0, setup=(rrq(lifetime=300),)),
+    Case("tunnel-keepalive", wire.tunnel_data(echo_request(HOA, HA, seq=7)), "accepted", None, setup=(rrq(coa=NAT_COA, before=[MIPExtUDPTunnelRequest()]),), auth=None, tnc=False),
 ]
 CASE_IDS = [c.name for c in CASES]
 
@@ -169,7 +191,7 @@ CASE_IDS = [c.name for c in CASES]
 def run(case: Case, faults: tuple[str, ...] = ()) -> tuple[HomeAgent, Decision]:
     ha = make_ha(faults, **case.config)
     for data in case.setup:
-        ha.handle(data, case.src, LOCAL, NOW)
+        ha.handle(data, case.setup_src or case.src, LOCAL, NOW)
     return ha, ha.handle(case.data, case.src, LOCAL, NOW)
 
 
@@ -187,6 +209,8 @@ def test_reply_code_paths(case: Case) -> None:
         return
     # RFC 5944 3.8.3.1: the reply goes back to the request's source address and port.
     assert d.reply_to == case.src
+    if case.data[0] == 4:  # tunnel data: the keepalive reply is judged in test_udp_tunnel_*
+        return
     reply = dissect_reply(d.reply)
     req = MobileIPMessage(case.data)
     assert reply.code == case.code
@@ -447,8 +471,11 @@ WITH_TNC = {n for n, d in BASELINE.items() if d.tnc}
 WITH_TNC_AND_AUTH = {n for n in WITH_TNC if reply_auth_valid(BASELINE[n].reply, SPI, KEY, PREFIX_SUFFIX_MD5 if n == "prefix-suffix-md5" else "hmac-md5") is not None}
 DENIED_WITH_TNC = {n for n in WITH_TNC if BASELINE[n].outcome == "denied"}
 ACCEPTED_REGISTRATIONS = {n for n, d in BASELINE.items() if d.outcome == "accepted" and d.lifetime}
-UNTRUSTED_DROPS = {"untrusted-source", "untrusted-source-trusted-coa", "no-trusted-networks"}
-REPLAY_CASES = {"stale-timestamp", "future-timestamp", "replay-repeat", "nonce-first", "nonce-replayed"}
+UNTRUSTED_DROPS = {"untrusted-source", "untrusted-source-trusted-coa", "no-trusted-networks", "untrusted-renewal", "untrusted-dereg", "untrusted-bad-auth", "untrusted-registered-coa"}
+TUNNEL_DATA = {"tunnel-keepalive"}
+REPLAY_CASES = {"stale-timestamp", "future-timestamp", "replay-repeat", "replay-of-later", "dereg-replay", "nonce-first", "nonce-replayed"}
+TIMESTAMP_REPLAYS = REPLAY_CASES - {"nonce-first", "nonce-replayed"}
+WITH_MN_HA_AUTH = {n for n in WITH_REPLY - TUNNEL_DATA if BASELINE[n].reply and bytes((32, 20)) in BASELINE[n].reply}
 
 EXPECTED_CHANGES: dict[str, set[str]] = {
     "answer-untrusted": UNTRUSTED_DROPS,
@@ -461,10 +488,19 @@ EXPECTED_CHANGES: dict[str, set[str]] = {
     "no-tnc-on-denial": DENIED_WITH_TNC,
     "trust-all-when-unconfigured": {"no-trusted-networks"},
     "no-untrusted-log": UNTRUSTED_DROPS,
-    "no-udp-tunnel": {"nat-udp-tunnel", "forced-udp-tunnel", "udp-tunnel-off", "udp-tunnel-gre", "udp-tunnel-short"},
-    "reply-to-port-434": WITH_REPLY,
+    "no-udp-tunnel": {"nat-udp-tunnel", "forced-udp-tunnel", "udp-tunnel-off", "udp-tunnel-gre", "udp-tunnel-short", "tunnel-keepalive"},
+    "reply-to-port-434": WITH_REPLY - TUNNEL_DATA,
+    "answer-untrusted-renewal": {"untrusted-renewal", "untrusted-registered-coa"},
+    "answer-untrusted-dereg": {"untrusted-dereg"},
+    "auth-before-trust": {"untrusted-bad-auth"},
+    "untrusted-reply-to-coa": UNTRUSTED_DROPS,
+    "trust-registered-coa": {"untrusted-registered-coa"},
+    "no-tnc-on-renewal": {"renewal", "lifetime-shorter-renewal"},
+    "no-tnc-with-udp-tunnel": {"nat-udp-tunnel", "forced-udp-tunnel"},
+    "extra-bad-tnc": {n for n in WITH_TNC if BASELINE[n].outcome == "accepted"},
+    "tunnel-data-to-port-434": TUNNEL_DATA,
     "accept-missing-auth": {"missing-auth", "x-ha-denial"},
-    "truncated-auth-compare": {"bad-authenticator-tail"},
+    "truncated-auth-compare": {"bad-authenticator-tail", "short-authenticator"},
     "accept-unknown-spi": {"unknown-spi"},
     "no-replay-check": REPLAY_CASES,
     "bad-reply-identification": REPLAY_CASES,
@@ -474,6 +510,16 @@ EXPECTED_CHANGES: dict[str, set[str]] = {
     "dereg-nonzero-lifetime": {"deregistration", "deregistration-all"},
     "grant-longer-lifetime": ACCEPTED_REGISTRATIONS,
     "bad-reverse-tunnel-code": {"reverse-tunnel-accepted", "reverse-tunnel-unavailable"},
+    "mangle-reply-identification": WITH_REPLY - TUNNEL_DATA,
+    "reply-without-mn-ha-auth": WITH_MN_HA_AUTH,
+    "replay-first-only": {"replay-of-later", "dereg-replay"},
+    "replay-dereg-unchecked": {"dereg-replay"},
+    "drop-replays": TIMESTAMP_REPLAYS,
+    "accept-future-identification": {"future-timestamp"},
+    "auth-compare-claimed-length": {"short-authenticator"},
+    "ha-field-copied-in-136": {"wrong-ha-field"},
+    "nonskippable-after-auth-ignored": {"nonskippable-after-auth"},
+    "lifetime-keeps-longest": {"lifetime-shorter-renewal"},
 }
 
 
@@ -497,8 +543,17 @@ FAULT_EFFECT: dict[str, Callable[[Decision, Decision], bool]] = {
     "no-tnc-on-denial": lambda b, f: f.outcome == "denied" and b.tnc and not f.tnc,
     "trust-all-when-unconfigured": lambda b, f: b.reply is None and f.code == 0 and f.tnc,
     "no-untrusted-log": lambda b, f: b.log and not f.log and f.outcome == "dropped",
-    "no-udp-tunnel": lambda b, f: not f.udp_tunnel and f.code == 0,
+    "no-udp-tunnel": lambda b, f: (not f.udp_tunnel and f.code == 0) or (b.inner is None and b.reply and f.outcome == "dropped"),  # keepalive: no tunnel
     "reply-to-port-434": lambda b, f: f.reply_to == (b.reply_to[0], 434) and f.reply == b.reply,
+    "answer-untrusted-renewal": lambda b, f: b.reply is None and f.code == 0 and f.lifetime,
+    "answer-untrusted-dereg": lambda b, f: b.reply is None and f.code == 0 and f.lifetime == 0,
+    "auth-before-trust": lambda b, f: b.reply is None and f.code == 131,
+    "untrusted-reply-to-coa": lambda b, f: b.reply is None and f.reply_to == (f.care_of_address, f.source[1]),
+    "trust-registered-coa": lambda b, f: b.reply is None and f.code == 0,
+    "no-tnc-on-renewal": lambda b, f: b.tnc and not f.tnc and f.code == 0,
+    "no-tnc-with-udp-tunnel": lambda b, f: b.udp_tunnel and b.tnc and not f.tnc,
+    "extra-bad-tnc": lambda b, f: bytes((149, 2, 0, 0, 149, 2, 1, 0)) in f.reply,
+    "tunnel-data-to-port-434": lambda b, f: f.reply == b.reply and f.reply_to == (b.reply_to[0], 434),
     "accept-missing-auth": lambda b, f: (b.code, f.code) == (131, 0),
     "truncated-auth-compare": lambda b, f: (b.code, f.code) == (131, 0),
     "accept-unknown-spi": lambda b, f: (b.code, f.code) == (131, 0),
@@ -510,6 +565,16 @@ FAULT_EFFECT: dict[str, Callable[[Decision, Decision], bool]] = {
     "dereg-nonzero-lifetime": lambda b, f: b.lifetime == 0 and f.lifetime,
     "grant-longer-lifetime": lambda b, f: f.lifetime > b.lifetime,
     "bad-reverse-tunnel-code": lambda b, f: f.code == 128,
+    "mangle-reply-identification": lambda b, f: f.reply[12:20] != b.reply[12:20] and f.reply[:12] == b.reply[:12],
+    "reply-without-mn-ha-auth": lambda b, f: bytes((32, 20)) not in f.reply and bytes((34, 20)) in f.reply,
+    "replay-first-only": lambda b, f: (b.code, f.code) == (133, 0),
+    "replay-dereg-unchecked": lambda b, f: (b.code, f.code, f.lifetime) == (133, 0, 0),
+    "drop-replays": lambda b, f: b.code == 133 and f.outcome == "dropped" and f.reply is None,
+    "accept-future-identification": lambda b, f: (b.code, f.code) == (133, 0),
+    "auth-compare-claimed-length": lambda b, f: (b.code, f.code) == (131, 0),
+    "ha-field-copied-in-136": lambda b, f: b.code == f.code == 136 and f.reply[8:12] != b.reply[8:12],
+    "nonskippable-after-auth-ignored": lambda b, f: b.outcome == "dropped" and f.code == 0,
+    "lifetime-keeps-longest": lambda b, f: b.lifetime == 30 and f.lifetime == 300,
 }
 
 

@@ -7,8 +7,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from mipcheck.cli import main
+from mipcheck.cli import cli, main
+from mipcheck.suites.ha import CASES, FAULTS
 
 SECRET = "vendor-secret-7f3a9c"
 
@@ -26,14 +28,16 @@ def test_builtin_default_passes_and_writes_every_report(tmp_path: Path, capsys) 
     out = tmp_path / "out"
     rc, stdout, stderr = _run(["--out", str(out), "--report-json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "j.xml"), "--html", str(tmp_path / "r.html")], capsys)
     assert rc == 0, stdout + stderr
-    assert "built-in i-HA" in stderr and "[20/20]" in stderr  # live progress on stderr
-    assert "HA-TNC-FORMAT" in stdout and "20 pass" in stdout
+    total = len(CASES)
+    assert "built-in i-HA" in stderr and f"[{total}/{total}]" in stderr  # live progress on stderr
+    assert "HA-TNC-FORMAT" in stdout and f"{total} pass" in stdout
     doc = json.loads((tmp_path / "r.json").read_text())
-    assert doc["summary"]["pass"] == 20 and doc["target"]["builtin"] is True
+    assert doc["summary"]["pass"] == total and doc["target"]["builtin"] is True
+    assert doc["preflight"]["status"] == "accepted"
     assert all((tmp_path / c["evidence"]["pcap"]).exists() for c in doc["cases"])
     for name in ("report.json", "junit.xml", "report.html"):
         assert (out / name).exists()
-    assert len(list((out / "pcaps").glob("*.pcap"))) == 20
+    assert len(list((out / "pcaps").glob("*.pcap"))) == total + 1  # each case's, and the pre-flight's
     assert ET.parse(tmp_path / "j.xml").getroot().find("testsuite").get("failures") == "0"
 
 
@@ -81,8 +85,21 @@ def test_list_shows_cases_and_faults(capsys) -> None:
     rc, stdout, _ = _run(["--list", "--json"], capsys)
     assert rc == 0
     rows = {r["id"]: r for r in json.loads(stdout)}
-    assert rows["MIP-AUTH-BAD"]["faults"] == ["truncated-auth-compare", "accept-unknown-spi"]
-    assert len(rows) == 20
+    assert rows["MIP-AUTH-BAD"]["faults"] == list(FAULTS["MIP-AUTH-BAD"])
+    assert len(rows) == len(CASES)
+
+
+def test_list_off_a_terminal_keeps_each_case_on_one_line() -> None:
+    """Piped or in CI, rich used to wrap at 80 columns and split IDs like HA-TRUST-NONE-DEFAULT."""
+    from mipcheck.suites.ha import CASES
+
+    result = CliRunner().invoke(cli, ["run", "--list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert CASES
+    for case in CASES:
+        whole = [case.id, case.requirement, *case.faults]
+        assert any(all(word in line for word in whole) for line in lines), (whole, result.output)
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ from mipcheck.engine.verdicts import Verdict
 from mipcheck.suites.ha import CASES, SUITE, judge
 from mipcheck.suites.ha.messages import build_request
 
-EXPECTED_133_PER_RUN = 2  # MIP-ID-STALE and MIP-REPLAY, on purpose
+# On purpose: MIP-ID-STALE 2 (late, early), MIP-REPLAY 4 (a stale probe, replays of R2, R1 and a
+# de-registration), MIP-REPLY-AUTH 1 (a stale probe whose 133 must be authenticated).
+EXPECTED_133_PER_RUN = 7
 
 
 def _133s(lab: BuiltinLab) -> int:

@@ -94,12 +94,17 @@ async def _serve(config: Any, faults: frozenset[str], log_json: bool) -> None:
 @ha.command("faults")
 @click.option("--json", "as_json", is_flag=True, help="A JSON object: name -> {rule, cases}.")
 def faults_cmd(as_json: bool) -> None:
-    """List the fault profiles: each breaks exactly one rule."""
-    from mipcheck.ha.faults import FAULT_CASES, FAULTS
+    """List the fault profiles (each breaks exactly one rule) and the conformant behaviour variants."""
+    from mipcheck.ha.faults import FAULT_CASES, FAULTS, PASSING_FAULTS
 
     if as_json:
-        click.echo(json.dumps({k: {"rule": v, "cases": list(FAULT_CASES[k])} for k, v in FAULTS.items()}, indent=2))
+        doc = {k: {"rule": v, "cases": list(FAULT_CASES[k])} for k, v in FAULTS.items()}
+        doc |= {k: {"rule": v, "cases": [], "conformant": True} for k, v in PASSING_FAULTS.items()}
+        click.echo(json.dumps(doc, indent=2))
         return
-    width = max(map(len, FAULTS))
+    width = max(map(len, [*FAULTS, *PASSING_FAULTS]))
     for name, rule in FAULTS.items():
+        click.echo(f"{name:<{width}}  {rule}")
+    click.echo("\nConformant variants (real devices behave so; every case must still pass):")
+    for name, rule in PASSING_FAULTS.items():
         click.echo(f"{name:<{width}}  {rule}")

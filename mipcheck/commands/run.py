@@ -82,17 +82,44 @@ class _Silent:
         pass
 
 
+LIST_TITLE = "mipcheck run --suite ha: cases and the built-in HA fault that makes each fail"
+LIST_COLUMNS = ("case", "level", "requirement", "fault(s)", "title")
+
+
 def _print_cases(cases, as_json: bool) -> None:
+    """The suite's cases as JSON, a rich table on a terminal, or plain aligned text otherwise.
+
+    Off a terminal (a pipe, CI, a test) rich would wrap at 80 columns and split
+    case IDs and fault names, so the rows go out whole, one case per line, for grep.
+    """
     if as_json:
         rows = [{"id": c.id, "level": c.level, "requirement": c.requirement, "title": c.title, "faults": list(c.faults)} for c in cases]
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="mipcheck run --suite ha: cases and the built-in HA fault that makes each fail")
-    for col in ("case", "level", "requirement", "fault(s)", "title"):
+    rows = [(c.id, c.level, c.requirement, ", ".join(c.faults), c.title) for c in cases]
+    if not _stdout_is_terminal():
+        click.echo(LIST_TITLE)
+        for line in _aligned([LIST_COLUMNS, *rows]):
+            click.echo(line)
+        return
+    table = Table(title=LIST_TITLE)
+    for col in LIST_COLUMNS:
         table.add_column(col, overflow="fold")
-    for c in cases:
-        table.add_row(Text(c.id), c.level, Text(c.requirement), Text(", ".join(c.faults)), Text(c.title))
+    for case_id, level, requirement, faults, title in rows:
+        table.add_row(Text(case_id), level, Text(requirement), Text(faults), Text(title))
     Console().print(table)
+
+
+def _stdout_is_terminal() -> bool:
+    """Ask the stream itself: rich's is_terminal is forced on by FORCE_COLOR, common in CI."""
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    """Columns padded to their widest cell, two spaces apart; nothing is ever wrapped."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
 @click.command("run")
@@ -113,7 +140,7 @@ def _print_cases(cases, as_json: bool) -> None:
 def run(suite, target, profile_path, case_patterns, levels, report_json, junit, html_path, out_dir, faults, jobs, list_only, as_json, quiet) -> int:
     """Run a conformance suite against a device (default: the built-in i-HA on loopback)."""
     from mipcheck.engine.runner import select_cases
-    from mipcheck.suites.ha import CASES, SUITE
+    from mipcheck.suites.ha import CASES, PREFLIGHT, SUITE
 
     cases = select_cases(CASES, case_patterns, levels)
     if list_only:
@@ -138,7 +165,7 @@ def run(suite, target, profile_path, case_patterns, levels, report_json, junit, 
         profile = load_profile(profile_path, target=target)
         control = CommandControl(profile.commands, profile.target)
         with progress:
-            result = run_suite(SUITE, cases, profile, control, evidence_dir=out, progress=progress, jobs=jobs)
+            result = run_suite(SUITE, cases, profile, control, evidence_dir=out, progress=progress, jobs=jobs, preflight=PREFLIGHT)
     else:
         from mipcheck.builtin import BuiltinLab
         from mipcheck.engine.runner import run_suite
@@ -148,7 +175,7 @@ def run(suite, target, profile_path, case_patterns, levels, report_json, junit, 
         if not quiet:
             err.print(Text(f"mipcheck: no --target: testing the built-in i-HA on loopback{' with fault ' + ', '.join(faults) if faults else ''}"), highlight=False)
         with BuiltinLab(faults) as lab, progress:
-            result = run_suite(SUITE, cases, lab.profile, lab.control, evidence_dir=out, progress=progress, jobs=jobs)
+            result = run_suite(SUITE, cases, lab.profile, lab.control, evidence_dir=out, progress=progress, jobs=jobs, preflight=PREFLIGHT)
 
     from mipcheck.engine.report_console import print_run
     from mipcheck.engine.report_html import write_html

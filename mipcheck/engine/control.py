@@ -55,6 +55,10 @@ class DeviceControl:
         """Where the device would tunnel a packet for ``home_address`` (None: no UDP tunnel route)."""
         return None
 
+    def bindings_of(self, home_address: str) -> tuple[tuple[str, str], ...] | None:
+        """(care-of address, registering source) of each binding the device holds; None: cannot tell."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         return {"kind": "none"}
 

@@ -27,6 +27,10 @@ MIP_PORT = 434
 ROLES = ("i-ha", "x-ha")
 REPLAY_MODES = ("timestamp",)  # nonce replay protection: not supported by the suite yet
 MAX_MOBILE_NODES = 256
+#: Registration Request flag letters, most significant bit first (RFC 5944 3.3; 'r' and 'x' are reserved).
+FLAG_LETTERS = ("S", "B", "D", "M", "G", "r", "T", "x")
+FLAG_D = 0x20  # the tester always uses a co-located care-of address
+FLAG_T = 0x02  # reverse tunnelling (RFC 3024)
 
 #: PICS-like flags; None means "not declared" and lets a case accept either behaviour.
 APPLICABILITY_FLAGS: dict[str, str] = {
@@ -48,7 +52,7 @@ COMMAND_KEYS: dict[str, str] = {
 
 _TABLES = {
     "dut": ("address", "port", "role"),
-    "mn": ("home_address", "home_addresses", "home_agent", "spi", "secret", "secret_hex", "secret_file", "secret_env", "algorithm", "replay", "nai"),
+    "mn": ("home_address", "home_addresses", "home_agent", "spi", "secret", "secret_hex", "secret_file", "secret_env", "algorithm", "replay", "nai", "flags"),
     "tester": ("trusted_sources", "untrusted_sources", "reply_timeout", "silence_window", "correspondent", "nat_care_of_address", "jobs", "lifetime"),
     "applicability": tuple(APPLICABILITY_FLAGS),
     "commands": tuple(COMMAND_KEYS),
@@ -67,6 +71,11 @@ class MobileNode:
     replay: str = "timestamp"
     nai: str | None = None
     secret_from: str = "inline"  # for reports: where the secret came from, never the secret
+    flags: int = 0  # request flag bits set on every request (``[mn] flags``), besides D
+
+    @property
+    def flag_letters(self) -> str:
+        return "".join(letter for bit, letter in enumerate(FLAG_LETTERS) if self.flags >> (7 - bit) & 1)
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,7 @@ class Profile:
                     "algorithm": m.algorithm,
                     "replay": m.replay,
                     "nai": m.nai,
+                    "flags": list(m.flag_letters),
                 }
                 for m in self.mobile_nodes
             ],
@@ -224,6 +234,20 @@ class _Reader:
         return Secret(raw), origin
 
 
+def _flags(r: _Reader, key: str, value: Any) -> int:
+    """``["G", "T"]`` as the bits of the request's flags octet (RFC 5944 3.3)."""
+    if isinstance(value, str):
+        value = list(value)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise r.fail(key, f"expected a list of flag letters ({', '.join(FLAG_LETTERS)})")
+    bits = 0
+    for letter in value:
+        if letter not in FLAG_LETTERS:
+            raise r.fail(key, f"{letter!r} is not a Registration Request flag ({', '.join(FLAG_LETTERS)}; case matters: r and x are the reserved bits)")
+        bits |= 0x80 >> FLAG_LETTERS.index(letter)
+    return bits
+
+
 def _mobile_nodes(r: _Reader, raw: Any) -> tuple[MobileNode, ...]:
     if isinstance(raw, Mapping):
         entries = [("mn", raw)]
@@ -257,8 +281,9 @@ def _mobile_nodes(r: _Reader, raw: Any) -> tuple[MobileNode, ...]:
         nai = table.get("nai")
         if nai is not None and (not isinstance(nai, str) or not nai or len(nai.encode()) > 255):
             raise r.fail(f"{prefix}.nai", "expected a non-empty string of at most 255 octets")
+        flags = _flags(r, f"{prefix}.flags", table.get("flags", []))
         for home in homes:
-            nodes.append(MobileNode(home, ha, spi, secret, algorithm, replay, nai, secret_from))
+            nodes.append(MobileNode(home, ha, spi, secret, algorithm, replay, nai, secret_from, flags))
     if len(nodes) > MAX_MOBILE_NODES:
         raise r.fail("mn", f"{len(nodes)} mobile nodes; at most {MAX_MOBILE_NODES}")
     seen: set[str] = set()
@@ -289,8 +314,11 @@ def parse_profile(doc: Mapping[str, Any], source: str | None = None, *, target: 
     tester = r.table(doc, "tester")
     trusted = r.addresses("tester.trusted_sources", tester.get("trusted_sources", []))
     untrusted = r.addresses("tester.untrusted_sources", tester.get("untrusted_sources", []))
-    if not trusted:
+    if not trusted and role == "i-ha":
         raise r.fail("tester.trusted_sources", "missing: the tester needs at least one source address the device trusts")
+    if not trusted:
+        # An x-HA keeps no trust list (RFC 5265 3.7): any address of the tester's will do.
+        trusted = (route_source(address),)
     both = set(trusted) & set(untrusted)
     if both:
         raise r.fail("tester.untrusted_sources", f"{sorted(both)[0]} is also a trusted source")
@@ -356,6 +384,18 @@ def load_profile(path: str | os.PathLike[str], *, target: str | None = None) -> 
     source = str(path)
     doc = read_toml(path, "--profile")
     return parse_profile(doc, source, target=target)
+
+
+def route_source(address: str) -> str:
+    """The source address the kernel would use towards ``address`` (a route lookup; nothing is sent)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((address, MIP_PORT))
+        except OSError as exc:
+            raise ConfigError("tester.trusted_sources", f"no route to {address} to choose a source address from ({exc.strerror or exc}); give tester.trusted_sources") from None
+        return s.getsockname()[0]
 
 
 def parse_target(text: Any, *, key: str = "--target") -> tuple[str, int]:

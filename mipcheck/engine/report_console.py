@@ -30,6 +30,8 @@ def print_run(run: RunResult, console: Console | None = None) -> None:
         v = str(r.verdict)
         table.add_row(Text(r.id), r.level, Text(r.requirement), Text(v, style=STYLES[v]), Text(r.reason))
     console.print(table)
+    if run.preflight is not None and run.preflight.status != "accepted":
+        console.print(Text(f"pre-flight: {run.preflight.detail}"), style="bold")
     s = run.summary
     totals = ", ".join(f"[{STYLES[str(v)]}]{s[str(v)]} {v}[/]" for v in VERDICT_ORDER if s[str(v)])
     console.print(f"{len(run.results)} cases in {run.duration:.2f} s: {totals}")

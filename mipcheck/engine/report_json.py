@@ -42,6 +42,7 @@ def to_dict(run: RunResult, report_dir: Path | None = None) -> dict[str, Any]:
         "profile": run.profile,
         "started": dt.datetime.fromtimestamp(run.started, dt.UTC).isoformat(timespec="seconds"),
         "duration": round(run.duration, 3),
+        "preflight": run.preflight.as_dict() if run.preflight else None,
         "summary": run.summary,
         "exit_code": exit_code(run.results),
         "cases": cases,

@@ -95,6 +95,30 @@ class CaseContext:
         self._endpoints.clear()
 
 
+@dataclass(frozen=True)
+class Preflight:
+    """One conforming exchange before the suite: does the device answer at all, and how.
+
+    ``silent``: nothing came back, so every case would only measure the
+    tester's own mistake (wrong target, port, keys, trusted sources): each
+    case ends ``error`` and the run exits 2. ``denied``/``unusable``: the
+    device answers, but not with an acceptance a mobile node can use; the
+    cases run and end inconclusive where their controls fail, and the
+    reason is said once here.
+    """
+
+    status: str  # accepted | denied | unusable | silent
+    detail: str  # one line: what arrived and what to check
+    frames: tuple[Any, ...] = ()  # the evidence datagrams
+
+    @property
+    def answered(self) -> bool:
+        return self.status != "silent"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "detail": self.detail, "datagrams": [d.summary() for d in self.frames]}
+
+
 class Progress(Protocol):
     def started(self, case: Case) -> None: ...
 
@@ -111,6 +135,7 @@ class RunResult:
     duration: float
     tool: dict[str, str] = field(default_factory=lambda: {"name": "mipcheck", "version": __version__})
     evidence_dir: str | None = None
+    preflight: Preflight | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -142,7 +167,12 @@ def _requirements(case_id: str) -> list[dict[str, object]]:
     from mipcheck.suites.catalogue import by_case
 
     return [
-        {"id": r.id, "rfc": r.rfc, "section": r.section, "keyword": r.keyword, "level": r.level, "text": r.text}
+        {
+            "id": r.id, "rfc": r.rfc, "section": r.section, "keyword": r.keyword, "level": r.level,
+            # A base-RFC sentence that could not be checked against the RFC text says so where it is shown.
+            "text": f"(paraphrase, not a quote of RFC {r.rfc}) {r.text}" if r.paraphrase else r.text,
+            "quoted": not r.paraphrase,
+        }
         for r in by_case(case_id)
     ]
 
@@ -207,8 +237,13 @@ def run_suite(
     evidence_dir: str | Path | None = None,
     progress: Progress | None = None,
     jobs: int | None = None,
+    preflight: Callable[[Profile, DeviceControl, MobileNode], Preflight] | None = None,
 ) -> RunResult:
-    """Run ``cases`` against the device of ``profile``; results in the order of ``cases``."""
+    """Run ``cases`` against the device of ``profile``; results in the order of ``cases``.
+
+    ``preflight`` (the suite's one conforming exchange) runs first when given;
+    a device that does not answer it at all makes every case an ``error``.
+    """
     control = control or DeviceControl()
     out = Path(evidence_dir) if evidence_dir is not None else None
     if out is not None:
@@ -235,6 +270,17 @@ def run_suite(
         else:
             runnable.append(case)
 
+    checked: Preflight | None = None
+    if preflight is not None and runnable + exclusive:
+        with pool.lease(1) as nodes:
+            checked = preflight(profile, control, nodes[0])
+        if out is not None and checked.frames:
+            write_pcap(out / "pcaps" / "PREFLIGHT.pcap", list(checked.frames))
+        if not checked.answered:
+            for case in runnable + exclusive:
+                finish(_result(case, Verdict.ERROR, "not run: the device did not answer the pre-flight registration (see pre-flight)", evidence={"frames": 0, "judged": [], "datagrams": []}))
+            runnable, exclusive = [], []
+
     def work(case: Case) -> CaseResult:
         with pool.lease(case.mobile_nodes) as nodes:
             if progress is not None:
@@ -256,4 +302,5 @@ def run_suite(
         started=started,
         duration=time.monotonic() - t0,
         evidence_dir=str(out) if out is not None else None,
+        preflight=checked,
     )

@@ -31,6 +31,7 @@ class Endpoint:
             raise TesterError(f"cannot bind tester source {address}:{port}: {exc.strerror or exc}") from exc
         self.address, self.port = self.sock.getsockname()[:2]
         self._pending: list[Datagram] = []
+        self.refused = False  # an ICMP port unreachable came back: nothing listens where we sent
 
     @property
     def local(self) -> tuple[str, int]:
@@ -51,6 +52,7 @@ class Endpoint:
             return None
         except ConnectionRefusedError:
             # ICMP port unreachable from an earlier send: the device's port is closed.
+            self.refused = True
             return None
         return self.capture.record(src, self.local, data, RECEIVED)
 
@@ -95,7 +97,10 @@ class Endpoint:
             while True:
                 try:
                     data, src = self.sock.recvfrom(MAX_DATAGRAM)
-                except (BlockingIOError, ConnectionRefusedError):
+                except BlockingIOError:
+                    break
+                except ConnectionRefusedError:
+                    self.refused = True
                     break
                 out.append(self.capture.record(src, self.local, data, RECEIVED))
         finally:

@@ -55,7 +55,9 @@ ACCEPTED, DENIED, DROPPED, IGNORED = "accepted", "denied", "dropped", "ignored"
 RECOGNISED_EXTENSIONS = frozenset(EXTENSION_CLASSES)  # what these layers (and so this home agent) understand
 AUTHORIZATION_ENABLING = frozenset((n.EXT_MN_HA_AUTH, n.EXT_GEN_AUTH))  # RFC 5944 3.5 / RFC 3012
 BAD_TNC_EXTENSION = bytes((n.EXT_TNC, 4, 1, 0, 0, 0))  # fault bad-tnc-format: Length 4, Sub-Type 1
+EXTRA_BAD_TNC = bytes((n.EXT_TNC, 2, 1, 0))  # fault extra-bad-tnc: a second TNC, Sub-Type 1
 MAX_GRANTABLE = 0xFFFE  # one below infinity
+MANGLE_LOW_BITS = 0x00A5_A5A5  # fault mangle-reply-identification: flips these low-order Identification bits
 NO_TNC = (b"", b"")
 REASON_ACCEPTED = "registration accepted"
 REASON_ACCEPTED_S = "registration accepted (simultaneous bindings unsupported)"
@@ -144,6 +146,23 @@ class HomeAgent:
         self._f_no_untrusted_log = "no-untrusted-log" in f
         self._f_no_udp_tunnel = "no-udp-tunnel" in f
         self._f_reply_to_434 = "reply-to-port-434" in f
+        # RFC 5265 trust/TNC/NAT branches (suites/ha/cases_rfc5265.py probes each one).
+        self._f_untrusted_renewal = "answer-untrusted-renewal" in f
+        self._f_untrusted_dereg = "answer-untrusted-dereg" in f
+        self._f_auth_before_trust = "auth-before-trust" in f
+        self._f_untrusted_reply_to_coa = "untrusted-reply-to-coa" in f
+        self._f_trust_registered_coa = "trust-registered-coa" in f
+        self._f_untrusted_leaks = any((
+            self._f_untrusted_renewal, self._f_untrusted_dereg, self._f_auth_before_trust,
+            self._f_untrusted_reply_to_coa, self._f_trust_registered_coa,
+        ))
+        self._f_no_tnc_on_renewal = "no-tnc-on-renewal" in f
+        self._f_no_tnc_with_udp = "no-tnc-with-udp-tunnel" in f
+        self._f_extra_bad_tnc = "extra-bad-tnc" in f
+        self._f_tunnel_data_to_434 = "tunnel-data-to-port-434" in f
+        self._f_log_untrusted_once = "log-untrusted-once" in f  # a conformant variant (faults.PASSING_FAULTS)
+        self._untrusted_logged: set[str] = set()
+        self._f_reply_elsewhere = self._f_reply_to_434 or self._f_untrusted_reply_to_coa
         self._f_accept_missing_auth = "accept-missing-auth" in f
         self._f_truncated_auth = "truncated-auth-compare" in f
         self._f_accept_unknown_spi = "accept-unknown-spi" in f
@@ -155,6 +174,16 @@ class HomeAgent:
         self._f_dereg_nonzero = "dereg-nonzero-lifetime" in f
         self._f_grant_longer = "grant-longer-lifetime" in f
         self._f_bad_rt_code = "bad-reverse-tunnel-code" in f
+        self._f_mangle_reply_id = "mangle-reply-identification" in f
+        self._f_reply_fa_ha_auth = "reply-without-mn-ha-auth" in f
+        self._f_replay_first_only = "replay-first-only" in f
+        self._f_drop_replays = "drop-replays" in f
+        self._f_dereg_unchecked = "replay-dereg-unchecked" in f
+        self._f_accept_future_id = "accept-future-identification" in f
+        self._f_auth_claimed_length = "auth-compare-claimed-length" in f
+        self._f_ha_field_copied = "ha-field-copied-in-136" in f
+        self._f_nonskippable_after_auth = "nonskippable-after-auth-ignored" in f
+        self._f_lifetime_keeps_longest = "lifetime-keeps-longest" in f
 
         self.address = config.address
         self._address_octets = socket.inet_aton(config.address)
@@ -233,11 +262,8 @@ class HomeAgent:
                 who = socket.inet_ntoa(data[12:16]) if len(data) >= 16 else "0.0.0.0"
             trusted = self._trust.is_trusted(who)
             if not trusted and not self._f_answer_untrusted:  # FAULT answer-untrusted skips this
-                # RFC 5265 4.3: MUST drop silently; SHOULD log (rate-limited, with the source).
-                reason = f"registration request from untrusted source {src[0]} dropped (RFC 5265 4.3)"
-                if self._f_no_untrusted_log:  # FAULT no-untrusted-log
-                    return Decision(DROPPED, None, reason, None, None, None, src, log=False)
-                return self._quiet(DROPPED, None, reason, src, now)
+                if not (self._f_untrusted_leaks and self._untrusted_leak(data)):
+                    return self._drop_untrusted(src, now)
 
         if len(data) < _RRQ_SIZE:
             return self._quiet(DROPPED, None, f"truncated Registration Request: {len(data)} octets, the fixed part is 24 (RFC 5944 3.3)", src, now)
@@ -263,6 +289,8 @@ class HomeAgent:
                     elif t == n.EXT_CVSE:
                         cvse = True
             elif t < 128:
+                if auth_exts and self._f_nonskippable_after_auth:  # FAULT nonskippable-after-auth-ignored
+                    continue
                 if not self._f_accept_nonskippable:  # FAULT accept-nonskippable skips this
                     return self._quiet(DROPPED, None, f"unrecognised non-skippable extension {t}: message silently discarded (RFC 5944 1.9)", src, now, hoa)
             elif skipped is None:
@@ -292,12 +320,18 @@ class HomeAgent:
                 if not self._f_accept_unknown_spi:  # FAULT accept-unknown-spi skips this
                     what = "too short to hold an SPI" if got_spi is None else f"SPI {got_spi:#x} names no security association for {hoa}"
                     return self._deny(data, 131, f"MN-HA authentication extension {what}", src, now, trusted, reply_auth, authenticated=False)
+            elif self._f_auth_claimed_length:  # FAULT auth-compare-claimed-length: as many octets as the Length claims
+                width = ext_length - 4
+                if width < 0 or not compare_digest(data[spi_at + 4 : spi_at + ext_length], mac(data[: spi_at + 4])[:width]):
+                    return self._deny(data, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
             elif self._f_truncated_auth:  # FAULT truncated-auth-compare
                 if not wire.check_authenticator(data, ext, algorithm, key, 8, mac=mac):
                     return self._deny(data, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
             # wire.check_authenticator: the authenticator covers everything up to and including the SPI.
             elif not compare_digest(data[spi_at + 4 : spi_at + ext_length], mac(data[: spi_at + 4])):
                 return self._deny(data, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
+        if self._f_auth_before_trust and self.inside and not trusted:  # FAULT auth-before-trust: the source check comes only now
+            return self._drop_untrusted(src, now)
 
         # RFC 5944 3.8.2.1 (b) and 5.7: Identification.
         state = self._replay.get(hoa)
@@ -305,8 +339,16 @@ class HomeAgent:
             state = self._replay[hoa] = ReplayState()
         if replay_mode == "timestamp":
             reply_id = ident
-            if not self._f_no_replay_check:  # FAULT no-replay-check skips this
-                why = check_timestamp(ident, now, self.config.replay_skew, state.last_accepted, self.config.replay_strict)
+            skip = self._f_no_replay_check  # FAULT no-replay-check skips this
+            if self._f_dereg_unchecked and lifetime == 0:  # FAULT replay-dereg-unchecked
+                skip = True
+            if not skip:
+                last = state.first_accepted if self._f_replay_first_only else state.last_accepted  # FAULT replay-first-only
+                why = check_timestamp(ident, now, self.config.replay_skew, last, self.config.replay_strict)
+                if why is not None and self._f_accept_future_id and why.startswith("timestamp +"):  # FAULT accept-future-identification
+                    why = None
+                if why is not None and self._f_drop_replays:  # FAULT drop-replays: silence instead of 133
+                    return self._quiet(DROPPED, None, f"Identification mismatch: {why}; dropped", src, now, hoa)
                 if why is not None:
                     rid = ident if self._f_bad_reply_id else timestamp_denial_identification(ident, now)  # FAULT bad-reply-identification
                     return self._deny(data, 133, f"Identification mismatch: {why} (RFC 5944 5.7)", src, now, trusted, reply_auth, identification=rid)
@@ -323,7 +365,8 @@ class HomeAgent:
         # RFC 5944 3.8.2.1: the Home Agent field must be one of this home agent's addresses
         # (config.address is a canonical dotted quad, so comparing its octets compares the strings).
         if ha_octets != self._address_octets and _ntoa(ha_octets) != local[0] and not self._f_ignore_ha_field:  # FAULT ignore-ha-field
-            return self._deny(data, 136, f"Home Agent field {_ntoa(ha_octets)} is not an address of this home agent", src, now, trusted, reply_auth, identification=reply_id, home_agent=self.address)
+            own = None if self._f_ha_field_copied else self.address  # FAULT ha-field-copied-in-136
+            return self._deny(data, 136, f"Home Agent field {_ntoa(ha_octets)} is not an address of this home agent", src, now, trusted, reply_auth, identification=reply_id, home_agent=own)
 
         coa = _ntoa(coa_octets)
         registering = lifetime != 0
@@ -367,6 +410,7 @@ class HomeAgent:
                 else:
                     code = 1  # RFC 5944 3.4, 3.8.3.2: accepted, simultaneous bindings unsupported
 
+        renewal = self._f_no_tnc_on_renewal and registering and bool(cache.get(hoa))  # FAULT no-tnc-on-renewal: a live binding before
         # RFC 5944 3.8.2.2: update the mobility binding list.
         if not registering and not self._f_dereg_nonzero:
             if coa == hoa:
@@ -385,6 +429,8 @@ class HomeAgent:
                 # RFC 5944 3.8.3.2: never more than requested; the home agent may grant less.
                 granted = min(lifetime, self.config.max_lifetime)
             prev = cache.find(hoa, coa)
+            if prev is not None and self._f_lifetime_keeps_longest:  # FAULT lifetime-keeps-longest
+                granted = max(granted, prev.lifetime)
             if prev is not None and prev.identification == ident and prev.lifetime != INFINITE_LIFETIME:
                 # RFC 5944 3.8.2.2: a duplicate of an accepted request must not extend the lifetime.
                 granted = max(0, min(granted, int(prev.expires - now)))
@@ -396,16 +442,24 @@ class HomeAgent:
             reason = REASON_ACCEPTED if code == 0 else REASON_ACCEPTED_S
         if replay_mode == "timestamp" and (state.last_accepted is None or ident > state.last_accepted):
             state.last_accepted = ident
+            if state.first_accepted is None:
+                state.first_accepted = ident
 
         # RFC 5944 3.8.3.2: Home Address and Home Agent copied; 3.5.2: the MN-HA authentication
         # extension last but for what a fault profile appends (wire.build_reply, same octets).
         tnc_before, tnc_after = self._tnc_accepted if trusted else NO_TNC
+        if renewal or (udp and self._f_no_tnc_with_udp):  # FAULT no-tnc-with-udp-tunnel (and no-tnc-on-renewal)
+            tnc_before, tnc_after = NO_TNC
+        if self._f_mangle_reply_id:  # FAULT mangle-reply-identification
+            reply_id ^= MANGLE_LOW_BITS
+        if self._f_reply_fa_ha_auth:  # FAULT reply-without-mn-ha-auth: FA-HA in place of MN-HA
+            reply_auth_header = bytes((n.EXT_FA_HA_AUTH,)) + reply_auth_header[1:]
         msg = _pack_rrp(n.MSG_RRP, code, granted, hoa_octets, ha_octets, reply_id) + tunnel_ext + tnc_before + reply_auth_header
         reply = msg + mac(msg) + tnc_after
         # Decision(ACCEPTED, code, reason, reply, reply_to, hoa, src, lifetime=granted,
         # care_of_address=coa, tnc=..., udp_tunnel=udp), every field in order:
         return _new_tuple(Decision, (
-            ACCEPTED, code, reason, reply, (src[0], n.MIP_PORT) if self._f_reply_to_434 else src, hoa, src,  # _reply_to
+            ACCEPTED, code, reason, reply, self._accepted_reply_to(src, coa, trusted) if self._f_reply_elsewhere else src, hoa, src,
             True, 0, granted, coa, bool(tnc_before or tnc_after), udp, None,
         ))
 
@@ -416,9 +470,42 @@ class HomeAgent:
         if not accepted and self._f_no_tnc_on_denial:  # FAULT no-tnc-on-denial
             return b"", b""
         ext = BAD_TNC_EXTENSION if self._f_bad_tnc_format else wire.TNC_EXTENSION  # FAULT bad-tnc-format
+        if accepted and self._f_extra_bad_tnc:  # FAULT extra-bad-tnc: a second TNC with Sub-Type 1
+            ext += EXTRA_BAD_TNC
         if self._f_tnc_after_auth:  # FAULT tnc-after-auth
             return b"", ext
         return ext, b""
+
+    def _accepted_reply_to(self, src: tuple[str, int], coa: str, trusted: bool) -> tuple[str, int]:
+        """:meth:`_reply_to`, and the fault that answers untrusted requests at their Care-of Address."""
+        if self._f_untrusted_reply_to_coa and self.inside and not trusted:  # FAULT untrusted-reply-to-coa
+            return (coa, src[1])
+        return self._reply_to(src)
+
+    def _untrusted_leak(self, data: bytes) -> bool:
+        """Fault branches that let a request from an untrusted source past the RFC 5265 4.3 check."""
+        if self._f_auth_before_trust or self._f_untrusted_reply_to_coa:  # FAULTS auth-before-trust, untrusted-reply-to-coa
+            return True  # (auth-before-trust drops it after authentication)
+        if len(data) < _RRQ_SIZE:
+            return False
+        lifetime = int.from_bytes(data[2:4], "big")
+        live = self._cache.get(_ntoa(data[4:8]))
+        if self._f_trust_registered_coa and any(b.care_of_address == _ntoa(data[12:16]) for b in live):  # FAULT trust-registered-coa
+            return True
+        if lifetime == 0:
+            return self._f_untrusted_dereg  # FAULT answer-untrusted-dereg
+        return self._f_untrusted_renewal and bool(live)  # FAULT answer-untrusted-renewal
+
+    def _drop_untrusted(self, src: tuple[str, int], now: float) -> Decision:
+        # RFC 5265 4.3: MUST drop silently; SHOULD log (rate-limited, with the source).
+        reason = f"registration request from untrusted source {src[0]} dropped (RFC 5265 4.3)"
+        if self._f_no_untrusted_log:  # FAULT no-untrusted-log
+            return Decision(DROPPED, None, reason, None, None, None, src, log=False)
+        if self._f_log_untrusted_once:  # FAULT log-untrusted-once (conformant): one line per source
+            if src[0] in self._untrusted_logged:
+                return Decision(DROPPED, None, reason, None, None, None, src, log=False)
+            self._untrusted_logged.add(src[0])
+        return self._quiet(DROPPED, None, reason, src, now)
 
     def _reply_to(self, src: tuple[str, int]) -> tuple[str, int]:
         # RFC 5944 3.8.3.1: destination port copied from the request's source port.
@@ -445,13 +532,18 @@ class HomeAgent:
         assert req is not None  # _registration checked the type and the 24 octets
         tnc_before, tnc_after = self._tnc(trusted, accepted=False)
         ident = req.identification if identification is None else identification
+        if self._f_mangle_reply_id:  # FAULT mangle-reply-identification
+            ident ^= MANGLE_LOW_BITS
         reply = wire.build_reply(
             code, 0, req.data[4:8], home_agent or req.data[8:12], ident, tnc_before,
             auth=auth, trailing=tnc_after,
         )
+        if auth is not None and self._f_reply_fa_ha_auth:  # FAULT reply-without-mn-ha-auth
+            at = len(reply) - len(tnc_after) - 4 - wire.DIGEST_SIZE - 2
+            reply = reply[:at] + bytes((n.EXT_FA_HA_AUTH,)) + reply[at + 1 :]
         log, held = (True, 0) if authenticated else self._limiter.allow(now)
         return Decision(
-            DENIED, code, reason, reply, self._reply_to(src), req.home_address, src,
+            DENIED, code, reason, reply, self._accepted_reply_to(src, req.care_of_address, trusted), req.home_address, src,
             log=log, suppressed=held, care_of_address=req.care_of_address, tnc=bool(tnc_before or tnc_after),
         )
 
@@ -496,5 +588,6 @@ class HomeAgent:
         hdr = parse_ipv4(inner)
         if not isinstance(hdr, TunnelError) and is_echo_request(inner, hdr) and hdr.dst in (self.address, local[0]):
             # RFC 3519 keepalive: answered inside the tunnel, to the endpoint it came from.
-            return Decision(ACCEPTED, None, "keepalive answered", wire.tunnel_data(echo_reply(inner, hdr)), src, home, src, log=False)
+            to = (src[0], n.MIP_PORT) if self._f_tunnel_data_to_434 else src  # FAULT tunnel-data-to-port-434
+            return Decision(ACCEPTED, None, "keepalive answered", wire.tunnel_data(echo_reply(inner, hdr)), to, home, src, log=False)
         return Decision(ACCEPTED, None, "tunnel data", None, None, home, src, log=False, inner=inner)

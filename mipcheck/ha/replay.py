@@ -32,6 +32,7 @@ class ReplayState:
     """What the home agent remembers per home address."""
 
     last_accepted: int | None = None  # timestamp mode: Identification of the last accepted request
+    first_accepted: int | None = None  # timestamp mode: the first ever accepted (fault replay-first-only)
     ha_nonce: int | None = None  # nonce mode: the nonce the next request must carry in its high-order bits
     last_mn_nonce: int | None = None  # nonce mode: low-order bits of the last request that passed
 

@@ -12,32 +12,42 @@ from mipcheck.engine.runner import Case
 
 from . import cases_base as base
 from . import cases_rfc5265 as trust
+from .preflight import preflight as PREFLIGHT  # noqa: N812 (a suite's hook, named like CASES)
 
 SUITE = "ha"
 
 # id -> faults of mipcheck.ha.faults.FAULTS that must make it fail (or warn).
 FAULTS: dict[str, tuple[str, ...]] = {
-    "HA-UNTRUSTED-DROP": ("answer-untrusted",),
-    "HA-SOURCE-NOT-COA": ("trust-by-coa",),
-    "HA-TNC-INCLUDED": ("omit-tnc",),
-    "HA-TNC-FORMAT": ("bad-tnc-format",),
+    "HA-UNTRUSTED-DROP": ("answer-untrusted", "answer-untrusted-renewal", "answer-untrusted-dereg", "auth-before-trust", "untrusted-reply-to-coa"),
+    "HA-SOURCE-NOT-COA": ("trust-by-coa", "trust-registered-coa", "untrusted-reply-to-coa"),
+    "HA-TNC-INCLUDED": ("omit-tnc", "no-tnc-on-renewal", "no-tnc-with-udp-tunnel"),
+    "HA-TNC-FORMAT": ("bad-tnc-format", "extra-bad-tnc"),
     "HA-TNC-AUTHENTICATED": ("tnc-after-auth",),
     "HA-TNC-ON-DENIAL": ("no-tnc-on-denial",),
     "HA-TRUST-NONE-DEFAULT": ("trust-all-when-unconfigured",),
     "HA-UNTRUSTED-LOG": ("no-untrusted-log",),
-    "HA-NATT-UDP-TUNNEL": ("no-udp-tunnel",),
+    "HA-NATT-UDP-TUNNEL": ("no-udp-tunnel", "tunnel-data-to-port-434"),
     "HA-ANY-SOURCE-PORT": ("reply-to-port-434",),
     "MIP-AUTH-MISSING": ("accept-missing-auth",),
-    "MIP-AUTH-BAD": ("truncated-auth-compare", "accept-unknown-spi"),
-    "MIP-ID-STALE": ("no-replay-check", "bad-reply-identification"),
-    "MIP-REPLAY": ("no-replay-check", "bad-reply-identification"),
-    "MIP-HA-FIELD": ("ignore-ha-field",),
+    "MIP-AUTH-BAD": ("truncated-auth-compare", "accept-unknown-spi", "auth-compare-claimed-length"),
+    "MIP-ID-STALE": ("no-replay-check", "bad-reply-identification", "accept-future-identification", "drop-replays"),
+    "MIP-REPLAY": ("no-replay-check", "bad-reply-identification", "replay-first-only", "replay-dereg-unchecked", "drop-replays"),
+    "MIP-REPLY-ID": ("mangle-reply-identification",),
+    "MIP-REPLY-AUTH": ("reply-without-mn-ha-auth",),
+    "MIP-HA-FIELD": ("ignore-ha-field", "ha-field-copied-in-136"),
     "MIP-SKIPPABLE-IGNORED": ("reject-skippable",),
-    "MIP-NONSKIPPABLE": ("accept-nonskippable",),
+    "MIP-NONSKIPPABLE": ("accept-nonskippable", "nonskippable-after-auth-ignored"),
     "MIP-DEREG": ("dereg-nonzero-lifetime",),
-    "MIP-LIFETIME": ("grant-longer-lifetime",),
+    "MIP-LIFETIME": ("grant-longer-lifetime", "lifetime-keeps-longest"),
     "MIP-REVERSE-TUNNEL": ("bad-reverse-tunnel-code",),
 }
+
+# (case, fault) pairs where the fault is a SHOULD deviation inside a MUST case: the case warns.
+# RFC 5944 3.8.2.1: the home agent MUST reject and SHOULD reply 133; dropping silently rejects.
+WARN_UNDER: frozenset[tuple[str, str]] = frozenset({("MIP-ID-STALE", "drop-replays"), ("MIP-REPLAY", "drop-replays")})
+# (case, fault) pairs where a SHOULD case fails: once a device answers with a UDP Tunnel
+# Reply, RFC 3519's MUSTs bind it (HA-NATT-UDP-TUNNEL grades its later checks MUST).
+FAIL_UNDER: frozenset[tuple[str, str]] = frozenset({("HA-NATT-UDP-TUNNEL", "tunnel-data-to-port-434")})
 
 
 def _case(id: str, title: str, level: str, requirement: str, run, **kw) -> Case:
@@ -79,11 +89,13 @@ CASES: tuple[Case, ...] = (
         applicable=trust.needs_nat_traversal,
     ),
     _case("HA-ANY-SOURCE-PORT", "A request from any high source port is answered to that port", "MUST", "RFC 5265 4.2, 4.3; RFC 5944 3.8.3.1", trust.any_source_port),
-    _case("MIP-AUTH-MISSING", "A request without authenticator is denied with 131", "MUST", "RFC 5944 3.8.2.1", base.auth_missing),
-    _case("MIP-AUTH-BAD", "A wrong authenticator (first, middle, last octet) or unknown SPI is denied with 131", "MUST", "RFC 5944 3.8.2.1", base.auth_bad),
-    _case("MIP-ID-STALE", "A stale timestamp is denied with 133 and the prescribed reply identification", "MUST", "RFC 5944 3.8.2.1, 5.7", base.id_stale),
-    _case("MIP-REPLAY", "A replayed identification is denied with 133 and the prescribed reply identification", "MUST", "RFC 5944 3.8.2.1, 5.7", base.replay),
-    _case("MIP-HA-FIELD", "A Home Agent field that is not the device's address is denied with 136", "MUST", "RFC 5944 3.8.2.1", base.ha_field),
+    _case("MIP-AUTH-MISSING", "A request without authenticator is rejected (MUST), with 131 (SHOULD)", "MUST", "RFC 5944 3.8.2.1", base.auth_missing),
+    _case("MIP-AUTH-BAD", "Every wrong, short, empty or zero authenticator and an unknown SPI are rejected (MUST), with 131 (SHOULD)", "MUST", "RFC 5944 3.8.2.1", base.auth_bad),
+    _case("MIP-ID-STALE", "Timestamps far behind or ahead of the device's clock are rejected (MUST), with 133 and the 5.7 reply Identification", "MUST", "RFC 5944 3.8.2.1, 5.7", base.id_stale),
+    _case("MIP-REPLAY", "Replays of later and earlier registrations and of a de-registration are rejected (MUST), with 133 (SHOULD)", "MUST", "RFC 5944 3.8.2.1, 5.7", base.replay),
+    _case("MIP-REPLY-ID", "Every reply copies the low-order 32 bits of the request's Identification", "MUST", "RFC 5944 5.7", base.reply_identification),
+    _case("MIP-REPLY-AUTH", "Replies to authenticated requests carry one valid MN-HA authenticator", "MUST", "RFC 5944 3.5.2, 3.8.3.1", base.reply_authenticator),
+    _case("MIP-HA-FIELD", "A Home Agent field that is not the device's address is denied with 136 naming the device", "MUST", "RFC 5944 3.8.2.1", base.ha_field),
     _case("MIP-SKIPPABLE-IGNORED", "Unknown skippable extensions are ignored and the registration succeeds", "MUST", "RFC 5944 1.9", base.skippable_ignored),
     _case("MIP-NONSKIPPABLE", "A request with an unknown non-skippable extension is silently discarded", "MUST", "RFC 5944 1.9", base.nonskippable),
     _case("MIP-DEREG", "Lifetime 0 deregisters: accepted with lifetime 0", "MUST", "RFC 5944 3.8.2.2", base.dereg),
@@ -93,4 +105,4 @@ CASES: tuple[Case, ...] = (
 
 CASES_BY_ID: dict[str, Case] = {c.id: c for c in CASES}
 
-__all__ = ["CASES", "CASES_BY_ID", "FAULTS", "SUITE"]
+__all__ = ["CASES", "CASES_BY_ID", "FAIL_UNDER", "FAULTS", "PREFLIGHT", "SUITE", "WARN_UNDER"]

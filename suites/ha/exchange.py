@@ -20,6 +20,14 @@ from mipcheck.layers.extensions import MIPExtension
 from . import judge
 from .messages import Request, build_request
 
+#: After a reply whose Identification does not match, how long an exact one may still come.
+MISMATCH_GRACE = 0.25
+
+
+def source_phrase(ctx: CaseContext) -> str:
+    """How reasons name the tester's ordinary source: an x-HA keeps no trust list (RFC 5265 3.7)."""
+    return "a trusted source" if ctx.profile.flag("trusted_networks") else "the tester's source"
+
 
 def trusted_source(ctx: CaseContext) -> str:
     return ctx.profile.trusted_sources[0]
@@ -40,7 +48,9 @@ def new_request(
     identification: int | None = None,
     home_agent: str | None = None,
     reverse_tunnel: bool = False,
+    clear_flags: int = 0,
     before_auth: Sequence[MIPExtension] = (),
+    after_auth: Sequence[MIPExtension] = (),
     authenticate: bool = True,
     spi: int | None = None,
     target: tuple[str, int] | None = None,
@@ -54,17 +64,39 @@ def new_request(
         identification=ident,
         lifetime=ctx.profile.lifetime if lifetime is None else lifetime,
         reverse_tunnel=reverse_tunnel,
+        clear_flags=clear_flags,
         before_auth=before_auth,
+        after_auth=after_auth,
         authenticate=authenticate,
         spi=spi,
     )
 
 
 def ask(ctx: CaseContext, ep: Endpoint, req: Request, note: str = "", target: tuple[str, int] | None = None) -> tuple[Datagram, Datagram | None]:
-    """Send a request and wait for its reply (matched by home address and identification)."""
+    """Send a request and return what came back for it: any reply counts, whatever its Identification.
+
+    A reply is matched to its request by the socket it reaches (one per case)
+    and its Home Address. One whose Identification does not copy the
+    request's low-order 32 bits is still the device's answer: it is returned
+    (and judged; the reason names the mismatch) when no exact match follows
+    within a short grace. What was queued before the send cannot answer this
+    request, so it is set aside first (it stays in the evidence).
+    """
+    ep.drain(0)
     sent = ep.send(req.data, target or ctx.target, note)
-    reply = ep.receive(ctx.profile.reply_timeout, lambda d: judge.is_reply_to(req, d))
-    return sent, reply
+    timeout = ctx.profile.reply_timeout
+    deadline = time.monotonic() + timeout
+    other: Datagram | None = None
+    while (left := deadline - time.monotonic()) > 0:
+        d = ep.receive(left, lambda d: judge.is_reply_for(req, d))
+        if d is None:
+            break
+        if judge.is_reply_to(req, d):
+            return sent, d
+        if other is None:
+            other = d
+            deadline = min(deadline, time.monotonic() + max(MISMATCH_GRACE, 0.1 * timeout))
+    return sent, other
 
 
 def listen(ctx: CaseContext, ep: Endpoint) -> list[Datagram]:
@@ -73,22 +105,45 @@ def listen(ctx: CaseContext, ep: Endpoint) -> list[Datagram]:
 
 
 def register(ctx: CaseContext, ep: Endpoint, *, mn: MobileNode | None = None, purpose: str, **kw) -> tuple[Request, Datagram, Datagram]:
-    """A registration the case needs as a precondition; ends the case inconclusive if it is not accepted."""
+    """A registration the case needs as a precondition; ends the case inconclusive if it is not accepted.
+
+    "Accepted" is the mobile node's judgement (:mod:`mipcheck.mn.acceptance`):
+    code 0 or 1 and a reply an MN would act on (authenticator, Identification).
+    """
     req = new_request(ctx, mn=mn, care_of_address=kw.pop("care_of_address", ep.address), **kw)
-    sent, reply = ask(ctx, ep, req, note=purpose)
-    check = judge.check_accepted(purpose, sent, reply)
+    sent, reply = ask(ctx, ep, req, note=purpose, target=kw.get("target"))
+    check = judge.check_accepted(purpose, sent, reply, req)
     if not check.ok:
         raise Inconclusive(f"{purpose} was not accepted ({check.observed}), so the property cannot be judged")
     assert reply is not None
     return req, sent, reply
 
 
-def control_exchange(ctx: CaseContext, purpose: str = "control: a valid request from a trusted source") -> Check:
+def control(ctx: CaseContext, ep: Endpoint, *, purpose: str | None = None, **kw) -> tuple[Request, Datagram, Datagram]:
+    """The conforming request under the probe's own conditions (same socket, mobile node, flags), accepted first.
+
+    Every case that judges a deviation calls this before it: a device that
+    denies the conforming request too (it wants other flags, it has another
+    key, its clock is off) cannot be judged on the deviation, so the case is
+    inconclusive with the control's outcome as the reason.
+    """
+    what = purpose or f"control: the conforming request from {ep.address}:{ep.port}"
+    req = new_request(ctx, mn=kw.pop("mn", None), care_of_address=kw.pop("care_of_address", ep.address), **kw)
+    sent, reply = ask(ctx, ep, req, note="control", target=kw.get("target"))
+    check = judge.check_accepted(what, sent, reply, req)
+    if not check.ok:
+        raise Inconclusive(f"{what} was not accepted ({check.observed}): the deviation cannot be judged")
+    assert reply is not None
+    return req, sent, reply
+
+
+def control_exchange(ctx: CaseContext, purpose: str | None = None) -> Check:
     """Proves the device is alive and answering, so that silence elsewhere means something."""
+    purpose = purpose or f"control: a valid request from {source_phrase(ctx)}"
     ep = ctx.endpoint(trusted_source(ctx))
     req = new_request(ctx, care_of_address=ep.address)
     sent, reply = ask(ctx, ep, req, note="control")
-    check = judge.check_accepted(purpose, sent, reply)
+    check = judge.check_accepted(purpose, sent, reply, req)
     if not check.ok:
         raise Inconclusive(f"{purpose} was not accepted ({check.observed}): silence from the device proves nothing")
     return check

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from mipcheck.engine.evidence import Datagram
 from mipcheck.engine.profile import MobileNode
 from mipcheck.engine.verdicts import Check
+from mipcheck.ha import wire
 from mipcheck.layers import Key, MobileIPMessage, RegistrationReply
 from mipcheck.layers import numbers as n
 from mipcheck.layers.auth import iter_extension_spans, verify_message
 from mipcheck.layers.identification import high32, low32
+from mipcheck.mn.acceptance import ReplyJudgement, judge_reply
+from mipcheck.mn.acceptance import authentication_problem as mn_authentication_problem
 
 from .messages import Request
 
@@ -52,19 +55,55 @@ def parse_reply(data: bytes) -> RegistrationReply | None:
     return msg if isinstance(msg, RegistrationReply) else None
 
 
+def is_reply_for(req: Request, d: Datagram) -> bool:
+    """A Registration Reply for the request's home address, whatever its Identification."""
+    rrp = parse_reply(d.payload)
+    return rrp is not None and rrp.home_address == req.home_address
+
+
 def is_reply_to(req: Request, d: Datagram) -> bool:
     """RFC 5944 3.4, 5.7: same Home Address, low-order 32 bits of Identification copied."""
     rrp = parse_reply(d.payload)
     return rrp is not None and rrp.home_address == req.home_address and low32(rrp.identification) == low32(req.identification)
 
 
-def describe(d: Datagram | None) -> str:
+def describe(d: Datagram | None, req: Request | None = None) -> str:
+    """What arrived, in words; given the request, a reply that did not copy its Identification says so."""
     if d is None:
         return "no reply"
     rrp = parse_reply(d.payload)
     if rrp is None:
         return f"frame {d.frame}: {len(d.payload)} octets that are not a Registration Reply"
-    return f"frame {d.frame}: reply code {rrp.code} ({n.reply_code_name(rrp.code)}), lifetime {rrp.lifetime}"
+    text = f"frame {d.frame}: reply code {rrp.code} ({n.reply_code_name(rrp.code)}), lifetime {rrp.lifetime}"
+    if req is not None and low32(rrp.identification) != low32(req.identification):
+        text += (
+            f", whose Identification low-order 32 bits ({low32(rrp.identification):#010x}) were not copied"
+            f" from the request ({low32(req.identification):#010x})"
+        )
+    return text
+
+
+def authentication_problem(req: Request, reply: Datagram) -> str | None:
+    """What is wrong with the reply's MN-HA authentication alone (None: valid, or not a reply to judge)."""
+    mn = req.mn
+    rrp = wire.parse_reply(reply.payload)
+    if mn is None or rrp is None:
+        return None if rrp is None else "cannot be judged: the request carries no mobile node"
+    if rrp.error:
+        return f"with a malformed extension area: {rrp.error}"
+    # From a home agent, even a foreign agent's code without MN-HA authentication is a problem.
+    return mn_authentication_problem(rrp, spi=mn.spi, algorithm=mn.algorithm, key=mn.secret.reveal())
+
+
+def acceptance(req: Request, reply: Datagram) -> ReplyJudgement:
+    """The mobile node's judgement of ``reply`` (shared with the MN client: mipcheck.mn.acceptance)."""
+    mn = req.mn
+    if mn is None:
+        raise ValueError("the request carries no mobile node to judge its reply with")
+    return judge_reply(
+        reply.payload, home_address=req.home_address, identifications=(low32(req.identification),),
+        spi=mn.spi, algorithm=mn.algorithm, key=mn.secret.reveal(),
+    )
 
 
 def _frames(*ds: Datagram | None) -> tuple[int, ...]:
@@ -81,22 +120,53 @@ def check_silent(what: str, sent: Datagram, got: Iterable[Datagram], window: flo
     return Check(what, "no reply at all (silently dropped)", observed, not got, _frames(sent, *got))
 
 
-def check_answered(what: str, sent: Datagram, reply: Datagram | None, window: float) -> Check:
-    observed = describe(reply) if reply else f"no reply within {window:g} s"
+def check_answered(what: str, sent: Datagram, reply: Datagram | None, window: float, req: Request | None = None) -> Check:
+    observed = describe(reply, req) if reply else f"no reply within {window:g} s"
     return Check(what, "a Registration Reply", observed, reply is not None, _frames(sent, reply))
 
 
-def check_accepted(what: str, sent: Datagram, reply: Datagram | None) -> Check:
+def check_accepted(what: str, sent: Datagram, reply: Datagram | None, req: Request | None = None) -> Check:
+    """Accepted as a mobile node sees it: code 0 or 1, and (given the request) a reply an MN would act on."""
+    expected = "registration accepted (code 0 or 1)"
     rrp = parse_reply(reply.payload) if reply else None
     ok = rrp is not None and n.reply_accepted(rrp.code)
-    return Check(what, "registration accepted (code 0 or 1)", describe(reply), ok, _frames(sent, reply))
+    observed = describe(reply, req)
+    if reply is not None and req is not None and req.mn is not None:
+        expected += ", in a reply the mobile node can act on"
+        verdict = acceptance(req, reply)
+        if verdict.problem is not None:
+            ok, observed = False, f"frame {reply.frame}: {verdict.problem}"
+    return Check(what, expected, observed, ok, _frames(sent, reply))
 
 
-def check_code(what: str, sent: Datagram, reply: Datagram | None, codes: Iterable[int]) -> Check:
+def check_code(what: str, sent: Datagram, reply: Datagram | None, codes: Iterable[int], req: Request | None = None) -> Check:
     codes = tuple(codes)
     rrp = parse_reply(reply.payload) if reply else None
     expected = " or ".join(f"code {c} ({n.reply_code_name(c)})" for c in codes)
-    return Check(what, expected, describe(reply), rrp is not None and rrp.code in codes, _frames(sent, reply))
+    return Check(what, expected, describe(reply, req), rrp is not None and rrp.code in codes, _frames(sent, reply))
+
+
+def check_rejected(what: str, sent: Datagram, reply: Datagram | None, req: Request, code: int, window: float) -> list[Check]:
+    """RFC 5944 3.8.2.1 as worded: the home agent MUST reject the request and SHOULD reply with ``code``.
+
+    Accepting it fails the MUST; rejecting it silently or with another code
+    is a SHOULD deviation (a warning), never a failure.
+    """
+    rrp = parse_reply(reply.payload) if reply else None
+    accepted = rrp is not None and n.reply_accepted(rrp.code)
+    observed = describe(reply, req) if reply else f"no reply within {window:g} s (silently dropped)"
+    frames = _frames(sent, reply)
+    return [
+        Check(f"{what}: rejected", "the request rejected, not accepted (MUST)", observed, not accepted, frames, "MUST"),
+        Check(
+            f"{what}: denial code",
+            f"a Registration Reply with code {code} ({n.reply_code_name(code)}) (SHOULD)",
+            observed,
+            rrp is not None and rrp.code == code,
+            frames,
+            "SHOULD",
+        ),
+    ]
 
 
 # ------------------------------------------------------------------ TNC (RFC 5265 3.4, 4.3)
@@ -165,23 +235,33 @@ def check_reply_authenticator(reply: Datagram, mn: MobileNode) -> Check:
 # ------------------------------------------------------------------ identification (RFC 5944 5.7)
 
 
-def check_reply_identification(req: Request, sent: Datagram, reply: Datagram) -> list[Check]:
-    """A 133 reply: low-order 32 bits copied, high-order 32 bits the home agent's own time."""
+def check_reply_identification(req: Request, sent: Datagram, reply: Datagram, *, high_differs: bool = True) -> list[Check]:
+    """A 133 reply: low-order 32 bits copied; with ``high_differs``, high-order 32 bits not the request's.
+
+    ``high_differs`` only where the request's timestamp is far from any
+    clock (a stale probe): for a replay of a fresh request the device's time
+    of day may well be the same second, which is judged against the
+    device's clock instead (``cases_base.DeviceClock``).
+    """
     rrp = parse_reply(reply.payload)
     f = (sent.frame, reply.frame)
     if rrp is None:
         return [Check("reply identification", "a Registration Reply", describe(reply), False, f)]
     got, want = rrp.identification, req.identification
-    return [
+    checks = [
         Check("reply identification, low-order 32 bits", f"copied from the request ({low32(want):#010x})", f"{low32(got):#010x}", low32(got) == low32(want), f),
-        Check(
-            "reply identification, high-order 32 bits",
-            f"the home agent's time of day, not the request's ({high32(want):#010x})",
-            f"{high32(got):#010x}",
-            high32(got) != high32(want),
-            f,
-        ),
     ]
+    if high_differs:
+        checks.append(
+            Check(
+                "reply identification, high-order 32 bits",
+                f"the home agent's time of day, not the request's ({high32(want):#010x})",
+                f"{high32(got):#010x}",
+                high32(got) != high32(want),
+                f,
+            )
+        )
+    return checks
 
 
 # ------------------------------------------------------------------ lifetime

@@ -8,9 +8,9 @@ extension) is one explicit argument and can be tested without a network.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
-from mipcheck.engine.profile import MobileNode
+from mipcheck.engine.profile import FLAG_D, FLAG_LETTERS, FLAG_T, MobileNode
 from mipcheck.layers import (
     MIPExtMNHAAuth,
     MIPExtNAI,
@@ -30,6 +30,7 @@ class Request:
     home_address: str
     identification: int
     lifetime: int
+    mn: MobileNode | None = field(default=None, compare=False, repr=False)  # whose key judges the reply
 
 
 def build_request(
@@ -40,14 +41,19 @@ def build_request(
     identification: int,
     lifetime: int,
     reverse_tunnel: bool = False,
+    clear_flags: int = 0,
     before_auth: Sequence[MIPExtension] = (),
+    after_auth: Sequence[MIPExtension] = (),
     authenticate: bool = True,
     spi: int | None = None,
 ) -> Request:
     """A Registration Request (RFC 5944 3.3) with a co-located care-of address (D bit set).
 
-    ``before_auth`` extensions go before the MN-HA authentication extension so
-    the authenticator covers them (RFC 5944 3.5.1); ``spi`` overrides the SPI
+    The mobile node's profile flags (``[mn] flags``, e.g. G for a device that
+    requires GRE) are set on every request; ``clear_flags`` takes bits out
+    again for the probes that vary them. ``before_auth`` extensions go before
+    the MN-HA authentication extension so the authenticator covers them
+    (RFC 5944 3.5.1), ``after_auth`` ones after it; ``spi`` overrides the SPI
     while the authenticator is still computed with the mobile node's key.
     """
     exts: list[MIPExtension] = []
@@ -56,9 +62,10 @@ def build_request(
     exts.extend(before_auth)
     if authenticate:
         exts.append(MIPExtMNHAAuth(spi=mn.spi if spi is None else spi, key=mn.secret, algorithm=mn.algorithm))
+    exts.extend(after_auth)
+    flags = (mn.flags | FLAG_D | (FLAG_T if reverse_tunnel else 0)) & ~clear_flags
     pkt = RegistrationRequest(
-        D=1,
-        T=1 if reverse_tunnel else 0,
+        **{name: (flags >> (7 - bit)) & 1 for bit, name in enumerate(FLAG_LETTERS)},
         lifetime=lifetime,
         home_address=mn.home_address,
         home_agent=home_agent,
@@ -66,7 +73,7 @@ def build_request(
         identification=identification,
         extensions=exts,
     )
-    return Request(bytes(pkt), mn.home_address, identification, lifetime)
+    return Request(bytes(pkt), mn.home_address, identification, lifetime, mn)
 
 
 def flip_authenticator(req: Request, index: int) -> Request:
@@ -79,7 +86,7 @@ def flip_authenticator(req: Request, index: int) -> Request:
     pos = span.spi_end + (index % width)
     buf = bytearray(req.data)
     buf[pos] ^= 0xFF
-    return Request(bytes(buf), req.home_address, req.identification, req.lifetime)
+    return replace(req, data=bytes(buf))
 
 
 def udp_tunnel_request(force: bool = False) -> MIPExtUDPTunnelRequest:
@@ -98,3 +105,20 @@ def icmp_echo(src: str, dst: str, marker: bytes, ident: int = 0x4D49) -> bytes:
 def tunnel_data(inner: bytes) -> bytes:
     """RFC 3519 3.3 tunnel data message: type 4, Next Header 4 (IP-in-IP), then the packet."""
     return bytes(TunnelData(next_header=4)) + inner
+
+
+def with_authenticator(req: Request, authenticator: bytes) -> Request:
+    """The same request with its (last) authenticator replaced and the extension's Length made to fit.
+
+    The variants a sloppy home agent accepts: shortened or empty (the Length
+    shrinks with it, RFC 5944 3.5.1 fixes 16 octets for HMAC-MD5), all zero,
+    or computed with the wrong key or over the wrong octets.
+    """
+    spans = auth_extension_spans(req.data, RegistrationRequest.fixed_size)
+    if not spans:
+        raise ValueError("the request has no authentication extension")
+    span = spans[-1]
+    buf = bytearray(req.data[: span.spi_end] + authenticator + req.data[span.auth_end :])
+    buf[span.offset + 1] = 4 + len(authenticator)  # short extension format: Length covers SPI + authenticator
+    return replace(req, data=bytes(buf))
+
