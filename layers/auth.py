@@ -10,33 +10,47 @@ because deployed equipment still uses it.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+from hmac import compare_digest
 
-from .numbers import EXT_FA_HA_AUTH, EXT_GEN_AUTH, EXT_MN_FA_AUTH, EXT_MN_HA_AUTH
+from mipcheck.proto.codec import (
+    ALGORITHMS,
+    DIGEST_SIZE,
+    HMAC_MD5,
+    PREFIX_SUFFIX_MD5,
+    SPI,
+    Ext,
+    UnknownAlgorithm,
+    authenticator,
+    walk_extensions,
+)
+from mipcheck.proto.extensions import AUTHENTICATOR_TYPES, header_size
 
-HMAC_MD5 = "hmac-md5"
-PREFIX_SUFFIX_MD5 = "prefix-suffix-md5"
-ALGORITHMS = (HMAC_MD5, PREFIX_SUFFIX_MD5)
-DIGEST_SIZE = 16
+__all__ = [
+    "ALGORITHMS",
+    "AUTH_EXTENSION_TYPES",
+    "DIGEST_SIZE",
+    "HMAC_MD5",
+    "PREFIX_SUFFIX_MD5",
+    "AuthCheck",
+    "AuthExtensionSpan",
+    "Key",
+    "UnknownAlgorithm",
+    "auth_extension_spans",
+    "compute_authenticator",
+    "extension_header_size",
+    "iter_extension_spans",
+    "verify_message",
+]
 
-AUTH_EXTENSION_TYPES = (EXT_MN_HA_AUTH, EXT_MN_FA_AUTH, EXT_FA_HA_AUTH, EXT_GEN_AUTH)
-
-
-class UnknownAlgorithm(ValueError):
-    pass
+AUTH_EXTENSION_TYPES = tuple(sorted(AUTHENTICATOR_TYPES))
+extension_header_size = header_size  # Type+Length octets of a type (mipcheck.proto.extensions)
 
 
 def compute_authenticator(algorithm: str, key: bytes, data: bytes) -> bytes:
-    """Return the 16-octet authenticator of ``data`` (message through the SPI)."""
-    if algorithm == HMAC_MD5:
-        return hmac.new(key, data, hashlib.md5).digest()
-    if algorithm == PREFIX_SUFFIX_MD5:
-        return hashlib.md5(key + data + key).digest()
-    raise UnknownAlgorithm(f"unknown authentication algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}")
+    """Return the 16-octet authenticator of ``data`` (message through the SPI); the codec's MAC."""
+    return authenticator(algorithm, key, data)
 
 
 @dataclass(frozen=True)
@@ -71,37 +85,21 @@ class AuthCheck:
     offset: int
 
 
-def extension_header_size(ext_type: int) -> int:
-    """Type+Length octets; 36 (RFC 3012) and 38 (RFC 3115) carry a 16-bit length after a sub-type/reserved octet."""
-    return 4 if ext_type in (EXT_GEN_AUTH, 38) else 2
+def iter_extension_spans(data: bytes, start: int) -> list[Ext]:
+    """(type, offset, header_size, body_length) of each extension from ``start``.
 
-
-def iter_extension_spans(data: bytes, start: int):
-    """Yield (type, offset, header_size, body_length) for each extension from ``start``.
-
-    Stops quietly at a truncated extension: callers treat the rest as malformed.
+    Stops quietly at a truncated header; the last one may run past the end
+    of ``data`` (callers report that as malformed).
     """
-    off = start
-    n = len(data)
-    while off < n:
-        t = data[off]
-        hdr = extension_header_size(t)
-        if off + hdr > n:
-            return
-        if hdr == 2:
-            length = data[off + 1]
-        else:
-            length = struct.unpack_from("!H", data, off + 2)[0]
-        yield t, off, hdr, length
-        off += hdr + length
+    return walk_extensions(data, start, include_overrun=True)[0]
 
 
 def auth_extension_spans(data: bytes, start: int) -> list[AuthExtensionSpan]:
     spans = []
-    for t, off, hdr, length in iter_extension_spans(data, start):
-        if t not in AUTH_EXTENSION_TYPES or length < 4 or off + hdr + length > len(data):
+    for t, off, hdr, length in walk_extensions(data, start)[0]:
+        if t not in AUTHENTICATOR_TYPES or length < 4:
             continue
-        spi = struct.unpack_from("!I", data, off + hdr)[0]
+        spi = SPI.unpack_from(data, off + hdr)[0]
         spans.append(AuthExtensionSpan(t, off, off + hdr + 4, off + hdr + length, spi))
     return spans
 
@@ -114,7 +112,7 @@ def verify_message(data: bytes, start: int, keys: Mapping[int, Key]) -> list[Aut
         if key is None:
             out.append(AuthCheck(span.ext_type, span.spi, None, span.offset))
             continue
-        expected = compute_authenticator(key.algorithm, key.secret, data[: span.spi_end])
+        expected = authenticator(key.algorithm, key.secret, data[: span.spi_end])
         got = data[span.spi_end : span.auth_end]
-        out.append(AuthCheck(span.ext_type, span.spi, hmac.compare_digest(expected, got), span.offset))
+        out.append(AuthCheck(span.ext_type, span.spi, compare_digest(expected, got), span.offset))
     return out

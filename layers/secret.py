@@ -3,6 +3,8 @@
 The key lets an authentication extension compute its authenticator at build
 time; it contributes no octets, and its value never appears in a repr, a
 ``show()`` or a log line (the guide: secrets are never printed).
+:class:`Secret` itself lives in :mod:`mipcheck.proto.secret` (no Scapy) and
+is re-exported here.
 """
 
 from __future__ import annotations
@@ -11,31 +13,9 @@ from typing import Any
 
 from scapy.fields import Field
 
+from mipcheck.proto.secret import Secret
 
-class Secret:
-    """Opaque holder of a shared secret; its repr never shows the bytes."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: bytes | str) -> None:
-        self._value = value.encode() if isinstance(value, str) else bytes(value)
-
-    def reveal(self) -> bytes:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret(<hidden>)"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(("Secret", len(self._value)))
-
-    def __len__(self) -> int:
-        return len(self._value)
+__all__ = ["Secret", "SecretField", "VirtualField"]
 
 
 class VirtualField(Field[Any, Any]):

@@ -20,7 +20,7 @@ from typing import Any
 
 from mipcheck.engine.control import DeviceControl
 from mipcheck.engine.profile import MobileNode, Profile
-from mipcheck.layers.secret import Secret
+from mipcheck.proto.secret import Secret
 
 HA_ADDRESS = "127.0.0.1"
 TRUSTED_NETWORK = "127.0.0.0/30"

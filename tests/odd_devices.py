@@ -18,9 +18,9 @@ from dataclasses import replace
 
 from mipcheck.builtin import HA_ADDRESS, builtin_profile, ha_config, mobile_nodes
 from mipcheck.engine.profile import MobileNode, Profile
-from mipcheck.ha import wire
 from mipcheck.ha.core import HomeAgent
 from mipcheck.layers import numbers as n
+from mipcheck.proto import codec
 
 #: A script sees the request (and may answer it itself); then the core's reply (and may rewrite it).
 Before = Callable[[bytes], "bytes | tuple[str, bytes]"]  # new request octets, or ("reply", octets)
@@ -78,48 +78,48 @@ class ScriptedHomeAgent:
     def mn_of(self, home_address: str) -> MobileNode | None:
         return self.keys.get(home_address)
 
-    def verifies(self, req: wire.Request) -> bool:
+    def verifies(self, req: codec.Request) -> bool:
         """The request's (one) MN-HA authenticator verifies with the home address's key."""
         mn = self.mn_of(req.home_address)
         auths = [e for e in req.extensions if e.type == n.EXT_MN_HA_AUTH]
         return (
-            mn is not None and len(auths) == 1 and wire.spi_of(req.data, auths[0]) == mn.spi
-            and wire.check_authenticator(req.data, auths[0], mn.algorithm, mn.secret.reveal())
+            mn is not None and len(auths) == 1 and codec.spi_of(req.data, auths[0]) == mn.spi
+            and codec.check_authenticator(req.data, auths[0], mn.algorithm, mn.secret.reveal())
         )
 
     def resign(self, data: bytes, fixed: int, home_address: str) -> bytes:
         """Recompute the MN-HA authenticator over changed octets (a device computes it over what it sends)."""
         mn = self.mn_of(home_address)
-        exts, _err = wire.walk_extensions(data, fixed)
+        exts, _err = codec.walk_extensions(data, fixed)
         auth = next((e for e in exts if e.type == n.EXT_MN_HA_AUTH), None)
         if mn is None or auth is None:
             return data
         covered = data[: auth.body + 4]
-        return covered + wire.authenticator(mn.algorithm, mn.secret.reveal(), covered) + data[auth.end :]
+        return covered + codec.authenticator(mn.algorithm, mn.secret.reveal(), covered) + data[auth.end :]
 
 
 def requires_gre(ha: ScriptedHomeAgent) -> Before:
     """A device that denies with 128 every request without the G flag; with it, it registers normally."""
 
     def before(data: bytes) -> bytes | tuple[str, bytes]:
-        req = wire.parse_request(data)
+        req = codec.parse_request(data)
         if req is None:
             return data
-        if not req.flags & wire.FLAG_G:
+        if not req.flags & n.FLAG_G:
             mn = ha.mn_of(req.home_address)
             auth = None if mn is None else (mn.spi, mn.algorithm, mn.secret.reveal())
-            return ("reply", wire.build_reply(128, 0, req.home_address, req.home_agent, req.identification, auth=auth))
+            return ("reply", codec.build_reply(128, 0, req.home_address, req.home_agent, req.identification, auth=auth))
         # It tunnels GRE itself; our core only does IP-in-IP, so hand it the request without G,
         # re-signed only if the original authenticator verified (a bad one must stay bad).
-        stripped = data[:1] + bytes((data[1] & ~wire.FLAG_G,)) + data[2:]
-        return ha.resign(stripped, wire.RRQ_FIXED.size, req.home_address) if ha.verifies(req) else stripped
+        stripped = data[:1] + bytes((data[1] & ~n.FLAG_G,)) + data[2:]
+        return ha.resign(stripped, codec.RRQ_FIXED.size, req.home_address) if ha.verifies(req) else stripped
 
     return before
 
 
 def fa_ha_auth_only(data: bytes) -> bytes:
     """Replies carry a Foreign-Home authentication extension and an unknown non-skippable one, no MN-HA."""
-    exts, _err = wire.walk_extensions(data, wire.RRP_FIXED.size)
+    exts, _err = codec.walk_extensions(data, codec.RRP_FIXED.size)
     auth = next((e for e in exts if e.type == n.EXT_MN_HA_AUTH), None)
     if auth is None:
         return data
@@ -129,7 +129,7 @@ def fa_ha_auth_only(data: bytes) -> bytes:
 
 def answers_missing_auth_with_134(data: bytes) -> bytes | tuple[str, bytes]:
     """A device that calls a request without an authenticator poorly formed (134) instead of 131."""
-    req = wire.parse_request(data)
+    req = codec.parse_request(data)
     if req is not None and not any(e.type == n.EXT_MN_HA_AUTH for e in req.extensions):
-        return ("reply", wire.build_reply(134, 0, req.home_address, req.home_agent, req.identification))
+        return ("reply", codec.build_reply(134, 0, req.home_address, req.home_agent, req.identification))
     return data

@@ -65,7 +65,7 @@ def test_same_address_for_both_home_agents_in_the_profile_is_a_finding():
 
 
 def test_levels_and_texts_come_from_the_catalogue():
-    from mipcheck.suites.catalogue import by_case
+    from mipcheck.catalogue import by_case
 
     result = analyze(str(PCAPS / "analyze-findings.pcap"), "--profile", SITE, "--json")
     assert result.returncode == 1, result.stderr
@@ -99,3 +99,33 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
 def test_protection_marks_headers_inside_esp():
     record = {"layers": ["Ethernet", "IP", "IP", "ESP", "IP", "UDP", "RRQ"], "ip": [{}, {}, {}]}
     assert protection(record) == ([False, False, True], 2)
+
+
+def test_each_check_names_a_catalogue_rule_it_tests_and_the_party_of_its_role():
+    from mipcheck.capture.analysis import RULES
+    from mipcheck.catalogue import load_catalogue
+    from mipcheck.outcomes import Party
+
+    catalogue = {req.id: req for req in load_catalogue()}
+    assert set(RULES) == set(CHECKS)
+    for check_id, (rule_id, party) in RULES.items():
+        assert rule_id in catalogue, f"{check_id}: {rule_id} is not a catalogue id"
+        assert check_id in catalogue[rule_id].cases, f"{rule_id} does not list {check_id}"
+        assert party is catalogue[rule_id].party or party is Party.HOME_AGENT, check_id
+
+
+def test_each_finding_carries_its_violation():
+    from mipcheck.capture.analysis import RULES
+    from mipcheck.outcomes import Party
+
+    analyzer = Analyzer(load_profile(SITE))
+    for record in records(str(PCAPS / "analyze-findings.pcap"), Dissector(load_keys_file(KEYS))):
+        analyzer.feed(record)
+    for f in analyzer.findings():
+        assert f.violation is not None and f.violation.code == f.id
+        assert (f.violation.rule_id, f.violation.party) == RULES[f.id]
+        assert f.violation.detail == f.explanation
+        assert json.loads(json.dumps(f.as_dict()))["violation"]["rule_id"] == RULES[f.id][0]
+    parties = {f.id: f.violation.party for f in analyzer.findings()}
+    assert parties["PASSIVE-PLAINTEXT-AFTER-TMONITOR"] is Party.MOBILE_NODE
+    assert parties["PASSIVE-PLAINTEXT-RRQ-EXTERNAL"] is Party.FIREWALL

@@ -1,4 +1,4 @@
-"""Tests for the requirement catalogue (suites/requirements/*.toml, suites/catalogue.py).
+"""Tests for the requirement catalogue (mipcheck/catalogue_data/, mipcheck/catalogue.py).
 
 The catalogue is only worth something if its quotes are real and complete, so these tests
 read the vendored RFC 5265 text, find every sentence of sections 2 to 6 that carries an
@@ -11,12 +11,11 @@ import json
 import re
 from collections import Counter
 from functools import cache
-from importlib import resources
 
 import pytest
 
-from mipcheck.suites import catalogue
-from mipcheck.suites.catalogue import (
+from mipcheck import catalogue
+from mipcheck.catalogue import (
     KEYWORDS,
     CatalogueError,
     Requirement,
@@ -82,7 +81,7 @@ def norm(text: str) -> str:
 
 
 def rfc_path(number: int):
-    return resources.files("mipcheck.suites").joinpath("rfc", f"rfc{number}.txt")
+    return catalogue.data_folder("rfc").joinpath(f"rfc{number}.txt")
 
 
 @cache
@@ -183,7 +182,7 @@ def test_only_base_rfc_entries_are_paraphrases():
 def test_text_is_quoted_from_the_rfc(req: Requirement):
     full = rfc_text(req.rfc)
     if full is None:
-        pytest.skip("RFC text not vendored under suites/rfc/")
+        pytest.skip("RFC text not vendored under mipcheck/catalogue_data/rfc/")
     quote = norm(req.text)
     in_rfc = quote in norm(full)  # a bool, so that a failure does not print the whole RFC
     assert in_rfc, f"{req.id}: text not found in RFC {req.rfc}: {quote!r}"
@@ -272,7 +271,7 @@ def test_tnc_on_denial_explains_its_debatable_scope():
 
 
 def test_data_files_are_package_resources():
-    folder = resources.files("mipcheck.suites").joinpath("requirements")
+    folder = catalogue.data_folder("requirements")
     for name in catalogue.DATA_FILES:
         assert folder.joinpath(name).is_file(), name
 

@@ -170,18 +170,13 @@ def test_identification_clock_is_strictly_increasing_across_threads() -> None:
     assert len(set(out)) == 2000
 
 
-def test_backdated_identification_stays_above_the_last_one() -> None:
+def test_identification_clock_reads_the_clock_it_is_given() -> None:
+    """Over the simulated network Identifications follow virtual time, not the machine's."""
     from mipcheck.layers.identification import identification_time
 
-    clock = IdentificationClock()
-    first = clock.next()
-    t0 = time.monotonic()
-    back = clock.backdated(0.2)
-    assert back > first
-    assert time.monotonic() - t0 >= 0.15  # had to wait for the clock to pass the last one
-    assert abs(identification_time(back) - (time.time() - 0.2)) < 0.05
-    with pytest.raises(TimeoutError):
-        clock.backdated(10.0, max_wait=0.1)
+    clock = IdentificationClock(lambda: 1_000_000.0)
+    first, second = clock.next(), clock.next()
+    assert abs(identification_time(first) - 1_000_000.0) < 1e-6 and second == first + 1
 
 
 def test_control_without_side_channels_says_so() -> None:

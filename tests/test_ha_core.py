@@ -7,6 +7,8 @@ checked against an independent implementation on every case.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import re
 import struct
@@ -19,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mipcheck.ha import HAConfig, HomeAgent, MobileNodeConfig, wire
+from mipcheck.ha import HAConfig, HomeAgent, MobileNodeConfig
 from mipcheck.ha.binding import Binding
 from mipcheck.ha.core import Decision
 from mipcheck.ha.faults import FAULT_CASES, FAULTS
@@ -46,6 +48,7 @@ from mipcheck.layers.identification import (
     nonce_identification,
     timestamp_identification,
 )
+from mipcheck.proto import codec
 
 NOW = 1_800_000_000.0
 HA = "127.0.0.1"
@@ -95,7 +98,7 @@ def shorten_authenticator(data: bytes, octets: int) -> bytes:
     """The right authenticator over the octets as sent, cut to ``octets`` with the Length shrunk to match."""
     at = len(data) - 16 - 6  # type of the MN-HA authentication extension (2-octet header + SPI)
     covered = data[: at + 1] + bytes((4 + octets,)) + data[at + 2 : at + 6]
-    return covered + wire.authenticator("hmac-md5", KEY, covered)[:octets]
+    return covered + codec.authenticator("hmac-md5", KEY, covered)[:octets]
 
 
 def a_reply() -> bytes:
@@ -183,7 +186,7 @@ CASES = [
     Case("dereg-replay", rrq(lifetime=0, ident=ID_BACK + 1), "denied", 133, setup=(rrq(ident=ID_BACK), rrq(lifetime=0, ident=ID_BACK + 1), rrq(ident=ID_BACK + 2))),
     Case("short-authenticator", SHORT_AUTH, "denied", 131),
     Case("lifetime-shorter-renewal", rrq(lifetime=30, ident=ID0 + 1), "accepted", 0, setup=(rrq(lifetime=300),)),
-    Case("tunnel-keepalive", wire.tunnel_data(echo_request(HOA, HA, seq=7)), "accepted", None, setup=(rrq(coa=NAT_COA, before=[MIPExtUDPTunnelRequest()]),), auth=None, tnc=False),
+    Case("tunnel-keepalive", codec.tunnel_data(echo_request(HOA, HA, seq=7)), "accepted", None, setup=(rrq(coa=NAT_COA, before=[MIPExtUDPTunnelRequest()]),), auth=None, tnc=False),
 ]
 CASE_IDS = [c.name for c in CASES]
 
@@ -350,7 +353,7 @@ def test_registration_without_s_replaces_bindings() -> None:
 def test_tnc_format_placement_and_coverage(data: bytes) -> None:
     d = make_ha().handle(data, SRC, LOCAL, NOW)
     reply = d.reply
-    fixed = wire.RRP_FIXED.size
+    fixed = codec.RRP_FIXED.size
     # Exactly: fixed part, TNC (149, 2, 0, 0), MN-HA authentication extension.
     assert reply[fixed : fixed + 4] == bytes((149, 2, 0, 0))
     assert reply[fixed + 4] == 32
@@ -418,19 +421,19 @@ def test_tunnel_data_decapsulate_encapsulate_and_keepalive() -> None:
     nat = ("127.0.0.10", 61000)
     nat_registration(ha, nat)
     inner = echo_request(HOA, "127.0.0.50")
-    assert ha.decapsulate(wire.tunnel_data(inner), nat) == inner
+    assert ha.decapsulate(codec.tunnel_data(inner), nat) == inner
     for bad_src in [("127.0.0.10", 61001), ("127.0.0.11", 61000)]:
-        err = ha.decapsulate(wire.tunnel_data(inner), bad_src)
+        err = ha.decapsulate(codec.tunnel_data(inner), bad_src)
         assert isinstance(err, TunnelError) and "no registered" in err.reason
     spoofed = echo_request("10.9.9.9", "127.0.0.50")
-    assert isinstance(ha.decapsulate(wire.tunnel_data(spoofed), nat), TunnelError)
-    assert isinstance(ha.decapsulate(wire.tunnel_data(inner, 47), nat), TunnelError)
-    assert isinstance(ha.decapsulate(wire.tunnel_data(b"\x45\x00"), nat), TunnelError)
+    assert isinstance(ha.decapsulate(codec.tunnel_data(spoofed), nat), TunnelError)
+    assert isinstance(ha.decapsulate(codec.tunnel_data(inner, 47), nat), TunnelError)
+    assert isinstance(ha.decapsulate(codec.tunnel_data(b"\x45\x00"), nat), TunnelError)
     # Data decision: accepted, not logged, inner packet handed out.
-    d = ha.handle(wire.tunnel_data(inner), nat, LOCAL, NOW)
+    d = ha.handle(codec.tunnel_data(inner), nat, LOCAL, NOW)
     assert (d.outcome, d.inner, d.reply, d.log) == ("accepted", inner, None, False)
     # Keepalive: an ICMP Echo Request to the home agent is answered inside the tunnel.
-    ka = ha.handle(wire.tunnel_data(echo_request(HOA, HA, seq=7)), nat, LOCAL, NOW)
+    ka = ha.handle(codec.tunnel_data(echo_request(HOA, HA, seq=7)), nat, LOCAL, NOW)
     assert ka.reply_to == nat and ka.reply[:4] == bytes((4, 4, 0, 0))
     hdr = parse_ipv4(ka.reply[4:])
     assert (hdr.src, hdr.dst, ka.reply[4 + hdr.ihl]) == (HA, HOA, 0)
@@ -445,7 +448,7 @@ def test_tunnel_data_decapsulate_encapsulate_and_keepalive() -> None:
     assert (out[:4], dest) == (bytes((4, 4, 0, 0)), nat)
     assert isinstance(ha.encapsulate("10.9.9.9", b""), TunnelError)
     # Dropped from anyone else.
-    assert ha.handle(wire.tunnel_data(inner), ("127.0.0.99", 1), LOCAL, NOW).outcome == "dropped"
+    assert ha.handle(codec.tunnel_data(inner), ("127.0.0.99", 1), LOCAL, NOW).outcome == "dropped"
 
 
 def test_new_registration_moves_the_endpoint() -> None:
@@ -453,8 +456,8 @@ def test_new_registration_moves_the_endpoint() -> None:
     nat_registration(ha, ("127.0.0.10", 61000))
     ha.handle(rrq(coa=NAT_COA, ident=ID0 + 1, before=[MIPExtUDPTunnelRequest()]), ("127.0.0.10", 62000), LOCAL, NOW)
     inner = echo_request(HOA, "127.0.0.50")
-    assert isinstance(ha.decapsulate(wire.tunnel_data(inner), ("127.0.0.10", 61000)), TunnelError)
-    assert ha.decapsulate(wire.tunnel_data(inner), ("127.0.0.10", 62000)) == inner
+    assert isinstance(ha.decapsulate(codec.tunnel_data(inner), ("127.0.0.10", 61000)), TunnelError)
+    assert ha.decapsulate(codec.tunnel_data(inner), ("127.0.0.10", 62000)) == inner
     ha.check_invariants()
 
 
@@ -624,26 +627,26 @@ addresses = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str
     ident=st.integers(0, 2**64 - 1), nai=st.binary(max_size=40), spi=st.integers(256, 2**32 - 1),
     key=st.binary(min_size=1, max_size=80), tunnel=st.booleans(), force=st.booleans(), algorithm=st.sampled_from(["hmac-md5", PREFIX_SUFFIX_MD5]),
 )
-def test_wire_request_matches_scapy(flags: int, lifetime: int, hoa: str, ha: str, coa: str, ident: int, nai: bytes, spi: int, key: bytes, tunnel: bool, force: bool, algorithm: str) -> None:
-    exts = wire.nai_extension(nai) + (wire.udp_tunnel_request(force=force) if tunnel else b"")
-    ours = wire.build_request(flags, lifetime, hoa, ha, coa, ident, exts, auth=(spi, algorithm, key))
+def test_codec_request_matches_scapy(flags: int, lifetime: int, hoa: str, ha: str, coa: str, ident: int, nai: bytes, spi: int, key: bytes, tunnel: bool, force: bool, algorithm: str) -> None:
+    exts = codec.nai_extension(nai) + (codec.udp_tunnel_request(force=force) if tunnel else b"")
+    ours = codec.build_request(flags, lifetime, hoa, ha, coa, ident, exts, auth=(spi, algorithm, key))
     bits = {name: (flags >> (7 - i)) & 1 for i, name in enumerate("SBDMGrTx")}
     scapy_exts = [MIPExtNAI(nai=nai)] + ([MIPExtUDPTunnelRequest(F=int(force))] if tunnel else []) + [MIPExtMNHAAuth(spi=spi, key=key, algorithm=algorithm)]
     ref = bytes(RegistrationRequest(lifetime=lifetime, home_address=hoa, home_agent=ha, care_of_address=coa, identification=ident, extensions=scapy_exts, **bits))
     assert ours == ref
-    parsed = wire.parse_request(ours)
+    parsed = codec.parse_request(ours)
     pkt = MobileIPMessage(ours)
     assert (parsed.flags, parsed.lifetime, parsed.home_address, parsed.home_agent, parsed.care_of_address, parsed.identification) == (
         int.from_bytes(ref[1:2], "big"), pkt.lifetime, pkt.home_address, pkt.home_agent, pkt.care_of_address, pkt.identification,
     )
     assert [e.type for e in parsed.extensions] == [e.type for e in pkt.extensions]
     auth = parsed.extensions[-1]
-    assert wire.spi_of(ours, auth) == spi
-    assert wire.check_authenticator(ours, auth, algorithm, key)
+    assert codec.spi_of(ours, auth) == spi
+    assert codec.check_authenticator(ours, auth, algorithm, key)
     assert [c.valid for c in pkt.verify({spi: Key(key, algorithm)})] == [True]
     if tunnel:
         (t,) = [e for e in parsed.extensions if e.type == 144]
-        assert wire.parse_udp_tunnel_request(ours, t) == (force, False, 4)
+        assert codec.parse_udp_tunnel_request(ours, t) == (force, False, 4)
 
 
 @settings(max_examples=100, deadline=None)
@@ -651,23 +654,23 @@ def test_wire_request_matches_scapy(flags: int, lifetime: int, hoa: str, ha: str
     code=st.integers(0, 255), lifetime=st.integers(0, 65535), hoa=addresses, ha=addresses, ident=st.integers(0, 2**64 - 1),
     tnc=st.booleans(), tunnel=st.booleans(), keepalive=st.integers(0, 65535), spi=st.integers(256, 2**32 - 1), key=st.binary(min_size=1, max_size=70),
 )
-def test_wire_reply_matches_scapy(code: int, lifetime: int, hoa: str, ha: str, ident: int, tnc: bool, tunnel: bool, keepalive: int, spi: int, key: bytes) -> None:
-    exts = (wire.udp_tunnel_reply(0, keepalive) if tunnel else b"") + (wire.TNC_EXTENSION if tnc else b"")
-    ours = wire.build_reply(code, lifetime, hoa, ha, ident, exts, auth=(spi, "hmac-md5", key))
+def test_codec_reply_matches_scapy(code: int, lifetime: int, hoa: str, ha: str, ident: int, tnc: bool, tunnel: bool, keepalive: int, spi: int, key: bytes) -> None:
+    exts = (codec.udp_tunnel_reply(0, keepalive) if tunnel else b"") + (codec.TNC_EXTENSION if tnc else b"")
+    ours = codec.build_reply(code, lifetime, hoa, ha, ident, exts, auth=(spi, "hmac-md5", key))
     scapy_exts = ([MIPExtUDPTunnelReply(code=0, keepalive=keepalive)] if tunnel else []) + ([MIPExtTNC()] if tnc else []) + [MIPExtMNHAAuth(spi=spi, key=key)]
     ref = bytes(RegistrationReply(code=code, lifetime=lifetime, home_address=hoa, home_agent=ha, identification=ident, extensions=scapy_exts))
     assert ours == ref
-    parsed = wire.parse_reply(ours)
+    parsed = codec.parse_reply(ours)
     assert (parsed.code, parsed.lifetime, parsed.home_address, parsed.home_agent, parsed.identification) == (code, lifetime, hoa, ha, ident)
     if tunnel:
-        assert wire.parse_udp_tunnel_reply(ours, parsed.extensions[0]) == (0, False, keepalive)
+        assert codec.parse_udp_tunnel_reply(ours, parsed.extensions[0]) == (0, False, keepalive)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=80))
 def test_walk_extensions_never_raises_and_matches_layers(tail: bytes) -> None:
     data = bytes(RegistrationRequest()) + tail
-    exts, err = wire.walk_extensions(data, 24)
+    exts, err = codec.walk_extensions(data, 24)
     assert sum(e.header + e.length for e in exts) <= len(tail)
     if err is None:
         assert sum(e.header + e.length for e in exts) == len(tail)
@@ -679,7 +682,11 @@ def test_walk_extensions_never_raises_and_matches_layers(tail: bytes) -> None:
 def test_authenticator_matches_layers() -> None:
     for alg in ("hmac-md5", PREFIX_SUFFIX_MD5):
         for k in (b"k", b"x" * 64, b"y" * 100):
-            assert wire.authenticator(alg, k, b"data") == compute_authenticator(alg, k, b"data")
+            assert codec.authenticator(alg, k, b"data") == compute_authenticator(alg, k, b"data")
+    # The layers now share the codec's MAC, so also hold it to the standard library (RFC 2104, RFC 2002 3.5.1).
+    for k in (b"k", b"x" * 64, b"y" * 100):
+        assert codec.authenticator("hmac-md5", k, b"data") == hmac.new(k, b"data", hashlib.md5).digest()
+        assert codec.authenticator(PREFIX_SUFFIX_MD5, k, b"data") == hashlib.md5(k + b"data" + k).digest()
 
 
 @settings(max_examples=300, deadline=None)

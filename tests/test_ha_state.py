@@ -15,9 +15,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mipcheck.ha import HAConfig, HomeAgent, MobileNodeConfig, wire
+from mipcheck.ha import HAConfig, HomeAgent, MobileNodeConfig
 from mipcheck.ha.binding import Binding, BindingCache
 from mipcheck.layers.identification import timestamp_identification
+from mipcheck.proto import codec
+from mipcheck.proto import numbers as n
 
 HA = "127.0.0.1"
 LOCAL = (HA, 434)
@@ -54,9 +56,9 @@ class HomeAgentMachine(RuleBasedStateMachine):
         return timestamp_identification(T0, low_bits=self.seq)
 
     def _send(self, home: str, coa: str, lifetime: int, *, s: bool = False, nat_port: int | None = None) -> None:
-        flags = wire.FLAG_D | (wire.FLAG_S if s else 0)
-        exts = wire.udp_tunnel_request() if nat_port is not None else b""
-        data = wire.build_request(flags, lifetime, home, HA, coa, self._ident(), exts, auth=(SPI, "hmac-md5", KEY))
+        flags = n.FLAG_D | (n.FLAG_S if s else 0)
+        exts = codec.udp_tunnel_request() if nat_port is not None else b""
+        data = codec.build_request(flags, lifetime, home, HA, coa, self._ident(), exts, auth=(SPI, "hmac-md5", KEY))
         src = ("127.0.9.9", nat_port) if nat_port is not None else ("127.0.3.200", 40000)
         d = self.ha.handle(data, src, LOCAL, self.now)
         assert d.outcome == "accepted", d.reason
@@ -140,7 +142,7 @@ class HomeAgentMachine(RuleBasedStateMachine):
             from mipcheck.ha.tunnel import echo_request
 
             for home in HOMES:
-                res = self.ha.decapsulate(wire.tunnel_data(echo_request(home, "127.0.0.50")), ep)
+                res = self.ha.decapsulate(codec.tunnel_data(echo_request(home, "127.0.0.50")), ep)
                 assert isinstance(res, bytes) == (endpoints.get(ep) == home)
 
 

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from mipcheck.ha import HAConfig, MobileNodeConfig, wire
+from mipcheck.ha import HAConfig, MobileNodeConfig
 from mipcheck.ha.server import BackgroundHomeAgent, run_home_agent
 from mipcheck.ha.tunnel import echo_request, parse_ipv4
 from mipcheck.layers.identification import timestamp_identification
 from mipcheck.mn import MNConfig, Registered
 from mipcheck.mn.core import RegistrationClient
 from mipcheck.mn.transport import UDPClient, register_once
+from mipcheck.proto import codec
 
 KEY = b"udp-test-secret-0001"
 SPI = 0x4000
@@ -73,7 +74,7 @@ def test_nonce_round_trip_resynchronises(iha: BackgroundHomeAgent) -> None:
 def test_untrusted_source_gets_no_reply_and_is_logged(iha: BackgroundHomeAgent) -> None:
     s = udp_socket(UNTRUSTED)
     try:
-        req = wire.build_request(0x20, 300, HOA, iha.address, TRUSTED, timestamp_identification(time.time()), auth=(SPI, "hmac-md5", KEY))
+        req = codec.build_request(0x20, 300, HOA, iha.address, TRUSTED, timestamp_identification(time.time()), auth=(SPI, "hmac-md5", KEY))
         s.sendto(req, (iha.address, iha.port))
         s.settimeout(0.7)
         with pytest.raises(TimeoutError):
@@ -89,13 +90,13 @@ def test_untrusted_source_gets_no_reply_and_is_logged(iha: BackgroundHomeAgent) 
 def test_reply_goes_to_the_source_port_from_the_home_agent_port(iha: BackgroundHomeAgent) -> None:
     s = udp_socket(TRUSTED)
     try:
-        req = wire.build_request(0x20, 300, HOA, iha.address, TRUSTED, timestamp_identification(time.time()), auth=(SPI, "hmac-md5", KEY))
+        req = codec.build_request(0x20, 300, HOA, iha.address, TRUSTED, timestamp_identification(time.time()), auth=(SPI, "hmac-md5", KEY))
         s.sendto(req, (iha.address, iha.port))
         data, (addr, port) = s.recvfrom(2048)
     finally:
         s.close()
     assert (addr, port) == (iha.address, iha.port)  # RFC 5944 3.8.3.1
-    rep = wire.parse_reply(data)
+    rep = codec.parse_reply(data)
     assert rep.code == 0 and [e.type for e in rep.extensions] == [149, 32]
 
 
@@ -126,7 +127,7 @@ def test_udp_tunnel_and_keepalive_over_loopback(iha: BackgroundHomeAgent) -> Non
         try:
             res = await udp.register()
             assert isinstance(res.final, Registered)
-            udp.send(wire.tunnel_data(echo_request(HOA, iha.address, seq=9)))
+            udp.send(codec.tunnel_data(echo_request(HOA, iha.address, seq=9)))
             data, _addr = await asyncio.wait_for(udp.proto.queue.get(), 2.0)
             return res.final, data
         finally:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from mipcheck.catalogue import coverage, load_catalogue
 from mipcheck.cli import main
-from mipcheck.suites.catalogue import coverage, load_catalogue
 
 
 def _list(args: list[str], capsys) -> tuple[int, str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mipcheck.ha import HAConfig, HomeAgent, MobileNodeConfig, wire
+from mipcheck.ha import HAConfig, HomeAgent, MobileNodeConfig
 from mipcheck.layers import MIPExtTNC, MIPExtUnknown, MobileIPMessage, RegistrationRequest
 from mipcheck.layers.auth import Key
 from mipcheck.layers.identification import high32, identification_time, low32
@@ -27,6 +27,7 @@ from mipcheck.mn.core import (
     State,
     TimedOut,
 )
+from mipcheck.proto import codec
 
 NOW = 1_800_000_000.0
 HA = "127.0.0.1"
@@ -84,7 +85,7 @@ def test_request_layout(over: dict[str, Any], flags: int, exts: list[int]) -> No
 
 def test_identifications_strictly_increase_within_one_second() -> None:
     c = RegistrationClient(mn_config())
-    ids = [wire.parse_request(c.build_request(NOW)).identification for _ in range(5)]
+    ids = [codec.parse_request(c.build_request(NOW)).identification for _ in range(5)]
     assert ids == sorted(set(ids))
 
 
@@ -112,7 +113,7 @@ def test_retransmission_backoff_and_timeout() -> None:
     (ev,) = c.events()
     assert isinstance(ev, TimedOut) and ev.attempts == 5 and c.state is State.TIMED_OUT
     assert c.next_timer() is None
-    idents = [wire.parse_request(s).identification for s in sent]
+    idents = [codec.parse_request(s).identification for s in sent]
     assert idents == sorted(set(idents)), "each retransmission carries a new Identification"
 
 
@@ -128,9 +129,9 @@ def test_reply_to_an_earlier_transmission_is_accepted() -> None:
 # ---------------------------------------------------------------- reply validation (RFC 5944 3.6.2.1)
 
 
-def accepted_reply(request: bytes, *, key: bytes = KEY, code: int = 0, lifetime: int = 100, exts: bytes = wire.TNC_EXTENSION, trailing: bytes = b"", hoa: str = HOA, ident: int | None = None) -> bytes:
-    r = wire.parse_request(request)
-    return wire.build_reply(code, lifetime, hoa, HA, r.identification if ident is None else ident, exts, auth=(SPI, "hmac-md5", key), trailing=trailing)
+def accepted_reply(request: bytes, *, key: bytes = KEY, code: int = 0, lifetime: int = 100, exts: bytes = codec.TNC_EXTENSION, trailing: bytes = b"", hoa: str = HOA, ident: int | None = None) -> bytes:
+    r = codec.parse_request(request)
+    return codec.build_reply(code, lifetime, hoa, HA, r.identification if ident is None else ident, exts, auth=(SPI, "hmac-md5", key), trailing=trailing)
 
 
 @pytest.mark.parametrize(
@@ -138,7 +139,7 @@ def accepted_reply(request: bytes, *, key: bytes = KEY, code: int = 0, lifetime:
     [
         (lambda req: accepted_reply(req, key=b"wrong"), "does not verify"),
         (lambda req: accepted_reply(req, hoa="10.3.0.99"), "home address"),
-        (lambda req: accepted_reply(req, ident=wire.parse_request(req).identification ^ 1), "Identification"),
+        (lambda req: accepted_reply(req, ident=codec.parse_request(req).identification ^ 1), "Identification"),
         (lambda req: accepted_reply(req)[:-22], "no MN-HA"),
         (lambda req: accepted_reply(req, exts=bytes(MIPExtUnknown(type=99, data=b"x"))), "non-skippable"),
         (lambda req: b"\x04\x04\x00\x00", "not a Registration Reply"),
@@ -167,8 +168,8 @@ def test_reply_from_another_address_than_the_home_agent_is_ignored() -> None:
 def test_foreign_agent_denial_without_authenticator() -> None:
     c = RegistrationClient(mn_config())
     req = c.register(NOW)
-    r = wire.parse_request(req)
-    (ev,) = c.receive(wire.build_reply(65, 0, HOA, HA, r.identification), NOW)
+    r = codec.parse_request(req)
+    (ev,) = c.receive(codec.build_reply(65, 0, HOA, HA, r.identification), NOW)
     assert isinstance(ev, Denied) and (ev.code, ev.authenticated) == (65, False)
 
 
@@ -182,9 +183,9 @@ def test_lifetime_longer_than_requested_is_clamped_and_reported() -> None:
 @pytest.mark.parametrize(
     ("exts", "trailing", "tnc", "issue"),
     [
-        (wire.TNC_EXTENSION, b"", True, None),
+        (codec.TNC_EXTENSION, b"", True, None),
         (b"", b"", False, None),
-        (b"", wire.TNC_EXTENSION, False, "after the MN-HA"),
+        (b"", codec.TNC_EXTENSION, False, "after the MN-HA"),
         (bytes((149, 4, 1, 0, 0, 0)), b"", False, "malformed"),
         (bytes((149, 2, 0, 7)), b"", True, None),  # Reserved is ignored on receipt (RFC 5265 3.4)
     ],
@@ -193,8 +194,8 @@ def test_lifetime_longer_than_requested_is_clamped_and_reported() -> None:
 def test_tnc_recording(exts: bytes, trailing: bytes, tnc: bool, issue: str | None) -> None:
     c = RegistrationClient(mn_config())
     req = c.register(NOW)
-    r = wire.parse_request(req)
-    msg = wire.build_reply(0, 100, HOA, HA, r.identification, exts, auth=(SPI, "hmac-md5", KEY), trailing=trailing)
+    r = codec.parse_request(req)
+    msg = codec.build_reply(0, 100, HOA, HA, r.identification, exts, auth=(SPI, "hmac-md5", KEY), trailing=trailing)
     (ev,) = c.receive(msg, NOW)
     assert isinstance(ev, Registered) and ev.tnc is tnc
     assert (issue is None and ev.tnc_issue is None) or (issue in ev.tnc_issue)
@@ -231,13 +232,13 @@ def test_nonce_resynchronisation_and_reuse() -> None:
     (ev,) = exchange(c, ha, c.register(NOW), NOW)
     assert isinstance(ev, Resynchronised) and ev.mode == "nonce" and int(ev.value) == 0x7000_0000
     (retry,) = c.datagrams_to_send()
-    assert high32(wire.parse_request(retry).identification) == 0x7000_0000
+    assert high32(codec.parse_request(retry).identification) == 0x7000_0000
     (ev,) = exchange(c, ha, retry, NOW)
     assert isinstance(ev, Registered)
     assert c.ha_nonce == 0x7000_0001 == high32(ev.identification)
     # The next registration needs no resynchronisation.
     nxt = c.register(NOW + 1)
-    assert high32(wire.parse_request(nxt).identification) == 0x7000_0001
+    assert high32(codec.parse_request(nxt).identification) == 0x7000_0001
     (ev,) = exchange(c, ha, nxt, NOW + 1)
     assert isinstance(ev, Registered)
 
@@ -255,8 +256,8 @@ def test_resynchronisation_is_bounded() -> None:
 def test_unauthenticated_133_is_not_trusted() -> None:
     c = RegistrationClient(mn_config())
     req = c.register(NOW)
-    r = wire.parse_request(req)
-    forged = wire.build_reply(133, 0, HOA, HA, (0xFFFF0000 << 32) | low32(r.identification), auth=(SPI, "hmac-md5", b"attacker"))
+    r = codec.parse_request(req)
+    forged = codec.build_reply(133, 0, HOA, HA, (0xFFFF0000 << 32) | low32(r.identification), auth=(SPI, "hmac-md5", b"attacker"))
     (ev,) = c.receive(forged, NOW)
     assert isinstance(ev, Ignored) and c.clock_offset == 0.0
 
@@ -295,12 +296,12 @@ def test_deregistration() -> None:
     c = RegistrationClient(mn_config())
     exchange(c, ha, c.register(NOW), NOW)
     req = c.deregister(NOW + 1)
-    assert wire.parse_request(req).lifetime == 0
+    assert codec.parse_request(req).lifetime == 0
     (ev,) = exchange(c, ha, req, NOW + 1)
     assert isinstance(ev, Deregistered) and c.state is State.DEREGISTERED and c.next_timer() is None
     assert HOA not in ha.bindings
     all_req = c.deregister(NOW + 2, all_bindings=True)
-    assert wire.parse_request(all_req).care_of_address == HOA
+    assert codec.parse_request(all_req).care_of_address == HOA
 
 
 def test_udp_tunnel_reply_is_recorded() -> None:
@@ -321,4 +322,4 @@ def test_events_name_interface_and_home_agent() -> None:
 
 
 def test_tnc_extension_class_is_the_layer_one() -> None:
-    assert bytes(MIPExtTNC()) == wire.TNC_EXTENSION
+    assert bytes(MIPExtTNC()) == codec.TNC_EXTENSION

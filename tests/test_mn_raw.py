@@ -8,10 +8,11 @@ import time
 import pytest
 
 from mipcheck.errors import MipcheckError
-from mipcheck.ha import HAConfig, MobileNodeConfig, wire
+from mipcheck.ha import HAConfig, MobileNodeConfig
 from mipcheck.ha.server import run_home_agent
 from mipcheck.layers.identification import timestamp_identification
 from mipcheck.mn.raw import ip_udp, raw_available, send_spoofed
+from mipcheck.proto import codec
 
 OK, WHY = raw_available()
 needs_raw = pytest.mark.skipif(not OK, reason=f"needs root or CAP_NET_RAW: {WHY}")
@@ -30,7 +31,7 @@ def free_port(addr: str) -> int:
 
 
 def request(ha: str, coa: str, ident_offset: int = 0) -> bytes:
-    return wire.build_request(0x20, 60, HOA, ha, coa, timestamp_identification(time.time()) + ident_offset, auth=(SPI, "hmac-md5", KEY))
+    return codec.build_request(0x20, 60, HOA, ha, coa, timestamp_identification(time.time()) + ident_offset, auth=(SPI, "hmac-md5", KEY))
 
 
 def test_refuses_non_loopback() -> None:
@@ -56,7 +57,7 @@ def test_spoofed_sources_against_the_i_ha() -> None:
         trusted = ("127.0.0.9", free_port("127.0.0.9"))
         r = send_spoofed(request(ha.address, trusted[0]), trusted, dst)
         assert r.reply is not None and r.reply_from == dst
-        rep = wire.parse_reply(r.reply)
+        rep = codec.parse_reply(r.reply)
         assert rep.code == 0 and [e.type for e in rep.extensions] == [149, 32]
         # A wrong UDP checksum never reaches the home agent (RFC 5944 3.8.2.1: silently discarded).
         r = send_spoofed(request(ha.address, trusted[0], 1), (trusted[0], free_port(trusted[0])), dst, timeout=0.5, udp_checksum=0x1234)

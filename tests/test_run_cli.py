@@ -165,3 +165,13 @@ def test_unbindable_tester_source_is_a_tester_error(tmp_path: Path, capsys, monk
     doc = json.loads((tmp_path / "report.json").read_text())
     assert doc["cases"][0]["verdict"] == "error" and "cannot bind tester source 192.0.2.77" in doc["cases"][0]["reason"]
     assert rc == 2
+
+
+def test_sim_runs_the_built_in_suite_in_virtual_time(tmp_path: Path, capsys) -> None:
+    rc, stdout, stderr = _run(["--sim", "--out", str(tmp_path)], capsys)
+    assert rc == 0, stdout + stderr
+    assert "simulated network" in stderr and f"{len(CASES)} pass" in stdout
+    rc, stdout, _ = _run(["--sim", "--fault", "omit-tnc", "--case", "HA-TNC-INCLUDED", "--out", str(tmp_path)], capsys)
+    assert rc == 1 and "fail" in stdout
+    rc, _, stderr = _run(["--sim", "--target", "127.0.0.1", "--profile", "x.toml"], capsys)
+    assert rc == 2 and "--sim" in stderr

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from mipcheck.builtin import TRUSTED_SOURCES, UNTRUSTED_SOURCES, BuiltinLab
+from mipcheck.catalogue import by_case, load_catalogue
 from mipcheck.engine.runner import run_suite
 from mipcheck.engine.verdicts import Verdict
 from mipcheck.ha.faults import FAULT_CASES
 from mipcheck.ha.faults import FAULTS as HA_FAULTS
-from mipcheck.suites.catalogue import by_case, load_catalogue
 from mipcheck.suites.ha import CASES, CASES_BY_ID, FAULTS, SUITE
 
 

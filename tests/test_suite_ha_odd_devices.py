@@ -119,3 +119,13 @@ def test_a_missing_authenticator_answered_with_134_is_a_should_deviation() -> No
         run = _run(ha.profile(), [CASES_BY_ID["MIP-AUTH-MISSING"]])
     r = run.results[0]
     assert r.verdict is Verdict.WARN and "134" in r.reason, r.reason
+
+
+def test_replies_sent_to_port_434_are_named_by_the_preflight() -> None:
+    """Over the simulated network (no privileges needed to listen on 434)."""
+    from mipcheck.sim.home_agent import SimLab
+
+    lab = SimLab(("reply-to-port-434",))
+    run = run_suite(SUITE, [CASES_BY_ID["HA-ANY-SOURCE-PORT"]], lab.profile, lab.control, preflight=PREFLIGHT, transport=lab.transport)
+    assert run.preflight.status == "misdirected" and "port 434" in run.preflight.detail
+    assert run.results[0].verdict is Verdict.FAIL and "port 434" in run.results[0].reason

@@ -1,9 +1,11 @@
 """Passive RFC 5265 checks: dissection records in, findings with requirement IDs out.
 
 Each check is named by a ``PASSIVE-`` case ID of the requirement catalogue
-(suites/requirements/*.toml); the catalogue gives the requirements a finding
-concerns, their text and level. The checks see only what is on the wire, so
-each explanation says what was seen, not what the device intended.
+(:mod:`mipcheck.catalogue`); the catalogue gives the requirements a finding
+concerns, their text and level. Each finding also carries a
+:class:`~mipcheck.outcomes.Violation`: the one rule it breaks and the party on
+the wire that broke it (:data:`RULES`). The checks see only what is on the
+wire, so each explanation says what was seen, not what the device intended.
 
 Records come one at a time (``feed``); state is per mobile node and per
 home-agent address, so memory does not grow with the capture's length.
@@ -14,6 +16,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from mipcheck.catalogue import by_case, level
+from mipcheck.outcomes import Party, Violation
 
 from .names import numbers
 from .profile import SiteProfile
@@ -33,6 +38,17 @@ CHECKS: dict[str, str] = {
     TNC_AFTER_AUTH: "MUST",
     PLAINTEXT_AFTER_TMONITOR: "MUST",
     PLAINTEXT_RRQ_EXTERNAL: "MUST",
+}
+# The rule a finding of each check breaks, and who broke it; tests/test_analyze.py checks
+# each id against the catalogue (kept static: no catalogue look-up per packet).
+RULES: dict[str, tuple[str, Party]] = {
+    TNC_TO_UNTRUSTED: ("5265-4.3-DROP-UNTRUSTED", Party.HOME_AGENT),
+    IHA_UNTRUSTED_SOURCE: ("5265-4.3-DROP-UNTRUSTED", Party.HOME_AGENT),
+    SAME_HA_ADDRESS: ("5265-3.5-HA-ADDRESSES-DIFFER", Party.HOME_AGENT),
+    # a Registration Request with TNC after the authenticator is the mobile node's (see _extension_order)
+    TNC_AFTER_AUTH: ("5944-3.5-AUTH-COVERS-PRECEDING", Party.HOME_AGENT),
+    PLAINTEXT_AFTER_TMONITOR: ("5265-3.2.4-NO-DATA-AFTER-TMONITOR", Party.MOBILE_NODE),
+    PLAINTEXT_RRQ_EXTERNAL: ("5265-3.1-FW-BLOCKS-IHA", Party.FIREWALL),
 }
 LEVEL_ORDER = {"MUST": 0, "SHOULD": 1, "MAY": 2}
 MAX_FRAMES = 100  # frame numbers kept per finding; ``count`` has them all
@@ -58,17 +74,14 @@ class Finding:
     count: int
     explanation: str
     file: str | None = None
+    violation: Violation | None = None  # the rule broken and by whom (RULES)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def requirements_of(case_id: str) -> list[Requirement]:
-    """The catalogue's requirements for a passive check (empty when the catalogue is unavailable)."""
-    try:
-        from mipcheck.suites.catalogue import by_case, level
-    except ImportError:
-        return []
+    """The catalogue's requirements for a passive check (empty when the catalogue cannot be read)."""
     try:
         return [Requirement(r.id, level(r), r.text) for r in by_case(case_id)]
     except Exception:  # noqa: BLE001 - a broken catalogue must not stop the analysis; levels fall back
@@ -97,7 +110,7 @@ def protection(record: dict[str, Any]) -> tuple[list[bool], int | None]:
 
 
 def _has_tnc(mip: dict[str, Any]) -> bool:
-    return any(e["type"] == numbers.EXT_TNC for e in mip.get("extensions", []))
+    return any(e.get("type") == numbers.EXT_TNC for e in mip.get("extensions") or [])
 
 
 @dataclass
@@ -105,6 +118,7 @@ class _Open:
     frames: list[int] = field(default_factory=list)
     count: int = 0
     explanation: str = ""
+    party: Party | None = None  # overrides RULES' party for this finding
 
 
 class Analyzer:
@@ -127,8 +141,8 @@ class Analyzer:
         # identity -> home agent address -> {home address: first frame}
         self._registrations: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
 
-    def _report(self, case_id: str, subject: str, frame: int, explanation: str) -> None:
-        entry = self._open.setdefault((case_id, subject), _Open(explanation=explanation))
+    def _report(self, case_id: str, subject: str, frame: int, explanation: str, party: Party | None = None) -> None:
+        entry = self._open.setdefault((case_id, subject), _Open(explanation=explanation, party=party))
         entry.count += 1
         if len(entry.frames) < MAX_FRAMES:
             entry.frames.append(frame)
@@ -172,7 +186,8 @@ class Analyzer:
                 f"the i-HA {src} answered {dst}, which is outside its trusted networks; RFC 5265 4.3 requires it to "
                 "drop such registration requests silently",
             )
-        accepted = numbers.reply_accepted(mip["code"])
+        code = mip.get("code")  # absent when the reply was cut inside its fixed part: neither accepted nor denied
+        accepted = code is not None and numbers.reply_accepted(code)
         hoa = mip.get("home_address")
         if accepted and src in p.internal_home_agents and not in_esp and hoa:
             # a plaintext, accepted i-HA registration: the MN may now be inside (RFC 5265 3.2.3, 3.2.4)
@@ -193,12 +208,12 @@ class Analyzer:
             )
         hoa, ha = mip.get("home_address"), mip.get("home_agent")
         if hoa and ha and ha != "0.0.0.0":
-            nai = next((e.get("nai") for e in mip.get("extensions", []) if e["type"] == numbers.EXT_NAI), None)
+            nai = next((e.get("nai") for e in mip.get("extensions") or [] if e.get("type") == numbers.EXT_NAI), None)
             ident = nai or self._node_of.get(hoa) or hoa
             self._registrations[ident][ha].setdefault(hoa, frame)
 
     def _extension_order(self, record: dict[str, Any], mip: dict[str, Any]) -> None:
-        types = [e["type"] for e in mip.get("extensions", [])]
+        types = [e.get("type") for e in mip.get("extensions") or []]
         if numbers.EXT_TNC in types and numbers.EXT_MN_HA_AUTH in types:
             if types.index(numbers.EXT_TNC) > types.index(numbers.EXT_MN_HA_AUTH):
                 kind = "Reply" if mip["name"] == RRP_NAME else "Request"
@@ -209,6 +224,7 @@ class Analyzer:
                     f"Registration {kind} from {record['src']} carries the TNC extension after the Mobile-Home "
                     "Authentication extension, so the authenticator does not cover it and anyone on the path "
                     "could have added it",
+                    Party.HOME_AGENT if mip["name"] == RRP_NAME else Party.MOBILE_NODE,
                 )
 
     def _user_data(self, record: dict[str, Any], protected: list[bool]) -> None:
@@ -262,8 +278,12 @@ class Analyzer:
         out = []
         for (case_id, _subject), entry in self._open.items():
             reqs = requirements_of(case_id)
+            rule_id, party = RULES[case_id]
+            violation = Violation(rule_id, entry.party or party, case_id, entry.explanation)
             out.append(
-                Finding(case_id, finding_level(case_id, reqs), reqs, entry.frames, entry.count, entry.explanation, self.file)
+                Finding(
+                    case_id, finding_level(case_id, reqs), reqs, entry.frames, entry.count, entry.explanation, self.file, violation
+                )
             )
         out.sort(key=lambda f: (LEVEL_ORDER.get(f.level, 9), f.frames[0] if f.frames else 0, f.id))
         return out

@@ -18,11 +18,13 @@ them to that with generated and mutated packets.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from hmac import compare_digest
 from socket import inet_ntoa
 from struct import Struct
 from typing import Any
+
+from mipcheck.proto import codec
+from mipcheck.proto.extensions import AUTHENTICATOR_TYPES
 
 from . import linktypes as lt
 from .keys import MipKey
@@ -37,42 +39,24 @@ from .names import (
     extension_name,
     numbers,
 )
-from .record import AUTH_TYPES, LINK_LAYERS, Record, text
+from .record import LINK_LAYERS, Record, text
 
 _IPV4 = Struct("!BBHHHBBH4s4s")
 _PORTS3 = Struct("!HHH")
 _IPV4_UDP = Struct("!BHHHBBH4s4sHHH")  # IPv4 from its second octet, then UDP ports and length
 _U16 = Struct("!H")
 _U32 = Struct("!I")
-_RRQ = Struct("!BBH4s4s4sQ")
-_RRP = Struct("!BBH4s4sQ")
-_REVOCATION = Struct("!BBH4s4s4sI")
-_REVOCATION_ACK = Struct("!BBH4sI")
-
-# Fixed part of each message (RFC 5944 3.3/3.4, RFC 3519 3.3, RFC 3543 3.1/3.2).
-_FIXED = {
-    numbers.MSG_RRQ: 24,
-    numbers.MSG_RRP: 20,
-    numbers.MSG_REVOCATION: 20,
-    numbers.MSG_REVOCATION_ACK: 12,
-}
-# Extensions with a 16-bit Length after a sub-type/reserved octet (RFC 3012 5, RFC 3115 3.1).
-_LONG_HEADER = frozenset((numbers.EXT_GEN_AUTH, numbers.EXT_CVSE))
-# Smallest Length each modelled extension needs for its fixed body (as the layers' min_body).
-_MIN_BODY = {
-    numbers.EXT_MN_HA_AUTH: 4,
-    numbers.EXT_MN_FA_AUTH: 4,
-    numbers.EXT_FA_HA_AUTH: 4,
-    numbers.EXT_GEN_AUTH: 4,
-    numbers.EXT_CVSE: 6,
-    numbers.EXT_NVSE: 8,
-    numbers.EXT_REVOCATION_SUPPORT: 6,
-    numbers.EXT_UDP_TUNNEL_REQUEST: 6,
-    numbers.EXT_UDP_TUNNEL_REPLY: 6,
-    numbers.EXT_MESSAGE_STRING: 1,
-    numbers.EXT_TNC: 2,
-}
-_RRQ_FLAGS = ("S", "B", "D", "M", "G", "r", "T", "x")
+# Message layouts (RFC 5944 3.3/3.4, RFC 3519 3.3, RFC 3543 3.1/3.2) come from the codec.
+_RRQ = codec.RRQ_FIXED
+_RRP = codec.RRP_FIXED
+_REVOCATION = codec.REVOCATION_FIXED
+_REVOCATION_ACK = codec.REVOCATION_ACK_FIXED
+_FIXED = codec.FIXED_SIZES
+_RRQ_SIZE = _RRQ.size
+_RRP_SIZE = _RRP.size
+# None unless the extensions tile the message and each holds its fixed body (as the layers model them).
+_extensions = codec.modelled_extensions
+_RRQ_FLAGS = numbers.RRQ_FLAG_LETTERS
 _reply_code_name = numbers.reply_code_name
 
 _addr_cache: dict[bytes, str] = {}
@@ -98,29 +82,9 @@ def _letters(names: tuple[str, ...], top: int) -> tuple[str, ...]:
     )
 
 
-_RRQ_LETTERS = _letters(("S", "B", "D", "M", "G", "r", "T", "x"), 0x80)
+_RRQ_LETTERS = _letters(_RRQ_FLAGS, 0x80)
 _REVOCATION_LETTERS = _letters(("A", "I"), 0x2)
 _ACK_LETTERS = ("-", "I")
-
-
-def _extensions(data: bytes, off: int, end: int) -> list[tuple[int, int, int, int]] | None:
-    """(type, offset, header size, length) of each extension, or None unless they tile the rest exactly."""
-    exts = []
-    while off < end:
-        t = data[off]
-        if t in _LONG_HEADER:
-            if off + 4 > end:
-                return None
-            hdr, length = 4, (data[off + 2] << 8) | data[off + 3]
-        else:
-            if off + 2 > end:
-                return None
-            hdr, length = 2, data[off + 1]
-        if off + hdr + length > end or length < _MIN_BODY.get(t, 0):
-            return None
-        exts.append((t, off, hdr, length))
-        off += hdr + length
-    return exts
 
 
 def decode(data: bytes, linktype: int) -> tuple | None:
@@ -142,7 +106,7 @@ def decode(data: bytes, linktype: int) -> tuple | None:
             and (sport == MIP_PORT or dport == MIP_PORT)
         ):
             mtype = data[42]
-            fixed = 24 if mtype == 1 else 20 if mtype == 3 else 0
+            fixed = _RRQ_SIZE if mtype == 1 else _RRP_SIZE if mtype == 3 else 0
             if fixed and end - 42 >= fixed:
                 exts = _extensions(data, 42 + fixed, end)
                 if exts is not None:
@@ -258,19 +222,15 @@ def _verify(data: bytes, start: int, exts: list, keys: dict[int, MipKey] | None)
     """RFC 5944 3.5.1: the authenticator covers the message up to and including this SPI."""
     out = []
     for t, eoff, hdr, length in exts:
-        if t not in AUTH_TYPES:
+        if t not in AUTHENTICATOR_TYPES:
             continue
         spi_end = eoff + hdr + 4
         spi = _U32.unpack_from(data, eoff + hdr)[0]
         key = keys.get(spi) if keys else None
         verified = None
         if key is not None:
-            covered = data[start:spi_end]
-            if key.algorithm == "hmac-md5":
-                digest = hmac.new(key.secret, covered, hashlib.md5).digest()
-            else:  # prefix-suffix-md5, RFC 2002 3.5.1
-                digest = hashlib.md5(key.secret + covered + key.secret).digest()
-            verified = hmac.compare_digest(digest, data[spi_end : eoff + hdr + length])
+            digest = codec.authenticator(key.algorithm, key.secret, data[start:spi_end])
+            verified = compare_digest(digest, data[spi_end : eoff + hdr + length])
         out.append({"type": t, "spi": spi, "verified": verified})
     return out
 
@@ -420,7 +380,7 @@ def _ext_labels(data: bytes, start: int, exts: list, keys: dict[int, MipKey] | N
     checks = iter(_verify(data, start, exts, keys)) if keys else None
     for t, eoff, hdr, _length in exts:
         label = EXTENSION_LABELS.get(t) or extension_label(t)
-        if t in AUTH_TYPES:
+        if t in AUTHENTICATOR_TYPES:
             label = f"{label}({_U32.unpack_from(data, eoff + hdr)[0]})"
             if checks is not None:
                 verdict = next(checks)["verified"]

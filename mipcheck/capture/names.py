@@ -1,37 +1,14 @@
 """Names of Mobile IPv4 numbers for the dissector, without importing Scapy.
 
-``mipcheck.layers.numbers`` holds the tables, but importing any module of that
-package first runs ``mipcheck/layers/__init__.py``, which imports Scapy (about
-0.4 s): more than the whole budget of the fast path. ``numbers.py`` itself is
-plain data, so it is loaded here straight from its file; when the layers are
-already imported the loaded module is reused. Either way the tables are the
-layers' own, so both dissection paths name things the same way.
+The tables are :mod:`mipcheck.proto.numbers` (plain data, no Scapy: importing
+the layers costs about 0.4 s, more than the whole budget of the fast path),
+the same ones the Scapy layers re-export, so both dissection paths name
+things the same way.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from types import ModuleType
-
-
-def _load_numbers() -> ModuleType:
-    loaded = sys.modules.get("mipcheck.layers.numbers")
-    if loaded is not None:
-        return loaded
-    spec = importlib.util.find_spec("mipcheck.layers")  # imports "mipcheck" only, not the layers
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("mipcheck.layers is not installed")
-    path = f"{list(spec.submodule_search_locations)[0]}/numbers.py"
-    file_spec = importlib.util.spec_from_file_location("mipcheck.capture._layer_numbers", path)
-    if file_spec is None or file_spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(file_spec)
-    file_spec.loader.exec_module(module)
-    return module
-
-
-numbers = _load_numbers()
+from mipcheck.proto import numbers
 
 MIP_PORT: int = numbers.MIP_PORT
 NATT_PORT = 4500  # RFC 3948 2.1: UDP-encapsulated ESP and IKE share port 4500

@@ -279,7 +279,3 @@ class CaptureReader:
                 offset = float(struct.unpack_from(endian + "q", value, 0)[0])
             off += 4 + length + (-length % 4)
         return linktype, per_second, offset, snaplen
-
-
-def open_capture(path: str) -> CaptureReader:
-    return CaptureReader(path)

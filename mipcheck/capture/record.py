@@ -24,17 +24,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .names import MIP_LAYERS, extension_label, numbers
+from mipcheck.proto.extensions import AUTHENTICATOR_TYPES as AUTH_TYPES
+
+from .names import extension_label, numbers
 
 Record = dict[str, Any]
 
-AUTH_TYPES = frozenset(
-    (numbers.EXT_MN_HA_AUTH, numbers.EXT_MN_FA_AUTH, numbers.EXT_FA_HA_AUTH, numbers.EXT_GEN_AUTH)
-)
 TEXT_FIELDS = frozenset(("nai", "text"))  # extension fields that carry UTF-8 text
 LINK_LAYERS = frozenset(("Ethernet", "802.1Q", "SLL", "SLL2", "Loopback"))
 
-RRQ_FLAGS = ("S", "B", "D", "M", "G", "r", "T", "x")  # RFC 5944 3.3, most significant bit first
 REVOCATION_FLAGS = ("A", "I")  # RFC 3543 3.1
 AGENT_FLAGS = ("R", "B", "H", "F", "M", "G", "r", "T", "U", "X", "I")  # RFC 5944 2.1.1 (+3519, 3543, 4857)
 
@@ -90,44 +88,64 @@ def extension_list(mip: Record) -> str:
     return " ext=[" + ", ".join(labels) + "]"
 
 
+def _shown(fields: Record, name: str) -> Any:
+    """A field for the summary, or "?" when a damaged message lacks it (the record's errors say why)."""
+    value = fields.get(name)
+    return "?" if value is None else value
+
+
+def _id64(fields: Record, name: str) -> str:
+    value = fields.get(name)
+    return f"0x{value:016x}" if isinstance(value, int) else "?"
+
+
 def describe_mip(mip: Record) -> str:
-    """Message name and its key fields, as the summary line shows them."""
-    t = mip["type"]
-    name = mip["name"]
+    """Message name and its key fields, as the summary line shows them.
+
+    Damaged messages reach here with fields missing (a Mobility Agent
+    Advertisement extension too short for its Sequence Number, a reply cut
+    inside its fixed part): every field is looked up, never assumed, and a
+    missing one shows as "?".
+    """
+    t = mip.get("type")
+    name = mip.get("name")
     if name == "Agent Advertisement":
-        mobility = next((e for e in mip.get("extensions", []) if e.get("type") == numbers.AGENT_EXT_MOBILITY), None)
+        extensions = mip.get("extensions") or []
+        mobility = next((e for e in extensions if e.get("type") == numbers.AGENT_EXT_MOBILITY), None)
         if mobility is None:
             return "Agent Advertisement (no mobility extension)"
-        coas = ",".join(mobility.get("care_of_addresses", [])) or "-"
+        coas = ",".join(mobility.get("care_of_addresses") or []) or "-"
         return (
-            f"Agent Advertisement seq={mobility['sequence']} life={mobility['registration_lifetime']} "
-            f"flags={flag_letters(mobility['flags'])} CoA={coas}"
+            f"Agent Advertisement seq={_shown(mobility, 'sequence')} life={_shown(mobility, 'registration_lifetime')} "
+            f"flags={flag_letters(mobility.get('flags') or {})} CoA={coas}"
         )
     if name == "Agent Solicitation":
         return "Agent Solicitation"
     if "data" in mip:  # unknown type, or shorter than its fixed part: no fields to show
         return f"MIP type {t}"
     exts = extension_list(mip)
+    flags = flag_letters(mip.get("flags") or {})
+    home = _shown(mip, "home_address")
     if t == numbers.MSG_RRQ:
         return (
-            f"RRQ flags={flag_letters(mip['flags'])} life={mip['lifetime']} HoA={mip['home_address']} "
-            f"HA={mip['home_agent']} CoA={mip['care_of_address']} id=0x{mip['identification']:016x}{exts}"
+            f"RRQ flags={flags} life={_shown(mip, 'lifetime')} HoA={home} HA={_shown(mip, 'home_agent')} "
+            f"CoA={_shown(mip, 'care_of_address')} id={_id64(mip, 'identification')}{exts}"
         )
     if t == numbers.MSG_RRP:
         return (
-            f"RRP code={mip['code']} ({mip['code_name']}) life={mip['lifetime']} HoA={mip['home_address']} "
-            f"HA={mip['home_agent']} id=0x{mip['identification']:016x}{exts}"
+            f"RRP code={_shown(mip, 'code')} ({_shown(mip, 'code_name')}) life={_shown(mip, 'lifetime')} HoA={home} "
+            f"HA={_shown(mip, 'home_agent')} id={_id64(mip, 'identification')}{exts}"
         )
     if t == numbers.MSG_TUNNEL_DATA:
-        nh = mip["next_header"]
-        return f"Tunnel Data next={numbers.NEXT_HEADERS.get(nh, nh)}"
+        nh = mip.get("next_header")
+        return f"Tunnel Data next={numbers.NEXT_HEADERS.get(nh, _shown(mip, 'next_header'))}"
     if t == numbers.MSG_REVOCATION:
         return (
-            f"Revocation flags={flag_letters(mip['flags'])} HoA={mip['home_address']} "
-            f"HDA={mip['home_domain_address']} FDA={mip['foreign_domain_address']} id={mip['revocation_id']}{exts}"
+            f"Revocation flags={flags} HoA={home} HDA={_shown(mip, 'home_domain_address')} "
+            f"FDA={_shown(mip, 'foreign_domain_address')} id={_shown(mip, 'revocation_id')}{exts}"
         )
     if t == numbers.MSG_REVOCATION_ACK:
-        return f"Revocation Ack flags={flag_letters(mip['flags'])} HoA={mip['home_address']} id={mip['revocation_id']}{exts}"
+        return f"Revocation Ack flags={flags} HoA={home} id={_shown(mip, 'revocation_id')}{exts}"
     return f"MIP type {t}"
 
 
@@ -170,5 +188,9 @@ def summary_line(record: Record, t0: float) -> str:
     return f"{record['frame']:>6} {record['time'] - t0:11.6f} {summary_body(record)}"
 
 
-def is_mip_layer(name: str) -> bool:
-    return name in MIP_LAYERS
+def safe_summary_line(record: Record, t0: float) -> str:
+    """Summary line that cannot fail: a formatting bug is shown on its packet, and the run goes on."""
+    try:
+        return summary_line(record, t0)
+    except Exception as exc:  # noqa: BLE001 - one bad packet must not end the run
+        return f"{record['frame']:>6} {record['time'] - t0:11.6f} (cannot summarise: {type(exc).__name__}: {exc}) {record['errors']}"

@@ -80,15 +80,17 @@ def _table(file: str, packets: int, findings: list) -> None:
     table = Table(title=f"{file}: {packets} packets, {len(findings)} findings", show_lines=True)
     table.add_column("check", no_wrap=True)
     table.add_column("level")
+    table.add_column("broken by")
     table.add_column("frames")
     table.add_column("finding")
     seen: dict[str, str] = {}
     for f in findings:
-        table.add_row(f.id.removeprefix("PASSIVE-"), f.level, _frames(f.frames, f.count), f.explanation)
+        party = f"{f.violation.party}\n{f.violation.rule_id}" if f.violation else ""
+        table.add_row(f.id.removeprefix("PASSIVE-"), f.level, party, _frames(f.frames, f.count), f.explanation)
         for r in f.requirements:
             seen.setdefault(r.id, f"[bold]{r.id}[/] ({r.level}) {r.text}")
     console.print(table)
     if seen:
-        console.print("[bold]Requirements concerned[/] (suites/requirements):")
+        console.print("[bold]Requirements concerned[/] (the catalogue, see mipcheck list):")
         for line in seen.values():
             console.print(f"  {line}")

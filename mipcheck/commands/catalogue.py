@@ -12,7 +12,7 @@ from rich.text import Text
 
 def coverage_rows(rfc: int | None = None) -> list[dict[str, object]]:
     """Per keyword with at least one requirement: total, with a case, percentage."""
-    from mipcheck.suites.catalogue import coverage
+    from mipcheck.catalogue import coverage
 
     rows = []
     for keyword, c in coverage(rfc).items():
@@ -26,7 +26,7 @@ def coverage_rows(rfc: int | None = None) -> list[dict[str, object]]:
 @click.option("--rfc", type=int, default=None, metavar="N", help="Only requirements of RFC N (e.g. 5265).")
 def list_cmd(as_json: bool, rfc: int | None) -> None:
     """List the requirement catalogue: id, section, keyword, role, test method, cases; and coverage per keyword."""
-    from mipcheck.suites.catalogue import load_catalogue
+    from mipcheck.catalogue import load_catalogue
 
     reqs = [r for r in load_catalogue() if rfc is None or r.rfc == rfc]
     cov = coverage_rows(rfc)

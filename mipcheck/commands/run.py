@@ -134,10 +134,11 @@ def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
 @click.option("--out", "out_dir", metavar="DIR", default=None, help=f"Folder for all evidence: pcaps and every report [default: {DEFAULT_OUT}].")
 @click.option("--fault", "faults", multiple=True, metavar="NAME", help="Built-in i-HA only: inject a fault to watch the suite fail (--list shows the fault that breaks each case).")
 @click.option("--jobs", type=click.IntRange(1, 256), default=None, help="Cases run at once [default: the profile's tester.jobs].")
+@click.option("--sim", is_flag=True, help="Built-in i-HA only: run over the simulated network in virtual time instead of loopback UDP.")
 @click.option("--list", "list_only", is_flag=True, help="List the suite's cases (with their faults) and exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: JSON instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
-def run(suite, target, profile_path, case_patterns, levels, report_json, junit, html_path, out_dir, faults, jobs, list_only, as_json, quiet) -> int:
+def run(suite, target, profile_path, case_patterns, levels, report_json, junit, html_path, out_dir, faults, jobs, sim, list_only, as_json, quiet) -> int:
     """Run a conformance suite against a device (default: the built-in i-HA on loopback)."""
     from mipcheck.engine.runner import select_cases
     from mipcheck.suites.ha import CASES, PREFLIGHT, SUITE
@@ -152,6 +153,8 @@ def run(suite, target, profile_path, case_patterns, levels, report_json, junit, 
         raise ConfigError("--fault", "injects faults into the built-in home agent only; drop --target/--profile")
     if target and not profile_path:
         raise ConfigError("--profile", "needed with --target: the device's mobile node keys and the tester's addresses")
+    if sim and (target or profile_path):
+        raise ConfigError("--sim", "runs the built-in home agent on the simulated network; drop --target/--profile")
 
     out = Path(out_dir or DEFAULT_OUT)
     err = Console(stderr=True)
@@ -172,10 +175,18 @@ def run(suite, target, profile_path, case_patterns, levels, report_json, junit, 
         from mipcheck.ha.faults import check_faults
 
         check_faults(faults)
+        where = "the simulated network" if sim else "loopback"
         if not quiet:
-            err.print(Text(f"mipcheck: no --target: testing the built-in i-HA on loopback{' with fault ' + ', '.join(faults) if faults else ''}"), highlight=False)
-        with BuiltinLab(faults) as lab, progress:
-            result = run_suite(SUITE, cases, lab.profile, lab.control, evidence_dir=out, progress=progress, jobs=jobs, preflight=PREFLIGHT)
+            err.print(Text(f"mipcheck: no --target: testing the built-in i-HA on {where}{' with fault ' + ', '.join(faults) if faults else ''}"), highlight=False)
+        if sim:
+            from mipcheck.sim.home_agent import SimLab
+
+            lab = SimLab(faults)
+            with progress:
+                result = run_suite(SUITE, cases, lab.profile, lab.control, evidence_dir=out, progress=progress, preflight=PREFLIGHT, transport=lab.transport)
+        else:
+            with BuiltinLab(faults) as lab, progress:
+                result = run_suite(SUITE, cases, lab.profile, lab.control, evidence_dir=out, progress=progress, jobs=jobs, preflight=PREFLIGHT)
 
     from mipcheck.engine.report_console import print_run
     from mipcheck.engine.report_html import write_html

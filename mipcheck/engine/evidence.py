@@ -9,9 +9,10 @@ verdict can say "frame 2" and the reader finds it.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from mipcheck.clock import SYSTEM_CLOCK, Clock
 
 SENT = "sent"
 RECEIVED = "received"
@@ -36,13 +37,14 @@ class Datagram:
 class Capture:
     """Thread-safe, append-only record of one case's datagrams."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._lock = threading.Lock()
         self._frames: list[Datagram] = []
+        self.clock = clock  # evidence carries the time of the network it was recorded on
 
     def record(self, src: tuple[str, int], dst: tuple[str, int], payload: bytes, direction: str, note: str = "") -> Datagram:
         with self._lock:
-            d = Datagram(len(self._frames) + 1, time.time(), (src[0], int(src[1])), (dst[0], int(dst[1])), bytes(payload), direction, note)
+            d = Datagram(len(self._frames) + 1, self.clock.time(), (src[0], int(src[1])), (dst[0], int(dst[1])), bytes(payload), direction, note)
             self._frames.append(d)
             return d
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from mipcheck.layers.identification import identification_time, timestamp_identification
+from mipcheck.proto.identification import timestamp_identification
 
 from .profile import MobileNode
 
@@ -23,9 +23,10 @@ from .profile import MobileNode
 class IdentificationClock:
     """Strictly increasing NTP-format timestamps (RFC 5944 5.7.1) for one home address."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._last = 0
+        self._now = now  # wall-clock seconds: the machine's, or a simulation's virtual clock
 
     @property
     def last(self) -> int:
@@ -34,28 +35,11 @@ class IdentificationClock:
     def next(self) -> int:
         """A fresh identification: the current time, or just above the last one sent."""
         with self._lock:
-            ident = timestamp_identification(time.time())
+            ident = timestamp_identification(self._now())
             if ident <= self._last:
                 ident = self._last + 1
             self._last = ident
             return ident
-
-    def backdated(self, seconds: float, max_wait: float = 5.0) -> int:
-        """An identification ``seconds`` in the past that is still above every one sent.
-
-        Waits (at most ``max_wait``) until the clock has moved far enough.
-        """
-        deadline = time.monotonic() + max_wait
-        while True:
-            with self._lock:
-                ident = timestamp_identification(time.time() - seconds)
-                if ident > self._last:
-                    self._last = ident
-                    return ident
-                wait = identification_time(self._last) - (time.time() - seconds) + 0.01
-            if time.monotonic() + wait > deadline:
-                raise TimeoutError("identification clock is ahead of the requested back-dating")
-            time.sleep(max(wait, 0.001))
 
 
 _clocks: dict[tuple[str, int, str], IdentificationClock] = {}

@@ -4,7 +4,7 @@ A TOML file with tables ``[dut]``, ``[mn]`` (or ``[[mn]]``, one per mobile
 node), ``[tester]``, ``[applicability]`` and ``[commands]``; see
 ``examples/profile-vendor.toml``. Every bad value becomes a
 :class:`~mipcheck.errors.ConfigError` naming its key; secrets are held as
-:class:`~mipcheck.layers.secret.Secret` and :meth:`Profile.public` shows where
+:class:`~mipcheck.proto.secret.Secret` and :meth:`Profile.public` shows where
 a secret comes from, never its value.
 """
 
@@ -19,18 +19,17 @@ from typing import Any
 
 from mipcheck import keysource
 from mipcheck.errors import ConfigError
-from mipcheck.layers.auth import ALGORITHMS, HMAC_MD5
-from mipcheck.layers.secret import Secret
+from mipcheck.proto.codec import ALGORITHMS, HMAC_MD5
+from mipcheck.proto.numbers import MIP_PORT
+from mipcheck.proto.numbers import (
+    RRQ_FLAG_LETTERS as FLAG_LETTERS,  # RFC 5944 3.3, most significant bit first
+)
+from mipcheck.proto.secret import Secret
 from mipcheck.tomlfile import read_toml
 
-MIP_PORT = 434
 ROLES = ("i-ha", "x-ha")
 REPLAY_MODES = ("timestamp",)  # nonce replay protection: not supported by the suite yet
 MAX_MOBILE_NODES = 256
-#: Registration Request flag letters, most significant bit first (RFC 5944 3.3; 'r' and 'x' are reserved).
-FLAG_LETTERS = ("S", "B", "D", "M", "G", "r", "T", "x")
-FLAG_D = 0x20  # the tester always uses a co-located care-of address
-FLAG_T = 0x02  # reverse tunnelling (RFC 3024)
 
 #: PICS-like flags; None means "not declared" and lets a case accept either behaviour.
 APPLICABILITY_FLAGS: dict[str, str] = {

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mipcheck import __version__
+from mipcheck.clock import Clock
 from mipcheck.errors import ConfigError
 
 from .control import DeviceControl
 from .evidence import Capture, write_pcap
-from .pool import IdentificationClock, MobileNodePool, clock_for
+from .pool import IdentificationClock, MobileNodePool
 from .profile import MobileNode, Profile
-from .transport import Endpoint
+from .transport import UDP, Endpoint
 from .verdicts import LEVELS, CaseOutcome, CaseResult, Check, Verdict, grade, summarise
 
 
@@ -57,6 +58,7 @@ class CaseContext:
     evidence_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
+    transport: Any = UDP  # UDPTransport or SimTransport: where endpoints live and what time it is
     _endpoints: list[Endpoint] = field(default_factory=list)
 
     @property
@@ -68,12 +70,18 @@ class CaseContext:
         return self.profile.target
 
     def endpoint(self, address: str, port: int = 0) -> Endpoint:
-        ep = Endpoint(self.capture, address, port)
+        ep = self.transport.endpoint(self.capture, address, port)
         self._endpoints.append(ep)
         return ep
 
     def clock(self, mn: MobileNode | None = None, target: tuple[str, int] | None = None) -> IdentificationClock:
-        return clock_for(target or self.target, (mn or self.mn).home_address)
+        """The Identification clock of a home address at a device (RFC 5944 5.7.1)."""
+        return self.transport.identification_clock(target or self.target, (mn or self.mn).home_address)
+
+    @property
+    def time(self) -> Clock:
+        """The clock of the network the case runs on (virtual over the simulated network)."""
+        return self.transport.clock
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -107,7 +115,7 @@ class Preflight:
     reason is said once here.
     """
 
-    status: str  # accepted | denied | unusable | silent
+    status: str  # accepted | denied | unusable | misdirected | silent
     detail: str  # one line: what arrived and what to check
     frames: tuple[Any, ...] = ()  # the evidence datagrams
 
@@ -164,7 +172,7 @@ def select_cases(cases: Sequence[Case], patterns: Iterable[str] = (), levels: It
 
 
 def _requirements(case_id: str) -> list[dict[str, object]]:
-    from mipcheck.suites.catalogue import by_case
+    from mipcheck.catalogue import by_case
 
     return [
         {
@@ -191,9 +199,11 @@ def _result(case: Case, verdict: Verdict, reason: str, **kw: Any) -> CaseResult:
     )
 
 
-def run_case(case: Case, profile: Profile, control: DeviceControl, mobile_nodes: list[MobileNode], evidence_dir: Path | None) -> CaseResult:
+def run_case(
+    case: Case, profile: Profile, control: DeviceControl, mobile_nodes: list[MobileNode], evidence_dir: Path | None, transport: Any = UDP
+) -> CaseResult:
     """Run one case with the mobile nodes it was given; always returns a result."""
-    ctx = CaseContext(case, profile, control, Capture(), mobile_nodes, evidence_dir)
+    ctx = CaseContext(case, profile, control, Capture(transport.clock), mobile_nodes, evidence_dir, transport=transport)
     t0 = time.monotonic()
     checks: list[Check] = []
     failure = None
@@ -237,12 +247,15 @@ def run_suite(
     evidence_dir: str | Path | None = None,
     progress: Progress | None = None,
     jobs: int | None = None,
-    preflight: Callable[[Profile, DeviceControl, MobileNode], Preflight] | None = None,
+    preflight: Callable[..., Preflight] | None = None,
+    transport: Any = UDP,
 ) -> RunResult:
     """Run ``cases`` against the device of ``profile``; results in the order of ``cases``.
 
     ``preflight`` (the suite's one conforming exchange) runs first when given;
     a device that does not answer it at all makes every case an ``error``.
+    ``transport`` is real UDP (cases concurrently) or a simulated network
+    (``SimTransport``: cases one after another in virtual time).
     """
     control = control or DeviceControl()
     out = Path(evidence_dir) if evidence_dir is not None else None
@@ -273,7 +286,7 @@ def run_suite(
     checked: Preflight | None = None
     if preflight is not None and runnable + exclusive:
         with pool.lease(1) as nodes:
-            checked = preflight(profile, control, nodes[0])
+            checked = preflight(profile, control, nodes[0], transport)
         if out is not None and checked.frames:
             write_pcap(out / "pcaps" / "PREFLIGHT.pcap", list(checked.frames))
         if not checked.answered:
@@ -285,9 +298,9 @@ def run_suite(
         with pool.lease(case.mobile_nodes) as nodes:
             if progress is not None:
                 progress.started(case)
-            return run_case(case, profile, control, nodes, out)
+            return run_case(case, profile, control, nodes, out, transport)
 
-    workers = max(1, min(jobs or profile.jobs, len(runnable) or 1))
+    workers = max(1, min(jobs or profile.jobs, len(runnable) or 1)) if transport.concurrent else 1
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mipcheck-case") as ex:
         for future in as_completed([ex.submit(work, case) for case in runnable]):
             finish(future.result())

@@ -5,12 +5,19 @@ observed, with the frames judged); :func:`grade` turns those checks and the
 case's requirement level into exactly one :class:`Verdict`. Grading is a pure
 function so it can be tested table-driven. ``error`` is never the device's
 fault: it means the tester could not do its job.
+
+A failed case names who broke which rule as a
+:class:`~mipcheck.outcomes.Violation` (:attr:`CaseResult.violation`): the
+device under test and a catalogue requirement of the case for ``fail`` and
+``warn``, the tester (no RFC rule) for ``error``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from mipcheck.outcomes import Party, Violation
 
 LEVELS = ("MUST", "SHOULD", "MAY")
 
@@ -45,6 +52,8 @@ class Check:
     ok: bool | None  # None: could not be judged (e.g. the tester has no way to see it)
     frames: tuple[int, ...] = ()
     level: str | None = None  # overrides the case's level for this check (e.g. a MUST inside a SHOULD case)
+    rule_id: str | None = None  # the catalogue requirement judged; None: the case's requirement at this level
+    party: Party = Party.DEVICE  # who is at fault when the check is not met
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -54,6 +63,8 @@ class Check:
             "ok": self.ok,
             "frames": list(self.frames),
             "level": self.level,
+            "rule_id": self.rule_id,
+            "party": str(self.party),
         }
 
 
@@ -146,6 +157,11 @@ class CaseResult:
     duration: float = 0.0
     faults: list[str] = field(default_factory=list)  # built-in HA faults that make this case fail
 
+    @property
+    def violation(self) -> Violation | None:
+        """Who broke which rule: derived from the verdict, so it can never disagree with it."""
+        return blame(self)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "id": self.id,
@@ -162,7 +178,29 @@ class CaseResult:
             "evidence": self.evidence,
             "duration": round(self.duration, 4),
             "faults": self.faults,
+            "violation": violation.as_dict() if (violation := self.violation) else None,
         }
+
+
+def blame(result: CaseResult) -> Violation | None:
+    """The violation a case result reports: ``fail``/``warn`` the device's, ``error`` the tester's.
+
+    The rule is the failing check's ``rule_id`` when it names one, else the
+    first of the case's catalogue requirements at the level the check failed
+    at (else its first requirement). Other verdicts blame nobody.
+    """
+    if result.verdict is Verdict.ERROR:
+        return Violation(None, Party.TESTER, result.id, result.reason)
+    if result.verdict not in (Verdict.FAIL, Verdict.WARN):
+        return None
+    failure = result.failure
+    rule_id = failure.rule_id if failure else None
+    if rule_id is None:
+        level = (failure.level if failure else None) or result.level
+        ids = [str(r["id"]) for r in result.requirements if r.get("level") == level]
+        ids += [str(r["id"]) for r in result.requirements]
+        rule_id = ids[0] if ids else None
+    return Violation(rule_id, failure.party if failure else Party.DEVICE, result.id, result.reason)
 
 
 def summarise(results: list[CaseResult]) -> dict[str, int]:

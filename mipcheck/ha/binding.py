@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
-INFINITE_LIFETIME = 0xFFFF  # RFC 5944 3.3: all ones means infinity
+from mipcheck.proto.numbers import INFINITE_LIFETIME  # RFC 5944 3.3: all ones means infinity
 
 
 class Binding(NamedTuple):

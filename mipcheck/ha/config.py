@@ -4,7 +4,7 @@ Values are checked once, here, so the core never meets a bad one; every
 problem becomes a :class:`~mipcheck.errors.ConfigError` naming the key. A
 secret comes from exactly one of ``secret`` (inline, for labs), ``secret_hex``,
 ``secret_file`` (relative to the config file) or ``secret_env``, and is held
-in a :class:`~mipcheck.layers.secret.Secret` whose repr never shows it.
+in a :class:`~mipcheck.proto.secret.Secret` whose repr never shows it.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from typing import Any
 
 from mipcheck import keysource
 from mipcheck.errors import ConfigError
-from mipcheck.layers.auth import ALGORITHMS, HMAC_MD5
-from mipcheck.layers.secret import Secret
+from mipcheck.proto.codec import ALGORITHMS, HMAC_MD5
+from mipcheck.proto.numbers import INFINITE_LIFETIME
+from mipcheck.proto.secret import Secret
 from mipcheck.tomlfile import read_toml
 
 ROLES = ("i-ha", "x-ha")
 REPLAY_MODES = ("timestamp", "nonce")
 MIN_SPI = 256  # RFC 5944 1.6 (definition of SPI): values 0 through 255 are reserved
-INFINITE_LIFETIME = 0xFFFF  # RFC 5944 3.3: a Lifetime of all ones means infinity
 
 
 def _ipv4(key: str, value: Any, source: str | None) -> str:

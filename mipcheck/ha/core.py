@@ -33,12 +33,13 @@ from collections.abc import Callable, Iterable
 from hmac import compare_digest
 from typing import Any, NamedTuple
 
-from mipcheck.layers import numbers as n
-from mipcheck.layers.extensions import EXTENSION_CLASSES
-from mipcheck.layers.identification import low32
+from mipcheck.proto import codec
+from mipcheck.proto import numbers as n
+from mipcheck.proto.extensions import AUTHORIZATION_ENABLING_TYPES, RECOGNISED_BY_HA, TNC_EXTENSION
+from mipcheck.proto.identification import low32
+from mipcheck.proto.numbers import INFINITE_LIFETIME
 
-from . import wire
-from .binding import INFINITE_LIFETIME, Binding, BindingCache, BindingView
+from .binding import Binding, BindingCache, BindingView
 from .config import HAConfig
 from .faults import check_faults
 from .replay import (
@@ -52,8 +53,6 @@ from .trust import LogRateLimiter, TrustPolicy
 from .tunnel import TunnelError, echo_reply, is_echo_request, parse_ipv4
 
 ACCEPTED, DENIED, DROPPED, IGNORED = "accepted", "denied", "dropped", "ignored"
-RECOGNISED_EXTENSIONS = frozenset(EXTENSION_CLASSES)  # what these layers (and so this home agent) understand
-AUTHORIZATION_ENABLING = frozenset((n.EXT_MN_HA_AUTH, n.EXT_GEN_AUTH))  # RFC 5944 3.5 / RFC 3012
 BAD_TNC_EXTENSION = bytes((n.EXT_TNC, 4, 1, 0, 0, 0))  # fault bad-tnc-format: Length 4, Sub-Type 1
 EXTRA_BAD_TNC = bytes((n.EXT_TNC, 2, 1, 0))  # fault extra-bad-tnc: a second TNC, Sub-Type 1
 MAX_GRANTABLE = 0xFFFE  # one below infinity
@@ -62,11 +61,12 @@ NO_TNC = (b"", b"")
 REASON_ACCEPTED = "registration accepted"
 REASON_ACCEPTED_S = "registration accepted (simultaneous bindings unsupported)"
 
-# The registration path calls these once or twice per datagram (wire.py has the layouts).
-_RRQ_SIZE = wire.RRQ_FIXED.size
-_unpack_rrq = wire.RRQ_FIXED.unpack_from
-_pack_rrp = wire.RRP_FIXED.pack
-_unpack_spi = wire.SPI.unpack_from
+# The registration path calls these once or twice per datagram (mipcheck.proto.codec has the layouts).
+_RRQ_SIZE = codec.RRQ_FIXED.size
+_unpack_rrq = codec.RRQ_FIXED.unpack_from
+_pack_rrp = codec.RRP_FIXED.pack
+_unpack_spi = codec.SPI.unpack_from
+_walk_extensions = codec.walk_extensions
 _ntoa = socket.inet_ntoa
 _new_tuple = tuple.__new__  # builds a NamedTuple from its fields in order, skipping the generated __new__
 
@@ -196,8 +196,8 @@ class HomeAgent:
         # the reply up to its SPI): one security association each.
         self._sa: dict[str, tuple[int, str, bytes, Callable[[bytes], bytes], str, bytes]] = {
             mn.home_address: (
-                mn.spi, mn.algorithm, mn.secret.reveal(), wire.keyed(mn.algorithm, mn.secret.reveal()), mn.replay,
-                wire.AUTH_HDR.pack(n.EXT_MN_HA_AUTH, 4 + wire.DIGEST_SIZE, mn.spi),
+                mn.spi, mn.algorithm, mn.secret.reveal(), codec.keyed(mn.algorithm, mn.secret.reveal()), mn.replay,
+                codec.AUTH_HDR.pack(n.EXT_MN_HA_AUTH, 4 + codec.DIGEST_SIZE, mn.spi),
             )
             for mn in config.mobile_nodes
         }
@@ -252,8 +252,8 @@ class HomeAgent:
     # ------------------------------------------------------------------ registration
 
     def _registration(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> Decision:
-        # One pass over the octets (wire.parse_request is the same layout; a denial re-parses
-        # them into a wire.Request, see _deny), every check in the order of the module docstring.
+        # One pass over the octets (codec.parse_request is the same layout; a denial re-parses
+        # them into a codec.Request, see _deny), every check in the order of the module docstring.
         trusted = False
         if self.inside:
             # RFC 5265 4.3: trust is a property of the request's IP source address.
@@ -273,16 +273,16 @@ class HomeAgent:
         reply_auth = sa[:4] if sa is not None else None
 
         # RFC 5944 1.9: unrecognised extensions 0-127 discard the message, 128-255 are skipped.
-        exts, error = wire.walk_extensions(data, _RRQ_SIZE)
-        auth_exts: list[wire.Ext] = []
-        tunnel_req: wire.Ext | None = None
+        exts, error = _walk_extensions(data, _RRQ_SIZE)
+        auth_exts: list[codec.Ext] = []
+        tunnel_req: codec.Ext | None = None
         cvse = False
         skipped: int | None = None
         for ext in exts:
             t = ext[0]
-            if t in AUTHORIZATION_ENABLING:
+            if t in AUTHORIZATION_ENABLING_TYPES:  # RFC 5944 3.5, RFC 3012
                 auth_exts.append(ext)
-            elif t in RECOGNISED_EXTENSIONS:
+            elif t in RECOGNISED_BY_HA:  # every extension mipcheck.proto.extensions models
                 if not auth_exts:  # only extensions covered by the authenticator are acted upon
                     if t == n.EXT_UDP_TUNNEL_REQUEST:
                         tunnel_req = ext
@@ -315,7 +315,7 @@ class HomeAgent:
             if ext_type != n.EXT_MN_HA_AUTH:
                 return self._deny(data, 131, f"authorization-enabling extension type {ext_type} is not supported here", src, now, trusted, reply_auth, authenticated=False)
             spi_at = ext_offset + ext_header
-            got_spi = _unpack_spi(data, spi_at)[0] if ext_length >= 4 else None  # wire.spi_of
+            got_spi = _unpack_spi(data, spi_at)[0] if ext_length >= 4 else None  # codec.spi_of
             if got_spi != spi:
                 if not self._f_accept_unknown_spi:  # FAULT accept-unknown-spi skips this
                     what = "too short to hold an SPI" if got_spi is None else f"SPI {got_spi:#x} names no security association for {hoa}"
@@ -325,9 +325,9 @@ class HomeAgent:
                 if width < 0 or not compare_digest(data[spi_at + 4 : spi_at + ext_length], mac(data[: spi_at + 4])[:width]):
                     return self._deny(data, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
             elif self._f_truncated_auth:  # FAULT truncated-auth-compare
-                if not wire.check_authenticator(data, ext, algorithm, key, 8, mac=mac):
+                if not codec.check_authenticator(data, ext, algorithm, key, 8, mac=mac):
                     return self._deny(data, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
-            # wire.check_authenticator: the authenticator covers everything up to and including the SPI.
+            # codec.check_authenticator: the authenticator covers everything up to and including the SPI.
             elif not compare_digest(data[spi_at + 4 : spi_at + ext_length], mac(data[: spi_at + 4])):
                 return self._deny(data, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
         if self._f_auth_before_trust and self.inside and not trusted:  # FAULT auth-before-trust: the source check comes only now
@@ -376,19 +376,19 @@ class HomeAgent:
         keep_others = False
         cache = self._cache
         if registering:
-            if flags & wire.FLAG_T:
+            if flags & n.FLAG_T:
                 if self._f_bad_rt_code:  # FAULT bad-reverse-tunnel-code
                     return self._deny(data, 128, "reverse tunnel requested", src, now, trusted, reply_auth, identification=reply_id)
                 if not self.config.reverse_tunneling:
                     return self._deny(data, 137, "requested reverse tunnel unavailable (RFC 3024)", src, now, trusted, reply_auth, identification=reply_id)
             elif self.config.reverse_tunnel_required:
                 return self._deny(data, 138, "reverse tunnel is mandatory and 'T' bit not set (RFC 3024)", src, now, trusted, reply_auth, identification=reply_id)
-            if flags & (wire.FLAG_M | wire.FLAG_G):
+            if flags & (n.FLAG_M | n.FLAG_G):
                 return self._deny(data, 139, "requested encapsulation unavailable: this home agent tunnels IP-in-IP only (RFC 5944 3.8.2.3)", src, now, trusted, reply_auth, identification=reply_id)
             if cvse:
                 return self._deny(data, 140, "unable to interpret CVSE sent by the mobile node", src, now, trusted, reply_auth, identification=reply_id)
             if tunnel_req is not None and not self._f_no_udp_tunnel:  # FAULT no-udp-tunnel ignores the request
-                parsed = wire.parse_udp_tunnel_request(data, tunnel_req)
+                parsed = codec.parse_udp_tunnel_request(data, tunnel_req)
                 if parsed is None:
                     return self._deny(data, 134, "poorly formed Request: UDP Tunnel Request shorter than 6 octets (RFC 3519 3.1)", src, now, trusted, reply_auth, identification=reply_id)
                 force, _fa_required, encapsulation = parsed
@@ -400,8 +400,8 @@ class HomeAgent:
                     if encapsulation != n.IPPROTO_IPIP:
                         return self._deny(data, 139, f"UDP tunnel encapsulation {encapsulation} unavailable: IP-in-IP only", src, now, trusted, reply_auth, identification=reply_id)
                     udp = True
-                    tunnel_ext = wire.udp_tunnel_reply(0, self.config.keepalive_interval)
-            if flags & wire.FLAG_S:
+                    tunnel_ext = codec.udp_tunnel_reply(0, self.config.keepalive_interval)
+            if flags & n.FLAG_S:
                 if self.config.simultaneous_bindings:
                     current = cache.get(hoa)
                     if len(current) >= self.config.max_simultaneous_bindings and cache.find(hoa, coa) is None:
@@ -446,7 +446,7 @@ class HomeAgent:
                 state.first_accepted = ident
 
         # RFC 5944 3.8.3.2: Home Address and Home Agent copied; 3.5.2: the MN-HA authentication
-        # extension last but for what a fault profile appends (wire.build_reply, same octets).
+        # extension last but for what a fault profile appends (codec.build_reply, same octets).
         tnc_before, tnc_after = self._tnc_accepted if trusted else NO_TNC
         if renewal or (udp and self._f_no_tnc_with_udp):  # FAULT no-tnc-with-udp-tunnel (and no-tnc-on-renewal)
             tnc_before, tnc_after = NO_TNC
@@ -469,7 +469,7 @@ class HomeAgent:
             return b"", b""
         if not accepted and self._f_no_tnc_on_denial:  # FAULT no-tnc-on-denial
             return b"", b""
-        ext = BAD_TNC_EXTENSION if self._f_bad_tnc_format else wire.TNC_EXTENSION  # FAULT bad-tnc-format
+        ext = BAD_TNC_EXTENSION if self._f_bad_tnc_format else TNC_EXTENSION  # FAULT bad-tnc-format
         if accepted and self._f_extra_bad_tnc:  # FAULT extra-bad-tnc: a second TNC with Sub-Type 1
             ext += EXTRA_BAD_TNC
         if self._f_tnc_after_auth:  # FAULT tnc-after-auth
@@ -528,18 +528,18 @@ class HomeAgent:
         authenticated: bool = True,
     ) -> Decision:
         """A denying reply (RFC 5944 3.8.2.3): fields copied from the request, Lifetime 0."""
-        req = wire.parse_request(data)
+        req = codec.parse_request(data)
         assert req is not None  # _registration checked the type and the 24 octets
         tnc_before, tnc_after = self._tnc(trusted, accepted=False)
         ident = req.identification if identification is None else identification
         if self._f_mangle_reply_id:  # FAULT mangle-reply-identification
             ident ^= MANGLE_LOW_BITS
-        reply = wire.build_reply(
+        reply = codec.build_reply(
             code, 0, req.data[4:8], home_agent or req.data[8:12], ident, tnc_before,
             auth=auth, trailing=tnc_after,
         )
         if auth is not None and self._f_reply_fa_ha_auth:  # FAULT reply-without-mn-ha-auth
-            at = len(reply) - len(tnc_after) - 4 - wire.DIGEST_SIZE - 2
+            at = len(reply) - len(tnc_after) - 4 - codec.DIGEST_SIZE - 2
             reply = reply[:at] + bytes((n.EXT_FA_HA_AUTH,)) + reply[at + 1 :]
         log, held = (True, 0) if authenticated else self._limiter.allow(now)
         return Decision(
@@ -556,7 +556,7 @@ class HomeAgent:
 
     def decapsulate(self, data: bytes, src: tuple[str, int]) -> bytes | TunnelError:
         """Inner packet of a MIP Tunnel Data message from a registered UDP tunnel endpoint."""
-        if len(data) < wire.TUNNEL_DATA_HEADER or data[0] != n.MSG_TUNNEL_DATA:
+        if len(data) < codec.TUNNEL_DATA_HEADER or data[0] != n.MSG_TUNNEL_DATA:
             return TunnelError("not a MIP Tunnel Data message")
         b = self._cache.by_endpoint(src)
         if b is None:
@@ -564,7 +564,7 @@ class HomeAgent:
             return TunnelError(f"tunnel data from {src[0]}:{src[1]}, which is no registered UDP tunnel endpoint")
         if data[1] != n.IPPROTO_IPIP:
             return TunnelError(f"tunnel data with Next Header {data[1]}: only IP-in-IP (4) is in use")
-        inner = data[wire.TUNNEL_DATA_HEADER :]
+        inner = data[codec.TUNNEL_DATA_HEADER :]
         hdr = parse_ipv4(inner)
         if isinstance(hdr, TunnelError):
             return hdr
@@ -576,7 +576,7 @@ class HomeAgent:
         """MIP Tunnel Data towards the UDP tunnel endpoint of ``home_address`` (newest binding)."""
         for b in reversed(self._cache.get(home_address)):
             if b.udp_tunnel and b.tunnel_endpoint is not None:
-                return wire.tunnel_data(ip_packet), b.tunnel_endpoint
+                return codec.tunnel_data(ip_packet), b.tunnel_endpoint
         return TunnelError(f"no UDP-tunnelled binding for {home_address}")
 
     def _tunnel(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> Decision:
@@ -589,5 +589,5 @@ class HomeAgent:
         if not isinstance(hdr, TunnelError) and is_echo_request(inner, hdr) and hdr.dst in (self.address, local[0]):
             # RFC 3519 keepalive: answered inside the tunnel, to the endpoint it came from.
             to = (src[0], n.MIP_PORT) if self._f_tunnel_data_to_434 else src  # FAULT tunnel-data-to-port-434
-            return Decision(ACCEPTED, None, "keepalive answered", wire.tunnel_data(echo_reply(inner, hdr)), to, home, src, log=False)
+            return Decision(ACCEPTED, None, "keepalive answered", codec.tunnel_data(echo_reply(inner, hdr)), to, home, src, log=False)
         return Decision(ACCEPTED, None, "tunnel data", None, None, home, src, log=False, inner=inner)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mipcheck.layers.identification import (
+from mipcheck.proto.identification import (
     NTP_UNIX_OFFSET,
     high32,
     identification_time,

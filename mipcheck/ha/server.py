@@ -156,33 +156,6 @@ class DecisionLog:
                 s.flush()
 
 
-class HomeAgentProtocol(asyncio.DatagramProtocol):
-    """Feeds datagrams to the core and sends its replies (for embedding in a caller's own endpoint)."""
-
-    def __init__(self, core: HomeAgent, log: DecisionLog, clock: Callable[[], float] = time.time) -> None:
-        self.core = core
-        self.log = log
-        self.clock = clock
-        self.transport: asyncio.DatagramTransport | None = None
-        self.local: tuple[str, int] = ("0.0.0.0", 0)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.local = transport.get_extra_info("sockname")[:2]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        now = self.clock()
-        d = self.core.handle(data, addr, self.local, now)
-        if d.reply is not None and d.reply_to is not None and self.transport is not None:
-            self.transport.sendto(d.reply, d.reply_to)
-        if d.log:
-            self.log.decision(d, now)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP errors for earlier replies (port unreachable): nothing to do, UDP is lossy.
-        pass
-
-
 class UDPServer:
     """A non-blocking UDP socket on the event loop that drains up to ``BATCH`` datagrams per wake-up.
 

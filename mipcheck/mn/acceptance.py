@@ -25,14 +25,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from mipcheck.ha import wire
-from mipcheck.layers import numbers as n
-from mipcheck.layers.identification import low32
-
-#: Reply extensions a mobile node understands (RFC 5944 3.5, RFC 3519 3.2, RFC 5265 3.4 is skippable).
-RECOGNISED = frozenset(
-    (n.EXT_MN_HA_AUTH, n.EXT_MN_FA_AUTH, n.EXT_FA_HA_AUTH, n.EXT_GEN_AUTH, n.EXT_CVSE, n.EXT_UDP_TUNNEL_REPLY)
-)
+from mipcheck.proto import codec
+from mipcheck.proto import numbers as n
+from mipcheck.proto.extensions import RECOGNISED_BY_MN
+from mipcheck.proto.identification import low32
 
 # Which rule a problem breaks: kept next to the text so callers can grade or filter by it.
 NOT_A_REPLY = "not-a-reply"
@@ -50,7 +46,7 @@ class ReplyJudgement:
     code: int | None
     problem: str | None  # one line naming what arrived, e.g. "reply with code 0 whose ..."
     rule: str | None  # one of the constants above
-    reply: wire.Reply | None = None
+    reply: codec.Reply | None = None
     foreign_agent_denial: bool = False  # codes 64-127 without MN-HA authentication: acted on as is
 
     @property
@@ -66,7 +62,7 @@ class ReplyJudgement:
 FOREIGN_AGENT_DENIAL = "is a foreign agent's denial without MN-HA authentication"
 
 
-def authentication_problem(rep: wire.Reply, *, spi: int, algorithm: str, key: bytes) -> str | None:
+def authentication_problem(rep: codec.Reply, *, spi: int, algorithm: str, key: bytes) -> str | None:
     """Rule 5 alone (RFC 5944 3.5.2): what is wrong with the reply's MN-HA authentication, or None.
 
     Judged on its own so that a reply breaking an earlier rule too (an
@@ -84,11 +80,11 @@ def authentication_problem(rep: wire.Reply, *, spi: int, algorithm: str, key: by
         return f"with no MN-HA authentication extension{carried}"
     if len(auths) > 1:
         return f"with {len(auths)} MN-HA authentication extensions"
-    got_spi = wire.spi_of(data, auths[0])
+    got_spi = codec.spi_of(data, auths[0])
     if got_spi != spi:
         shown = "no SPI" if got_spi is None else f"SPI {got_spi}"
         return f"whose MN-HA authentication extension has {shown}, not {spi}"
-    if not wire.check_authenticator(data, auths[0], algorithm, key):
+    if not codec.check_authenticator(data, auths[0], algorithm, key):
         return "whose MN-HA authenticator does not verify"
     return None
 
@@ -107,7 +103,7 @@ def judge_reply(
     key: bytes,
 ) -> ReplyJudgement:
     """Judge ``data`` as the reply to requests whose Identifications' low-order 32 bits are ``identifications``."""
-    rep = wire.parse_reply(data)
+    rep = codec.parse_reply(data)
     if rep is None:
         return ReplyJudgement(None, f"{len(data)} octets that are not a Registration Reply", NOT_A_REPLY)
     what = f"reply with {_code(rep.code)}"
@@ -125,7 +121,7 @@ def judge_reply(
             rep,
         )
     for ext in rep.extensions:
-        if ext.type < 128 and ext.type not in RECOGNISED:
+        if ext.type < 128 and ext.type not in RECOGNISED_BY_MN:  # RFC 5944 1.9
             return ReplyJudgement(rep.code, f"{what} carrying the unrecognised non-skippable extension {ext.type}", NONSKIPPABLE, rep)
     problem = authentication_problem(rep, spi=spi, algorithm=algorithm, key=key)
     if problem is not None:

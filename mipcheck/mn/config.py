@@ -23,8 +23,8 @@ from mipcheck.ha.config import (
     _ipv4,
     load_secret,
 )
-from mipcheck.layers.auth import ALGORITHMS, HMAC_MD5
-from mipcheck.layers.secret import Secret
+from mipcheck.proto.codec import ALGORITHMS, HMAC_MD5
+from mipcheck.proto.secret import Secret
 from mipcheck.tomlfile import read_toml
 
 

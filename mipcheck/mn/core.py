@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from mipcheck.ha import wire
-from mipcheck.layers import numbers as n
-from mipcheck.layers.identification import (
+from mipcheck.proto import codec
+from mipcheck.proto import numbers as n
+from mipcheck.proto.identification import (
     NTP_UNIX_OFFSET,
     high32,
     low32,
@@ -31,9 +31,6 @@ from mipcheck.layers.identification import (
 
 from .acceptance import judge_reply
 from .config import MNConfig
-
-INFINITE_LIFETIME = 0xFFFF
-
 
 # ------------------------------------------------------------------------------ events
 
@@ -172,19 +169,19 @@ class RegistrationClient:
         c = self.config
         lifetime = self._lifetime if lifetime is None else lifetime
         flags = (
-            (wire.FLAG_S if c.simultaneous else 0)
-            | (wire.FLAG_D if c.colocated else 0)
-            | (wire.FLAG_T if c.reverse_tunnel else 0)
+            (n.FLAG_S if c.simultaneous else 0)
+            | (n.FLAG_D if c.colocated else 0)
+            | (n.FLAG_T if c.reverse_tunnel else 0)
         )
         exts = b""
         if c.nai:
-            exts += wire.nai_extension(c.nai)  # RFC 2794: before the MN-HA authentication extension
+            exts += codec.nai_extension(c.nai)  # RFC 2794: before the MN-HA authentication extension
         if c.udp_tunnel and lifetime != 0:
-            exts += wire.udp_tunnel_request(force=c.force_udp)  # RFC 3519 3.1: covered by the authenticator
+            exts += codec.udp_tunnel_request(force=c.force_udp)  # RFC 3519 3.1: covered by the authenticator
         ident = self._identification(now)
         self._outstanding.add(low32(ident))
         coa = c.home_address if lifetime == 0 and self._dereg_all else c.coa
-        return wire.build_request(flags, lifetime, c.home_address, c.home_agent, coa, ident, exts, auth=(c.spi, c.algorithm, self._key))
+        return codec.build_request(flags, lifetime, c.home_address, c.home_agent, coa, ident, exts, auth=(c.spi, c.algorithm, self._key))
 
     def _start(self, now: float, lifetime: int, state: State) -> bytes:
         self._lifetime = lifetime
@@ -291,7 +288,7 @@ class RegistrationClient:
         udp = None
         for e in rep.extensions:
             if e.type == n.EXT_UDP_TUNNEL_REPLY and e.offset < auth_at:
-                parsed = wire.parse_udp_tunnel_reply(data, e)
+                parsed = codec.parse_udp_tunnel_reply(data, e)
                 if parsed is not None:
                     udp = (parsed[0], parsed[2])
         if c.udp_tunnel and udp is None:
@@ -299,7 +296,7 @@ class RegistrationClient:
         ev = Registered(self.interface, c.home_agent, now, rep.code, lifetime, rep.identification, tnc, tnc_issue, udp, tuple(warnings), data)
         self.last_registered = ev
         events = self._finish(ev, State.REGISTERED)
-        if lifetime == INFINITE_LIFETIME:
+        if lifetime == n.INFINITE_LIFETIME:
             self.registered_until = None
         else:
             self.registered_until = now + lifetime
@@ -317,7 +314,7 @@ class RegistrationClient:
         self.state = state
         return [ev]
 
-    def _resync(self, rep: wire.Reply, now: float, data: bytes) -> list[Event]:
+    def _resync(self, rep: codec.Reply, now: float, data: bytes) -> list[Event]:
         """RFC 5944 5.7: an authenticated 133 tells the home agent's time or its next nonce."""
         c = self.config
         if self._resyncs >= self.max_resyncs:

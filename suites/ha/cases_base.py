@@ -17,15 +17,15 @@ so accepting fails and a silent or differently coded rejection warns
 from __future__ import annotations
 
 import random
-import time
 
+from mipcheck.clock import Clock
 from mipcheck.engine.evidence import Datagram
-from mipcheck.engine.profile import FLAG_T
 from mipcheck.engine.runner import CaseContext
 from mipcheck.engine.verdicts import Check, Inconclusive
 from mipcheck.layers import MIPExtTNC, MIPExtUnknown
 from mipcheck.layers.auth import compute_authenticator
 from mipcheck.layers.identification import NTP_UNIX_OFFSET, high32, low32, timestamp_identification
+from mipcheck.proto.numbers import FLAG_T
 
 from . import judge
 from .exchange import ask, control, control_exchange, listen, new_request, register, trusted_source
@@ -129,7 +129,8 @@ def auth_bad(ctx: CaseContext) -> list[Check]:
 class DeviceClock:
     """The device's time of day as its 133 replies show it (RFC 5944 5.7.1: high-order 32 bits)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tester: Clock) -> None:
+        self.tester = tester  # the tester's wall clock (virtual over the simulated network)
         self.offset: float | None = None  # device seconds minus tester seconds
         self.source: int | None = None  # the frame it was learned from
 
@@ -140,7 +141,7 @@ class DeviceClock:
             self.source = reply.frame
 
     def now(self) -> float:
-        return time.time() + (self.offset or 0.0)
+        return self.tester.time() + (self.offset or 0.0)
 
     def check(self, what: str, sent: Datagram, reply: Datagram | None) -> list[Check]:
         """The 133's high-order bits are the device's time of day, as an earlier 133 showed it."""
@@ -188,7 +189,7 @@ def id_stale(ctx: CaseContext) -> list[Check]:
     """
     ep = ctx.endpoint(trusted_source(ctx))
     control(ctx, ep)
-    clock = DeviceClock()
+    clock = DeviceClock(ctx.time)
     checks: list[Check] = []
     for label, seconds in (("late", -STALE_AGE), ("early", +STALE_AGE)):
         ident = timestamp_identification(clock.now() + seconds, low_bits=random.getrandbits(32))
@@ -213,8 +214,8 @@ def replay(ctx: CaseContext) -> list[Check]:
     judged for the low-order bits and against the device's clock.
     """
     ep = ctx.endpoint(trusted_source(ctx))
-    clock = DeviceClock()
-    stale = new_request(ctx, care_of_address=ep.address, identification=timestamp_identification(time.time() - STALE_AGE, low_bits=random.getrandbits(32)))
+    clock = DeviceClock(ctx.time)
+    stale = new_request(ctx, care_of_address=ep.address, identification=timestamp_identification(ctx.time.time() - STALE_AGE, low_bits=random.getrandbits(32)))
     _sent, stale_reply = ask(ctx, ep, stale, note="stale identification: the device's clock from its 133")
     clock.learn(stale_reply)
 
@@ -281,7 +282,7 @@ def reply_authenticator(ctx: CaseContext) -> list[Check]:
     """
     ep = ctx.endpoint(trusted_source(ctx))
     checks: list[Check] = []
-    stale_id = timestamp_identification(time.time() - STALE_AGE, low_bits=random.getrandbits(32))
+    stale_id = timestamp_identification(ctx.time.time() - STALE_AGE, low_bits=random.getrandbits(32))
     for label, req in (
         ("accepting reply", new_request(ctx, care_of_address=ep.address)),
         ("133 denial of a stale timestamp", new_request(ctx, care_of_address=ep.address, identification=stale_id)),

@@ -7,7 +7,6 @@ clock unless a case deliberately sends a stale or replayed one.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from mipcheck.engine.evidence import Datagram
@@ -85,9 +84,10 @@ def ask(ctx: CaseContext, ep: Endpoint, req: Request, note: str = "", target: tu
     ep.drain(0)
     sent = ep.send(req.data, target or ctx.target, note)
     timeout = ctx.profile.reply_timeout
-    deadline = time.monotonic() + timeout
+    clock = ep.clock
+    deadline = clock.monotonic() + timeout
     other: Datagram | None = None
-    while (left := deadline - time.monotonic()) > 0:
+    while (left := deadline - clock.monotonic()) > 0:
         d = ep.receive(left, lambda d: judge.is_reply_for(req, d))
         if d is None:
             break
@@ -95,7 +95,7 @@ def ask(ctx: CaseContext, ep: Endpoint, req: Request, note: str = "", target: tu
             return sent, d
         if other is None:
             other = d
-            deadline = min(deadline, time.monotonic() + max(MISMATCH_GRACE, 0.1 * timeout))
+            deadline = min(deadline, clock.monotonic() + max(MISMATCH_GRACE, 0.1 * timeout))
     return sent, other
 
 
@@ -151,5 +151,5 @@ def control_exchange(ctx: CaseContext, purpose: str | None = None) -> Check:
 
 def listen_all(ctx: CaseContext, endpoints: Sequence[Endpoint]) -> list[list[Datagram]]:
     """One silence window shared by several sockets (not one window each)."""
-    deadline = time.monotonic() + ctx.profile.silence
+    deadline = ctx.time.monotonic() + ctx.profile.silence
     return [ep.drain_until(deadline) for ep in endpoints]

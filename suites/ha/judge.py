@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from mipcheck.engine.evidence import Datagram
 from mipcheck.engine.profile import MobileNode
 from mipcheck.engine.verdicts import Check
-from mipcheck.ha import wire
 from mipcheck.layers import Key, MobileIPMessage, RegistrationReply
 from mipcheck.layers import numbers as n
 from mipcheck.layers.auth import iter_extension_spans, verify_message
 from mipcheck.layers.identification import high32, low32
 from mipcheck.mn.acceptance import ReplyJudgement, judge_reply
 from mipcheck.mn.acceptance import authentication_problem as mn_authentication_problem
+from mipcheck.proto import codec
 
 from .messages import Request
 
@@ -30,6 +30,11 @@ RRP_FIXED = RegistrationReply.fixed_size  # 20 octets (RFC 5944 3.4)
 TNC_TYPE = n.EXT_TNC  # 149, RFC 5265 3.4
 TNC_LENGTH = 2
 TNC_SUBTYPE = 0
+# Catalogue requirements of checks used by cases that test more than one rule, so a
+# failed check names its own rule (Check.rule_id), not the case's first one.
+RULE_AUTH_COVERS_PRECEDING = "5944-3.5-AUTH-COVERS-PRECEDING"
+RULE_REPLY_MN_HA_AUTH = "5944-3.5.2-REPLY-MN-HA-AUTH"
+RULE_REPLY_IDENTIFICATION = "5944-5.7-REPLY-IDENTIFICATION"
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ def describe(d: Datagram | None, req: Request | None = None) -> str:
 def authentication_problem(req: Request, reply: Datagram) -> str | None:
     """What is wrong with the reply's MN-HA authentication alone (None: valid, or not a reply to judge)."""
     mn = req.mn
-    rrp = wire.parse_reply(reply.payload)
+    rrp = codec.parse_reply(reply.payload)
     if mn is None or rrp is None:
         return None if rrp is None else "cannot be judged: the request carries no mobile node"
     if rrp.error:
@@ -215,9 +220,9 @@ def check_tnc_before_auth(reply: Datagram) -> Check:
     f = (reply.frame,)
     if tnc is None or auth is None:
         missing = "TNC" if tnc is None else "MN-HA authentication extension"
-        return Check("TNC position", "TNC before the MN-HA authentication extension", f"no {missing}", False if auth is None else None, f)
+        return Check("TNC position", "TNC before the MN-HA authentication extension", f"no {missing}", False if auth is None else None, f, rule_id=RULE_AUTH_COVERS_PRECEDING)
     observed = f"TNC at octet {tnc.offset}, MN-HA authentication at octet {auth.offset}"
-    return Check("TNC position", "TNC before the MN-HA authentication extension (covered by it)", observed, tnc.offset < auth.offset, f)
+    return Check("TNC position", "TNC before the MN-HA authentication extension (covered by it)", observed, tnc.offset < auth.offset, f, rule_id=RULE_AUTH_COVERS_PRECEDING)
 
 
 def check_reply_authenticator(reply: Datagram, mn: MobileNode) -> Check:
@@ -225,11 +230,11 @@ def check_reply_authenticator(reply: Datagram, mn: MobileNode) -> Check:
     f = (reply.frame,)
     results = [c for c in verify_message(reply.payload, RRP_FIXED, {mn.spi: Key(mn.secret.reveal(), mn.algorithm)}) if c.ext_type == n.EXT_MN_HA_AUTH]
     if not results:
-        return Check("reply authenticator", f"an MN-HA authentication extension with SPI {mn.spi}", "none", False, f)
+        return Check("reply authenticator", f"an MN-HA authentication extension with SPI {mn.spi}", "none", False, f, rule_id=RULE_REPLY_MN_HA_AUTH)
     r = results[0]
     if r.valid is None:
-        return Check("reply authenticator", f"SPI {mn.spi}", f"SPI {r.spi}", False, f)
-    return Check("reply authenticator", "valid with the mobile node's key", "valid" if r.valid else "does not verify", r.valid, f)
+        return Check("reply authenticator", f"SPI {mn.spi}", f"SPI {r.spi}", False, f, rule_id=RULE_REPLY_MN_HA_AUTH)
+    return Check("reply authenticator", "valid with the mobile node's key", "valid" if r.valid else "does not verify", r.valid, f, rule_id=RULE_REPLY_MN_HA_AUTH)
 
 
 # ------------------------------------------------------------------ identification (RFC 5944 5.7)
@@ -246,10 +251,10 @@ def check_reply_identification(req: Request, sent: Datagram, reply: Datagram, *,
     rrp = parse_reply(reply.payload)
     f = (sent.frame, reply.frame)
     if rrp is None:
-        return [Check("reply identification", "a Registration Reply", describe(reply), False, f)]
+        return [Check("reply identification", "a Registration Reply", describe(reply), False, f, rule_id=RULE_REPLY_IDENTIFICATION)]
     got, want = rrp.identification, req.identification
     checks = [
-        Check("reply identification, low-order 32 bits", f"copied from the request ({low32(want):#010x})", f"{low32(got):#010x}", low32(got) == low32(want), f),
+        Check("reply identification, low-order 32 bits", f"copied from the request ({low32(want):#010x})", f"{low32(got):#010x}", low32(got) == low32(want), f, rule_id=RULE_REPLY_IDENTIFICATION),
     ]
     if high_differs:
         checks.append(
@@ -259,6 +264,7 @@ def check_reply_identification(req: Request, sent: Datagram, reply: Datagram, *,
                 f"{high32(got):#010x}",
                 high32(got) != high32(want),
                 f,
+                rule_id=RULE_REPLY_IDENTIFICATION,
             )
         )
     return checks

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from mipcheck.engine.profile import FLAG_D, FLAG_LETTERS, FLAG_T, MobileNode
+from mipcheck.engine.profile import MobileNode
 from mipcheck.layers import (
     MIPExtMNHAAuth,
     MIPExtNAI,
@@ -20,6 +20,7 @@ from mipcheck.layers import (
 )
 from mipcheck.layers.auth import auth_extension_spans
 from mipcheck.layers.extensions import MIPExtension
+from mipcheck.proto.numbers import FLAG_D, FLAG_T, RRQ_FLAG_LETTERS
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def build_request(
     exts.extend(after_auth)
     flags = (mn.flags | FLAG_D | (FLAG_T if reverse_tunnel else 0)) & ~clear_flags
     pkt = RegistrationRequest(
-        **{name: (flags >> (7 - bit)) & 1 for bit, name in enumerate(FLAG_LETTERS)},
+        **{name: (flags >> (7 - bit)) & 1 for bit, name in enumerate(RRQ_FLAG_LETTERS)},
         lifetime=lifetime,
         home_address=mn.home_address,
         home_agent=home_agent,

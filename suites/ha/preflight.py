@@ -14,15 +14,16 @@ import socket
 
 from mipcheck.engine.control import DeviceControl
 from mipcheck.engine.evidence import SENT, Capture
-from mipcheck.engine.pool import clock_for
 from mipcheck.engine.profile import MobileNode, Profile
 from mipcheck.engine.runner import Preflight
-from mipcheck.engine.transport import Endpoint
+from mipcheck.engine.transport import UDP
 from mipcheck.engine.verdicts import CaseOutcome
 from mipcheck.layers import numbers as n
 
 from . import judge
 from .messages import build_request
+
+MIP_PORT = 434
 
 #: What a denial of the conforming request usually means on a real device.
 DENIAL_HINTS: dict[int, str] = {
@@ -57,13 +58,23 @@ def _port_unreachable(capture: Capture, source: str, target: tuple[str, int], da
     return False
 
 
-def preflight(profile: Profile, control: DeviceControl, mn: MobileNode) -> Preflight:
+def _port_434(transport, capture: Capture, source: str, target: tuple[str, int]):
+    """A listener at port 434 of the source, where a sloppy device sends its reply; None if it cannot be bound."""
+    if (source, MIP_PORT) == target:
+        return None
+    try:
+        return transport.endpoint(capture, source, MIP_PORT)
+    except CaseOutcome:
+        return None  # binding 434 needs root; the case HA-ANY-SOURCE-PORT says so when it matters
+
+
+def preflight(profile: Profile, control: DeviceControl, mn: MobileNode, transport=UDP) -> Preflight:
     """Send the conforming request from the first trusted source and classify what comes back."""
     del control  # the wire alone answers this
-    capture = Capture()
+    capture = Capture(transport.clock)
     source = profile.trusted_sources[0]
     try:
-        ep = Endpoint(capture, source)
+        ep = transport.endpoint(capture, source)
     except CaseOutcome as exc:
         return Preflight("silent", f"{exc.reason}; check tester.trusted_sources")
     target = f"{profile.dut_address}:{profile.dut_port}"
@@ -71,17 +82,30 @@ def preflight(profile: Profile, control: DeviceControl, mn: MobileNode) -> Prefl
         # From the home address's shared clock, so later requests stay above this Identification.
         req = build_request(
             mn, home_agent=profile.home_agent_of(mn), care_of_address=source,
-            identification=clock_for(profile.target, mn.home_address).next(), lifetime=profile.lifetime,
+            identification=transport.identification_clock(profile.target, mn.home_address).next(), lifetime=profile.lifetime,
         )
+        stray = _port_434(transport, capture, source, profile.target)
         ep.send(req.data, profile.target, note="pre-flight: the conforming request")
         reply = ep.receive(profile.reply_timeout, lambda d: judge.is_reply_for(req, d))
+        misdirected = [d for d in stray.drain(0) if judge.is_reply_for(req, d)] if stray is not None and reply is None else []
     except CaseOutcome as exc:
         ep.close()
         return Preflight("silent", f"{exc.reason}; check --target/[dut] and tester.trusted_sources", tuple(capture.frames))
     ep.close()
+    if stray is not None:
+        stray.close()
     frames = tuple(capture.frames)
+    if misdirected:
+        # RFC 5944 3.8.3.1: the reply goes to the request's source port. Cases that listen only at
+        # their own sockets cannot see this device's replies; HA-ANY-SOURCE-PORT names it.
+        return Preflight(
+            "misdirected",
+            f"the device answered at port 434 of {source}, not at the request's source port {ep.port} ({judge.describe(misdirected[0], req)}); "
+            "cases whose control gets no reply end inconclusive",
+            frames,
+        )
     if reply is None:
-        if ep.refused or _port_unreachable(capture, source, profile.target, req.data):
+        if ep.refused or (transport is UDP and _port_unreachable(capture, source, profile.target, req.data)):
             what = f"nothing is listening at {target} (ICMP port unreachable)"
         else:
             what = f"no reply from {target} within {profile.reply_timeout:g} s to a valid registration from {source}"

@@ -93,9 +93,7 @@ class Places:
 
     def drain(self, window: float) -> list[tuple[Datagram, str]]:
         """Everything arriving at any place within one shared window."""
-        import time
-
-        deadline = time.monotonic() + window
+        deadline = self.ctx.time.monotonic() + window
         return [(d, name) for ep, name in self.eps for d in ep.drain_until(deadline)]
 
     def close(self) -> None:

@@ -1,14 +1,16 @@
-"""Struct-level codec of registration messages for the hot path.
+"""Struct-level codec of Mobile IPv4 registration messages: parse, build, authenticate.
 
-The Scapy layers in :mod:`mipcheck.layers` stay the reference: dissecting and
-building there costs about 100 microseconds a message, ten times a whole
-registration here. tests/test_ha_core.py checks that every parse and build
-in this module agrees octet for octet with the layers.
+The home agent, the mobile node and the fast dissector use it: dissecting and
+building with the Scapy layers in :mod:`mipcheck.layers` costs about 100
+microseconds a message, ten times a whole registration here. The layers stay
+the independent reference: tests/test_ha_core.py and
+tests/test_dissect_fastpath.py check that parses and builds here agree octet
+for octet with them.
 
 Layouts: RFC 5944 3.3 (Registration Request, 24 fixed octets), 3.4
-(Registration Reply, 20), 1.10-1.12 (extensions: Type, Length; types 36 and
-38 carry a sub-type/reserved octet and a 16-bit Length), 3.5.2 (MN-HA
-authentication: SPI then authenticator), RFC 3519 3.1-3.3, RFC 5265 3.4.
+(Registration Reply, 20), 1.9 (extensions; the long format of types 36 and
+38 is in :mod:`mipcheck.proto.extensions`), 3.5.1-3.5.2 (authenticators:
+SPI then authenticator), RFC 3519 3.1-3.3, RFC 3543 3.1-3.2, RFC 5265 3.4.
 """
 
 from __future__ import annotations
@@ -20,35 +22,45 @@ import struct
 from collections.abc import Callable
 from typing import NamedTuple
 
-from mipcheck.layers import numbers as n
-from mipcheck.layers.auth import HMAC_MD5, PREFIX_SUFFIX_MD5
+from . import numbers as n
+from .extensions import LONG_FORMAT_TYPES, MIN_BODY
+from .extensions import TNC_EXTENSION as TNC_EXTENSION
 
 try:  # CPython's own MD5: its states copy in less than half the time of OpenSSL's (same digests)
     from _md5 import md5 as _md5_state
 except ImportError:  # pragma: no cover - interpreters built without it
     _md5_state = hashlib.md5
 
-# Registration Request flag bits, first octet after the type (RFC 5944 3.3).
-FLAG_S = 0x80  # simultaneous bindings
-FLAG_B = 0x40  # broadcast datagrams
-FLAG_D = 0x20  # decapsulation by the mobile node (co-located care-of address)
-FLAG_M = 0x10  # minimal encapsulation
-FLAG_G = 0x08  # GRE encapsulation
-FLAG_R = 0x04  # 'r': sent as zero, ignored on reception
-FLAG_T = 0x02  # reverse tunnelling requested (RFC 3024)
-FLAG_X = 0x01  # 'x': sent as zero, ignored on reception
+# Authentication algorithms of a mobility security association (RFC 5944 3.5.1).
+HMAC_MD5 = "hmac-md5"  # the default (RFC 2104)
+PREFIX_SUFFIX_MD5 = "prefix-suffix-md5"  # keyed MD5 of RFC 2002 3.5.1, still deployed
+ALGORITHMS = (HMAC_MD5, PREFIX_SUFFIX_MD5)
+DIGEST_SIZE = 16
 
-RRQ_FIXED = struct.Struct("!BBH4s4s4sQ")
-RRP_FIXED = struct.Struct("!BBH4s4sQ")
-SPI = _SPI = struct.Struct("!I")  # the SPI field of an authentication extension
-AUTH_HDR = _AUTH_HDR = struct.Struct("!BBI")  # Type, Length, SPI
+# Fixed parts of the messages on UDP 434.
+RRQ_FIXED = struct.Struct("!BBH4s4s4sQ")  # RFC 5944 3.3: Type, flags, Lifetime, HoA, HA, CoA, Identification
+RRP_FIXED = struct.Struct("!BBH4s4sQ")  # RFC 5944 3.4: Type, Code, Lifetime, HoA, HA, Identification
+REVOCATION_FIXED = struct.Struct("!BBH4s4s4sI")  # RFC 3543 3.1: Type, Reserved, A I Reserved, HoA, HDA, FDA, Revocation ID
+REVOCATION_ACK_FIXED = struct.Struct("!BBH4sI")  # RFC 3543 3.2: Type, Reserved, I Reserved, HoA, Revocation ID
+TUNNEL_DATA_HEADER = 4  # RFC 3519 3.3: Type 4, Next Header, Reserved (16 bits)
+FIXED_SIZES: dict[int, int] = {
+    n.MSG_RRQ: RRQ_FIXED.size,
+    n.MSG_RRP: RRP_FIXED.size,
+    n.MSG_TUNNEL_DATA: TUNNEL_DATA_HEADER,
+    n.MSG_REVOCATION: REVOCATION_FIXED.size,
+    n.MSG_REVOCATION_ACK: REVOCATION_ACK_FIXED.size,
+}
+SPI = struct.Struct("!I")  # the SPI field of an authentication extension
+AUTH_HDR = struct.Struct("!BBI")  # Type, Length, SPI of a short-format authentication extension
 _UDP_TUNNEL_REPLY = struct.Struct("!BBBBHH")
 _UDP_TUNNEL_REQUEST = struct.Struct("!BBBBBBH")
-TUNNEL_DATA_HEADER = 4  # RFC 3519 3.3: Type 4, Next Header, Reserved (16 bits)
 
-LONG_EXTENSIONS = frozenset((n.EXT_GEN_AUTH, n.EXT_CVSE))
-TNC_EXTENSION = bytes((n.EXT_TNC, 2, 0, 0))  # RFC 5265 3.4: Type 149, Length 2, Sub-Type 0, Reserved 0
-DIGEST_SIZE = 16
+
+class UnknownAlgorithm(ValueError):
+    pass
+
+
+# --------------------------------------------------------------------------- extensions
 
 
 class Ext(NamedTuple):
@@ -68,17 +80,25 @@ class Ext(NamedTuple):
         return self.offset + self.header + self.length
 
 
-_new_ext = tuple.__new__
+_new_ext = tuple.__new__  # builds an Ext from its fields in order, skipping the generated __new__
 
 
-def walk_extensions(data: bytes, start: int) -> tuple[list[Ext], str | None]:
-    """Split the extension area; the error names the first extension that overruns the message."""
+def walk_extensions(
+    data: bytes, start: int, end: int | None = None, *, include_overrun: bool = False
+) -> tuple[list[Ext], str | None]:
+    """Split the extension area ``data[start:end]`` (RFC 5944 1.9); the error names the first extension that overruns it.
+
+    The extensions before the error are returned. ``include_overrun`` also
+    returns the one whose Length runs past the end (its header is whole), for
+    dissectors that report how much of it is missing.
+    """
     exts: list[Ext] = []
     off = start
-    end = len(data)
+    if end is None:
+        end = len(data)
     while off < end:
         t = data[off]
-        if t in LONG_EXTENSIONS:
+        if t in LONG_FORMAT_TYPES:
             if off + 4 > end:
                 return exts, f"extension {t} at offset {off}: header truncated"
             length = (data[off + 2] << 8) | data[off + 3]
@@ -89,10 +109,38 @@ def walk_extensions(data: bytes, start: int) -> tuple[list[Ext], str | None]:
             length = data[off + 1]
             hdr = 2
         if off + hdr + length > end:
+            if include_overrun:
+                exts.append(_new_ext(Ext, (t, off, hdr, length)))
             return exts, f"extension {t} at offset {off}: Length {length} runs past the end of the message"
         exts.append(_new_ext(Ext, (t, off, hdr, length)))
         off += hdr + length
     return exts, None
+
+
+def modelled_extensions(data: bytes, start: int, end: int) -> list[Ext] | None:
+    """The extensions of ``data[start:end]`` when they tile it exactly and each holds its fixed body, else None.
+
+    That is when the Scapy layers dissect every one of them to its own class
+    (a shorter Length makes them fall back to an "unrecognised" extension).
+    """
+    exts, error = walk_extensions(data, start, end)
+    if error is not None:
+        return None
+    need = MIN_BODY.get
+    for e in exts:
+        if e[3] < need(e[0], 0):
+            return None
+    return exts
+
+
+def spi_of(data: bytes, ext: Ext) -> int | None:
+    """SPI of an authentication extension, None when its body is too short to hold one."""
+    if ext.length < 4:
+        return None
+    return SPI.unpack_from(data, ext.body)[0]
+
+
+# --------------------------------------------------------------------------- messages
 
 
 class Request(NamedTuple):
@@ -107,9 +155,6 @@ class Request(NamedTuple):
     extensions: tuple[Ext, ...]
     data: bytes
     error: str | None  # the extension area is malformed
-
-    def flag(self, bit: int) -> bool:
-        return bool(self.flags & bit)
 
 
 def parse_request(data: bytes) -> Request | None:
@@ -136,6 +181,7 @@ class Reply(NamedTuple):
 
 
 def parse_reply(data: bytes) -> Reply | None:
+    """None when the octets cannot be a Registration Reply (wrong type or shorter than 20 octets)."""
     if len(data) < RRP_FIXED.size or data[0] != n.MSG_RRP:
         return None
     _t, code, lifetime, hoa, ha, ident = RRP_FIXED.unpack_from(data)
@@ -168,8 +214,8 @@ def keyed(algorithm: str, key: bytes) -> Callable[[bytes], bytes]:
 
         return hmac_md5
     if algorithm == PREFIX_SUFFIX_MD5:
-        return lambda msg: hashlib.md5(key + msg + key).digest()
-    raise ValueError(f"unknown authentication algorithm {algorithm!r}")
+        return lambda msg: hashlib.md5(key + msg + key).digest()  # RFC 2002 3.5.1: key, data, key
+    raise UnknownAlgorithm(f"unknown authentication algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}")
 
 
 _KEYED: dict[tuple[str, bytes], Callable[[bytes], bytes]] = {}
@@ -190,17 +236,10 @@ def authenticator(algorithm: str, key: bytes, covered: bytes) -> bytes:
     return _mac(algorithm, key)(covered)
 
 
-def spi_of(data: bytes, ext: Ext) -> int | None:
-    """SPI of an authentication extension, None when its body is too short to hold one."""
-    if ext.length < 4:
-        return None
-    return _SPI.unpack_from(data, ext.body)[0]
-
-
 def check_authenticator(
     data: bytes, ext: Ext, algorithm: str, key: bytes, compare_octets: int | None = None, *, mac: Callable[[bytes], bytes] | None = None
 ) -> bool:
-    """Verify an MN-HA style authenticator: it covers everything up to and including the SPI (RFC 5944 3.5.1).
+    """Verify an authenticator: it covers everything up to and including the SPI (RFC 5944 3.5.1).
 
     ``mac`` (from :func:`keyed`) saves the key lookup; ``compare_octets``
     exists for one fault profile only (truncated-auth-compare).
@@ -215,7 +254,7 @@ def check_authenticator(
 
 def append_mn_ha_auth(message: bytes, spi: int, algorithm: str, key: bytes, mac: Callable[[bytes], bytes] | None = None) -> bytes:
     """Append an MN-HA authentication extension (type 32) covering ``message`` (RFC 5944 3.5.2)."""
-    covered = message + _AUTH_HDR.pack(n.EXT_MN_HA_AUTH, 4 + DIGEST_SIZE, spi)
+    covered = message + AUTH_HDR.pack(n.EXT_MN_HA_AUTH, 4 + DIGEST_SIZE, spi)
     return covered + (mac or _mac(algorithm, key))(covered)
 
 

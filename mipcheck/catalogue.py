@@ -3,11 +3,15 @@
 Why it exists: a conformance verdict is only useful if it says which RFC requirement it
 concerns and at what level (MUST/SHOULD/MAY), and a coverage report needs to know which
 requirements no case tests and why.  The data lives in TOML files under
-``requirements/`` (one table per normative statement) so that reviewers can check it
-against the RFC text without reading code; this module loads and validates it.
+``catalogue_data/requirements/`` (one table per normative statement), next to the vendored
+RFC text in ``catalogue_data/rfc/``, so that reviewers can check it against the RFC
+without reading code; this module loads and validates it.
 
-Only the standard library is used (``tomllib``, ``importlib.resources``) so that the
-catalogue can be read wherever the package is installed, without extra dependencies.
+Bottom floor (docs/design/contracts.md, "Import floors"): the engine, the passive
+analysis and the suites all name requirements, so the catalogue imports nothing of
+mipcheck but :mod:`mipcheck.outcomes`, and only the standard library otherwise
+(``tomllib``, ``importlib.resources``), so it can be read wherever the package is
+installed.
 """
 
 from __future__ import annotations
@@ -19,25 +23,30 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
+
+from mipcheck.outcomes import Party
 
 __all__ = [
     "DATA_FILES",
     "KEYWORDS",
     "ROLES",
+    "ROLE_PARTIES",
     "TESTS",
     "CatalogueError",
     "Requirement",
     "by_case",
     "coverage",
+    "data_folder",
     "level",
     "load_catalogue",
     "load_file",
     "parse_catalogue",
 ]
 
-#: Data files, in load order, inside the ``requirements`` folder of ``mipcheck.suites``.
+#: Data files, in load order, inside ``data_folder("requirements")``.
 DATA_FILES = ("rfc5265.toml", "base.toml")
 
 #: BCP 14 keywords (RFC 2119), in the order RFC 5265 section 1.5 lists them.
@@ -57,6 +66,17 @@ KEYWORDS = (
 #: Who a requirement binds: mobile node, internal/external home agent, both home
 #: agents, VPN gateway, enterprise firewall, foreign agent.
 ROLES = frozenset({"mn", "i-ha", "x-ha", "ha", "vpn", "firewall", "fa"})
+
+#: The party that breaks a requirement of each role when it is not met (on the wire).
+ROLE_PARTIES: Mapping[str, Party] = {
+    "mn": Party.MOBILE_NODE,
+    "i-ha": Party.HOME_AGENT,
+    "x-ha": Party.HOME_AGENT,
+    "ha": Party.HOME_AGENT,
+    "vpn": Party.VPN_GATEWAY,
+    "firewall": Party.FIREWALL,
+    "fa": Party.FOREIGN_AGENT,
+}
 
 #: How a requirement is tested: an active conformance case, a check on a capture
 #: (``mipcheck analyze``), a lab with VPN/firewall/namespaces, or not black-box at all.
@@ -113,6 +133,11 @@ class Requirement:
     def level(self) -> str:
         """Requirement strength: "MUST", "SHOULD" or "MAY" (see :func:`level`)."""
         return _LEVELS[self.keyword]
+
+    @property
+    def party(self) -> Party:
+        """Who breaks this requirement when it is not met (from :attr:`role`)."""
+        return ROLE_PARTIES[self.role]
 
 
 def level(req: Requirement) -> str:
@@ -264,10 +289,19 @@ def _check_unique(reqs: Iterable[Requirement], source: str) -> None:
         seen.add(req.id)
 
 
+def data_folder(name: str) -> Traversable:
+    """A folder of the packaged catalogue data: ``requirements`` (TOML) or ``rfc`` (vendored RFC text).
+
+    Read through :mod:`importlib.resources` from ``mipcheck`` itself, so loading the
+    catalogue never imports a higher floor (``mipcheck.suites``).
+    """
+    return resources.files("mipcheck").joinpath("catalogue_data").joinpath(name)
+
+
 @cache
 def load_catalogue() -> tuple[Requirement, ...]:
     """All requirements from the packaged data files, validated (cached: the files are static)."""
-    folder = resources.files("mipcheck.suites").joinpath("requirements")
+    folder = data_folder("requirements")
     reqs: list[Requirement] = []
     for name in DATA_FILES:
         reqs.extend(parse_catalogue(folder.joinpath(name).read_text(encoding="utf-8"), name))
