@@ -21,7 +21,7 @@ from mipcheck.errors import InputError
 from . import fastpath
 from .keys import KeyRing
 from .reader import CaptureReader
-from .record import new_record, summary_line
+from .record import new_record, safe_summary_line
 
 Frame = tuple[float, int, bytes, int]  # time, linktype, data, wirelen (as the reader yields)
 
@@ -56,11 +56,7 @@ class Dissector:
 
     def safe_summary(self, frame: int, packet: Frame, t0: float) -> str:
         """Summary line that cannot fail: a bug in one packet's formatting is reported on that packet."""
-        record = self.record(frame, packet)
-        try:
-            return summary_line(record, t0)
-        except Exception as exc:  # noqa: BLE001 - one bad packet must not end the run
-            return f"{frame:>6} {packet[0] - t0:11.6f} (cannot summarise: {type(exc).__name__}: {exc}) {record['errors']}"
+        return safe_summary_line(self.record(frame, packet), t0)
 
     def tree(self, frame: int, packet: Frame) -> tuple[dict[str, Any], list]:
         time, linktype, data, wirelen = packet

@@ -59,9 +59,11 @@ from .names import (
     numbers,
     reply_code_name,
 )
+from .noise import LibraryNoise
 from .record import TEXT_FIELDS, Record, text
 
 MAX_DEPTH = 16  # nested tunnels before we call it a loop
+IKE_HEADER = 28  # octets of the ISAKMP/IKE header (RFC 2408 3.1, RFC 7296 3.1)
 
 
 # -- Scapy packet -> record values ------------------------------------------
@@ -388,7 +390,7 @@ class _Walk:
         elif NATT_PORT in ports:
             self.natt(body)
         elif IKE_PORT in ports:
-            self.add("IKE", ISAKMP(body) if body else None)
+            self.ike(body)
 
     def mip(self, body: bytes, data: bytes, off: int, end: int) -> None:
         if not body:
@@ -431,9 +433,23 @@ class _Walk:
             self.add("NAT-Keepalive")
         elif len(body) >= 4 and body[:4] == b"\x00\x00\x00\x00":
             self.add("Non-ESP Marker")
-            self.add("IKE", ISAKMP(body[4:]) if len(body) > 4 else None)
+            self.ike(body[4:])
         else:
             self.esp_payload(body)
+
+    def ike(self, body: bytes) -> None:
+        """RFC 7296 3.1 (RFC 2408 3.1): a 28-octet header, then payloads Scapy decodes for --tree."""
+        if len(body) < IKE_HEADER:
+            self.add("IKE")
+            self.errors.append(f"truncated IKE header: {len(body)} octets, needs {IKE_HEADER}")
+            return
+        try:
+            header = ISAKMP(body)
+        except Exception as exc:  # noqa: BLE001 - Scapy's payload layouts raise struct.error and others on damage
+            self.add("IKE", Raw(body))
+            self.errors.append(f"malformed IKE message: {type(exc).__name__}: {exc}")
+            return
+        self.add("IKE", header)
 
     def esp_payload(self, body: bytes) -> None:
         if len(body) < 8:
@@ -526,10 +542,12 @@ def dissect_frame(
 ) -> list[tuple[str, Packet | None, str]] | None:
     """Fill ``record`` from one captured frame; with ``tree`` also return the decoded headers."""
     walk = _Walk(record, ring, esp if esp is not None else (EspDecryptor(ring) if ring else None), tree)
-    try:
-        walk.link(data, linktype)
-    except Exception as exc:  # noqa: BLE001 - a layer bug must not end the run; report it on the packet
-        walk.errors.append(f"dissection failed: {type(exc).__name__}: {exc}")
+    with LibraryNoise() as noise:
+        try:
+            walk.link(data, linktype)
+        except Exception as exc:  # noqa: BLE001 - a layer bug must not end the run; report it on the packet
+            walk.errors.append(f"dissection failed: {type(exc).__name__}: {exc}")
+    walk.errors.extend(noise.messages)
     walk.finish()
     return walk.tree
 

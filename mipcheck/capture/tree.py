@@ -11,7 +11,7 @@ from scapy.packet import Packet
 
 from mipcheck.layers.secret import VirtualField
 
-from .record import TEXT_FIELDS, summary_line, text
+from .record import TEXT_FIELDS, safe_summary_line, text
 
 
 def _field_lines(node: Tree, pkt: Packet) -> None:
@@ -36,7 +36,7 @@ def _field_lines(node: Tree, pkt: Packet) -> None:
 
 
 def packet_tree(record: dict[str, Any], items: list[tuple[str, Packet | None, str]], t0: float) -> Tree:
-    root = Tree(escape(summary_line(record, t0)))
+    root = Tree(escape(safe_summary_line(record, t0)))
     for name, pkt, note in items:
         title = name if pkt is None else f"{name} ({pkt.name})" if pkt.name != name else name
         if note:

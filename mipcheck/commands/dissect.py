@@ -137,7 +137,7 @@ def dissect(
     from mipcheck.capture.dissector import Dissector, parallel_summaries
     from mipcheck.capture.progress import FileProgress
     from mipcheck.capture.reader import CaptureReader
-    from mipcheck.capture.record import summary_line
+    from mipcheck.capture.record import safe_summary_line
 
     if tree and as_json:
         raise MipcheckError("--tree and --json cannot be combined")
@@ -197,7 +197,7 @@ def dissect(
                             record["file"] = path
                             out.add(json.dumps(record))
                         else:
-                            out.add(summary_line(record, t0))
+                            out.add(safe_summary_line(record, t0))
                 except InputError as exc:
                     out.write_lines(getattr(exc, "partial_lines", []))
                     out.flush()
