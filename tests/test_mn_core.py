@@ -49,10 +49,47 @@ def home_agent(replay: str = "timestamp", **over: Any) -> HomeAgent:
     return HomeAgent(cfg, nonce_source=lambda: next(counter))
 
 
+def sent(client: RegistrationClient, now: float) -> list[bytes]:
+    """What the client has to send (the actor interface's datagrams_to_send), all to the home agent."""
+    out = client.datagrams_to_send(now)
+    assert all(dst == (HA, 434) for _data, _local, dst in out)
+    return [data for data, _local, _dst in out]
+
+
+def start(client: RegistrationClient, now: float, **kw: Any) -> bytes:
+    """register(), and the one request it queues."""
+    client.register(now, **kw)
+    (request,) = sent(client, now)
+    return request
+
+
+def stop(client: RegistrationClient, now: float, **kw: Any) -> bytes:
+    client.deregister(now, **kw)
+    (request,) = sent(client, now)
+    return request
+
+
+def drain(client: RegistrationClient) -> list[Any]:
+    events = []
+    while (ev := client.next_event()) is not None:
+        events.append(ev)
+    return events
+
+
+def receive(client: RegistrationClient, data: bytes, now: float, source: str = HA) -> list[Any]:
+    client.receive_datagram(data, (source, 434), SRC, now)
+    return drain(client)
+
+
+def fire(client: RegistrationClient, now: float) -> list[bytes]:
+    client.handle_timer(now)
+    return sent(client, now)
+
+
 def exchange(client: RegistrationClient, ha: HomeAgent, request: bytes, mn_now: float, ha_now: float | None = None) -> list[Any]:
     d = ha.handle(request, SRC, (HA, 434), mn_now if ha_now is None else ha_now)
     assert d.reply is not None, d.reason
-    return client.receive(d.reply, mn_now)
+    return receive(client, d.reply, mn_now)
 
 
 # ---------------------------------------------------------------- requests
@@ -94,25 +131,25 @@ def test_identifications_strictly_increase_within_one_second() -> None:
 
 def test_retransmission_backoff_and_timeout() -> None:
     c = RegistrationClient(mn_config(), initial_timeout=1.0, max_timeout=4.0, max_attempts=5)
-    first = c.register(NOW)
-    assert c.state is State.REGISTERING and c.next_timer() == NOW + 1.0
-    assert c.on_timer(NOW + 0.5) == []  # not yet
+    first = start(c, NOW)
+    assert c.state is State.REGISTERING and c.get_timer() == NOW + 1.0
+    assert fire(c, NOW + 0.5) == []  # not yet
     sent = [first]
     t = NOW
     gaps = []
     while True:
-        due = c.next_timer()
+        due = c.get_timer()
         gaps.append(due - t)
         t = due
-        out = c.on_timer(t)
+        out = fire(c, t)
         if not out:
             break
         sent.extend(out)
     assert gaps == [1.0, 2.0, 4.0, 4.0, 4.0]  # doubling, capped
     assert len(sent) == 5
-    (ev,) = c.events()
+    (ev,) = drain(c)
     assert isinstance(ev, TimedOut) and ev.attempts == 5 and c.state is State.TIMED_OUT
-    assert c.next_timer() is None
+    assert c.get_timer() is None
     idents = [codec.parse_request(s).identification for s in sent]
     assert idents == sorted(set(idents)), "each retransmission carries a new Identification"
 
@@ -120,8 +157,8 @@ def test_retransmission_backoff_and_timeout() -> None:
 def test_reply_to_an_earlier_transmission_is_accepted() -> None:
     c = RegistrationClient(mn_config())
     ha = home_agent()
-    first = c.register(NOW)
-    c.on_timer(NOW + 1.0)  # retransmitted; the first one's reply arrives late
+    first = start(c, NOW)
+    fire(c, NOW + 1.0)  # retransmitted; the first one's reply arrives late
     (ev,) = exchange(c, ha, first, NOW + 1.1)
     assert isinstance(ev, Registered) and ev.tnc and ev.lifetime == 100
 
@@ -149,34 +186,34 @@ def accepted_reply(request: bytes, *, key: bytes = KEY, code: int = 0, lifetime:
 )
 def test_invalid_replies_are_ignored(make: Any, reason: str) -> None:
     c = RegistrationClient(mn_config())
-    req = c.register(NOW)
-    (ev,) = c.receive(make(req), NOW)
+    req = start(c, NOW)
+    (ev,) = receive(c, make(req), NOW)
     assert isinstance(ev, Ignored) and reason in ev.reason
-    assert c.state is State.REGISTERING and c.next_timer() == NOW + 1.0  # still waiting
+    assert c.state is State.REGISTERING and c.get_timer() == NOW + 1.0  # still waiting
 
 
 def test_reply_from_another_address_than_the_home_agent_is_ignored() -> None:
     c = RegistrationClient(mn_config())
-    req = c.register(NOW)
-    (ev,) = c.receive(accepted_reply(req), NOW, "127.0.0.99")
+    req = start(c, NOW)
+    (ev,) = receive(c, accepted_reply(req), NOW, "127.0.0.99")
     assert isinstance(ev, Ignored) and "not the home agent" in ev.reason and ev.code is None
     assert c.state is State.REGISTERING
-    (ev,) = c.receive(accepted_reply(req), NOW, HA)
+    (ev,) = receive(c, accepted_reply(req), NOW, HA)
     assert isinstance(ev, Registered)
 
 
 def test_foreign_agent_denial_without_authenticator() -> None:
     c = RegistrationClient(mn_config())
-    req = c.register(NOW)
+    req = start(c, NOW)
     r = codec.parse_request(req)
-    (ev,) = c.receive(codec.build_reply(65, 0, HOA, HA, r.identification), NOW)
+    (ev,) = receive(c, codec.build_reply(65, 0, HOA, HA, r.identification), NOW)
     assert isinstance(ev, Denied) and (ev.code, ev.authenticated) == (65, False)
 
 
 def test_lifetime_longer_than_requested_is_clamped_and_reported() -> None:
     c = RegistrationClient(mn_config())
-    req = c.register(NOW)
-    (ev,) = c.receive(accepted_reply(req, lifetime=500), NOW)
+    req = start(c, NOW)
+    (ev,) = receive(c, accepted_reply(req, lifetime=500), NOW)
     assert isinstance(ev, Registered) and ev.lifetime == 100 and "500" in ev.warnings[0]
 
 
@@ -193,10 +230,10 @@ def test_lifetime_longer_than_requested_is_clamped_and_reported() -> None:
 )
 def test_tnc_recording(exts: bytes, trailing: bytes, tnc: bool, issue: str | None) -> None:
     c = RegistrationClient(mn_config())
-    req = c.register(NOW)
+    req = start(c, NOW)
     r = codec.parse_request(req)
     msg = codec.build_reply(0, 100, HOA, HA, r.identification, exts, auth=(SPI, "hmac-md5", KEY), trailing=trailing)
-    (ev,) = c.receive(msg, NOW)
+    (ev,) = receive(c, msg, NOW)
     assert isinstance(ev, Registered) and ev.tnc is tnc
     assert (issue is None and ev.tnc_issue is None) or (issue in ev.tnc_issue)
 
@@ -207,7 +244,7 @@ def test_tnc_recording(exts: bytes, trailing: bytes, tnc: bool, issue: str | Non
 def test_register_with_x_ha_records_no_tnc() -> None:
     ha = home_agent(role="x-ha")
     c = RegistrationClient(mn_config())
-    (ev,) = exchange(c, ha, c.register(NOW), NOW)
+    (ev,) = exchange(c, ha, start(c, NOW), NOW)
     assert isinstance(ev, Registered) and ev.tnc is False
 
 
@@ -215,29 +252,29 @@ def test_timestamp_resynchronisation_from_133() -> None:
     ha = home_agent()
     c = RegistrationClient(mn_config())
     mn_now, ha_now = NOW, NOW + 100.4  # the home agent's clock is 100.4 s ahead
-    (ev,) = exchange(c, ha, c.register(mn_now), mn_now, ha_now)
+    (ev,) = exchange(c, ha, start(c, mn_now), mn_now, ha_now)
     assert isinstance(ev, Resynchronised) and ev.mode == "timestamp"
     assert abs(ev.value - 100.4) <= 0.5
-    (retry,) = c.datagrams_to_send()
+    (retry,) = sent(c, NOW)
     (ev,) = exchange(c, ha, retry, mn_now, ha_now)
     assert isinstance(ev, Registered), ev
     # Later requests keep the learnt offset.
-    (ev,) = exchange(c, ha, c.register(mn_now + 10), mn_now + 10, ha_now + 10)
+    (ev,) = exchange(c, ha, start(c, mn_now + 10), mn_now + 10, ha_now + 10)
     assert isinstance(ev, Registered)
 
 
 def test_nonce_resynchronisation_and_reuse() -> None:
     ha = home_agent("nonce")
     c = RegistrationClient(mn_config(replay="nonce"), rng=itertools.count(1).__next__)
-    (ev,) = exchange(c, ha, c.register(NOW), NOW)
+    (ev,) = exchange(c, ha, start(c, NOW), NOW)
     assert isinstance(ev, Resynchronised) and ev.mode == "nonce" and int(ev.value) == 0x7000_0000
-    (retry,) = c.datagrams_to_send()
+    (retry,) = sent(c, NOW)
     assert high32(codec.parse_request(retry).identification) == 0x7000_0000
     (ev,) = exchange(c, ha, retry, NOW)
     assert isinstance(ev, Registered)
     assert c.ha_nonce == 0x7000_0001 == high32(ev.identification)
     # The next registration needs no resynchronisation.
-    nxt = c.register(NOW + 1)
+    nxt = start(c, NOW + 1)
     assert high32(codec.parse_request(nxt).identification) == 0x7000_0001
     (ev,) = exchange(c, ha, nxt, NOW + 1)
     assert isinstance(ev, Registered)
@@ -247,37 +284,37 @@ def test_resynchronisation_is_bounded() -> None:
     ha = home_agent()
     c = RegistrationClient(mn_config(), max_resyncs=1)
     skewed = NOW + 1000
-    exchange(c, ha, c.register(NOW), NOW, skewed)
-    (retry,) = c.datagrams_to_send()
+    exchange(c, ha, start(c, NOW), NOW, skewed)
+    (retry,) = sent(c, NOW)
     (ev,) = exchange(c, ha, retry, NOW, skewed + 500)  # the home agent's clock jumps again
     assert isinstance(ev, Denied) and ev.code == 133 and c.state is State.DENIED
 
 
 def test_unauthenticated_133_is_not_trusted() -> None:
     c = RegistrationClient(mn_config())
-    req = c.register(NOW)
+    req = start(c, NOW)
     r = codec.parse_request(req)
     forged = codec.build_reply(133, 0, HOA, HA, (0xFFFF0000 << 32) | low32(r.identification), auth=(SPI, "hmac-md5", b"attacker"))
-    (ev,) = c.receive(forged, NOW)
+    (ev,) = receive(c, forged, NOW)
     assert isinstance(ev, Ignored) and c.clock_offset == 0.0
 
 
 def test_denial_is_final() -> None:
     ha = home_agent(reverse_tunneling=False)
     c = RegistrationClient(mn_config(reverse_tunnel=True))
-    (ev,) = exchange(c, ha, c.register(NOW), NOW)
+    (ev,) = exchange(c, ha, start(c, NOW), NOW)
     assert isinstance(ev, Denied) and (ev.code, ev.authenticated, ev.tnc) == (137, True, True)
-    assert c.next_timer() is None and c.state is State.DENIED
+    assert c.get_timer() is None and c.state is State.DENIED
 
 
 def test_reregistration_before_lifetime_ends() -> None:
     ha = home_agent()
     c = RegistrationClient(mn_config(lifetime=100))
-    exchange(c, ha, c.register(NOW), NOW)
+    exchange(c, ha, start(c, NOW), NOW)
     assert c.state is State.REGISTERED and c.registered_until == NOW + 100
-    assert c.next_timer() == NOW + 80
-    assert c.on_timer(NOW + 79) == []
-    (renewal,) = c.on_timer(NOW + 80)
+    assert c.get_timer() == NOW + 80
+    assert fire(c, NOW + 79) == []
+    (renewal,) = fire(c, NOW + 80)
     assert c.state is State.REGISTERING
     (ev,) = exchange(c, ha, renewal, NOW + 80)
     assert isinstance(ev, Registered) and c.registered_until == NOW + 180
@@ -287,39 +324,91 @@ def test_reregistration_before_lifetime_ends() -> None:
 def test_t_monitor_style_reregistration_interval() -> None:
     ha = home_agent()
     c = RegistrationClient(mn_config(lifetime=1800), reregister_interval=55.0)  # RFC 5265 3.2.4: T_MONITOR - N
-    exchange(c, ha, c.register(NOW), NOW)
-    assert c.next_timer() == NOW + 55.0
+    exchange(c, ha, start(c, NOW), NOW)
+    assert c.get_timer() == NOW + 55.0
 
 
 def test_deregistration() -> None:
     ha = home_agent()
     c = RegistrationClient(mn_config())
-    exchange(c, ha, c.register(NOW), NOW)
-    req = c.deregister(NOW + 1)
+    exchange(c, ha, start(c, NOW), NOW)
+    req = stop(c, NOW + 1)
     assert codec.parse_request(req).lifetime == 0
     (ev,) = exchange(c, ha, req, NOW + 1)
-    assert isinstance(ev, Deregistered) and c.state is State.DEREGISTERED and c.next_timer() is None
+    assert isinstance(ev, Deregistered) and c.state is State.DEREGISTERED and c.get_timer() is None
     assert HOA not in ha.bindings
-    all_req = c.deregister(NOW + 2, all_bindings=True)
+    all_req = stop(c, NOW + 2, all_bindings=True)
     assert codec.parse_request(all_req).care_of_address == HOA
 
 
 def test_udp_tunnel_reply_is_recorded() -> None:
     ha = home_agent(keepalive_interval=30)
     c = RegistrationClient(mn_config(udp_tunnel=True, care_of_address="10.77.0.5"))
-    (ev,) = exchange(c, ha, c.register(NOW), NOW)
+    (ev,) = exchange(c, ha, start(c, NOW), NOW)
     assert isinstance(ev, Registered) and ev.udp_tunnel == (0, 30)
     c2 = RegistrationClient(mn_config(udp_tunnel=True))  # no NAT: no UDP tunnel
-    (ev,) = exchange(c2, home_agent(), c2.register(NOW), NOW)
+    (ev,) = exchange(c2, home_agent(), start(c2, NOW), NOW)
     assert ev.udp_tunnel is None and "UDP Tunnel Reply" in ev.warnings[0]
 
 
 def test_events_name_interface_and_home_agent() -> None:
     ha = home_agent()
     c = RegistrationClient(mn_config(), interface="wlan0")
-    (ev,) = exchange(c, ha, c.register(NOW), NOW)
+    (ev,) = exchange(c, ha, start(c, NOW), NOW)
     assert (ev.interface, ev.home_agent, ev.at) == ("wlan0", HA, NOW)
 
 
 def test_tnc_extension_class_is_the_layer_one() -> None:
     assert bytes(MIPExtTNC()) == codec.TNC_EXTENSION
+
+
+# ---------------------------------------------------------------- the state table and the actor interface
+
+
+def test_transition_table_covers_every_state_and_refuses_the_rest() -> None:
+    from mipcheck.mn.core import TRANSITIONS, Trigger
+
+    assert {s for s, _t in TRANSITIONS} == set(State)  # every state has a way out
+    assert {TRANSITIONS[(s, Trigger.REGISTER)] for s in State} == {State.REGISTERING}
+    c = RegistrationClient(mn_config())
+    with pytest.raises(RuntimeError, match="accepted in state idle"):
+        c._move(Trigger.ACCEPTED)
+    start(c, NOW)
+    c._move(Trigger.ACCEPTED)
+    assert c.state is State.REGISTERED and not c.waiting
+
+
+def test_a_reply_while_no_request_is_outstanding_is_ignored() -> None:
+    ha = home_agent()
+    c = RegistrationClient(mn_config())
+    req = start(c, NOW)
+    d = ha.handle(req, SRC, (HA, 434), NOW)
+    (ev,) = receive(c, d.reply, NOW)
+    assert isinstance(ev, Registered)
+    (again,) = receive(c, d.reply, NOW + 0.1)  # a duplicate, after the transaction ended
+    assert isinstance(again, Ignored) and "no request outstanding" in again.reason and c.state is State.REGISTERED
+
+
+def test_registration_client_is_an_actor_on_the_simulated_network() -> None:
+    """T_MONITOR-style re-registration for ten virtual minutes costs no real time."""
+    import time as _time
+
+    from mipcheck.clock import VirtualClock
+    from mipcheck.sim.home_agent import HomeAgentActor
+    from mipcheck.sim.network import SimNetwork
+
+    net = SimNetwork(VirtualClock(epoch=NOW))
+    ha = home_agent()
+    net.attach(HomeAgentActor(ha), HA, 434)
+    c = RegistrationClient(mn_config(lifetime=1800), reregister_interval=55.0)
+    c.local = net.attach(c, SRC[0], 0)
+    c.register(net.clock.time())
+    net.wake(c)
+    t0 = _time.monotonic()
+    net.run_for(600.0)
+    assert _time.monotonic() - t0 < 2.0
+    events = drain(c)
+    registered = [e for e in events if isinstance(e, Registered)]
+    assert len(registered) == 11  # at 0 s, then every 55 s up to 550 s
+    assert [round(e.at - NOW) for e in registered[:3]] == [0, 55, 110]
+    assert ha.bindings[HOA][0].expires == pytest.approx(registered[-1].at + 1800, abs=0.01)

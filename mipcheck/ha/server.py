@@ -25,7 +25,7 @@ from .config import HAConfig
 from .core import Decision, HomeAgent
 from .faults import check_faults
 
-HOUSEKEEPING_PERIOD = 0.25  # seconds between expiry sweeps and log flushes
+LOG_FLUSH_PERIOD = 1.0  # at most this long between log flushes (and between looks at the core's timer)
 
 
 def _timestamp(now: float) -> str:
@@ -236,8 +236,13 @@ async def serve(
         if on_ready is not None:
             on_ready(address, port, core)
         while not stop.is_set():
+            # Sleep until the core's next timer (a binding's expiry), not on a fixed poll; a binding
+            # added meanwhile with an earlier expiry is expired lazily by handle() and logged here
+            # within LOG_FLUSH_PERIOD.
+            due = core.next_expiry()
+            wait = LOG_FLUSH_PERIOD if due is None else min(LOG_FLUSH_PERIOD, max(0.0, due - clock()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), HOUSEKEEPING_PERIOD)
+                await asyncio.wait_for(stop.wait(), wait)
             now = clock()
             for b in core.expire(now):
                 log.record({"event": "expired", "home_address": b.home_address, "care_of_address": b.care_of_address}, now)

@@ -4,12 +4,19 @@ Builds Registration Requests (RFC 5944 3.3), keeps the Identification
 (timestamps or nonces, RFC 5944 5.7, resynchronising from an authenticated
 code 133), retransmits with exponential backoff (RFC 5944 3.6.3), checks
 replies (RFC 5944 3.6.2.1: authenticator, Identification, home address) and
-re-registers before the lifetime runs out. Timers work like aioquic's:
-``next_timer()`` says when, ``on_timer(now)`` returns what to send.
+re-registers before the lifetime runs out.
 
-Results come out as event objects. RFC 5265 3.3 detection composes two
-clients per interface (one to the i-HA, one to the x-HA) and reads
-``Registered.tnc``; ``reregister_interval`` is where T_MONITOR (3.2.4) plugs in.
+An actor like every protocol party (aioquic's interface): ``register(now)``
+and ``deregister(now)`` start a transaction, ``receive_datagram(data, src,
+local, now)`` takes what arrives, ``datagrams_to_send(now)`` gives
+``(data, local, dst)`` to send, ``next_event()`` the results one by one,
+``get_timer()``/``handle_timer(now)`` the retransmission and re-registration
+timers. The states and what moves between them are one table,
+:data:`TRANSITIONS`.
+
+RFC 5265 3.3 detection composes two clients per interface (one to the i-HA,
+one to the x-HA) and reads ``Registered.tnc``; ``reregister_interval`` is
+where T_MONITOR (3.2.4) plugs in.
 """
 
 from __future__ import annotations
@@ -105,6 +112,29 @@ class State(Enum):
     TIMED_OUT = "timed-out"
 
 
+class Trigger(Enum):
+    REGISTER = "register"  # register(), or the re-registration timer
+    DEREGISTER = "deregister"
+    ACCEPTED = "accepted"  # an acceptable reply accepting a registration
+    DEREGISTERED = "deregistered"  # an acceptable reply accepting a de-registration
+    DENIED = "denied"  # an acceptable denial (or too many 133s)
+    GAVE_UP = "gave-up"  # the last retransmission timed out
+
+
+_WAITING = (State.REGISTERING, State.DEREGISTERING)
+_RESTING = (State.IDLE, State.REGISTERED, State.DEREGISTERED, State.DENIED, State.TIMED_OUT)
+
+#: (state, trigger) -> next state; anything else is a bug of the caller or of this client.
+TRANSITIONS: dict[tuple[State, Trigger], State] = {
+    **{(s, Trigger.REGISTER): State.REGISTERING for s in (*_RESTING, *_WAITING)},
+    **{(s, Trigger.DEREGISTER): State.DEREGISTERING for s in (*_RESTING, *_WAITING)},
+    (State.REGISTERING, Trigger.ACCEPTED): State.REGISTERED,
+    (State.DEREGISTERING, Trigger.DEREGISTERED): State.DEREGISTERED,
+    **{(s, Trigger.DENIED): State.DENIED for s in _WAITING},
+    **{(s, Trigger.GAVE_UP): State.TIMED_OUT for s in _WAITING},
+}
+
+
 # ------------------------------------------------------------------------------ client
 
 
@@ -135,6 +165,7 @@ class RegistrationClient:
         self._rng = rng or (lambda: secrets.randbits(32))
         self._key = config.secret.reveal()
         self.state = State.IDLE
+        self.local: tuple[str, int] | None = None  # the socket it sends from, when the transport knows it
         self.clock_offset = 0.0  # learnt from code 133 (timestamps)
         self.ha_nonce: int | None = None  # learnt from replies (nonces)
         self.registered_until: float | None = None
@@ -150,6 +181,17 @@ class RegistrationClient:
         self._dereg_all = False
         self._outbox: list[bytes] = []
         self._events: list[Event] = []
+
+    def _move(self, trigger: Trigger) -> None:
+        try:
+            self.state = TRANSITIONS[(self.state, trigger)]
+        except KeyError:
+            raise RuntimeError(f"registration client: {trigger.value} in state {self.state.value}") from None
+
+    @property
+    def waiting(self) -> bool:
+        """A request is outstanding (a reply is expected)."""
+        return self.state in _WAITING
 
     # ---- requests
     def _identification(self, now: float) -> int:
@@ -183,71 +225,72 @@ class RegistrationClient:
         coa = c.home_address if lifetime == 0 and self._dereg_all else c.coa
         return codec.build_request(flags, lifetime, c.home_address, c.home_agent, coa, ident, exts, auth=(c.spi, c.algorithm, self._key))
 
-    def _start(self, now: float, lifetime: int, state: State) -> bytes:
+    def _start(self, now: float, lifetime: int, trigger: Trigger) -> None:
+        self._move(trigger)
         self._lifetime = lifetime
-        self.state = state
         self._outstanding.clear()
         self._attempts = 1
         self._resyncs = 0
         self._timeout = self.initial_timeout
         self._retransmit_at = now + self._timeout
         self._reregister_at = None
-        return self.build_request(now, lifetime)
+        self._outbox.append(self.build_request(now, lifetime))
 
-    def register(self, now: float, lifetime: int | None = None) -> bytes:
-        """Start a registration (or renewal); returns the first request to send."""
-        return self._start(now, self.config.lifetime if lifetime is None else lifetime, State.REGISTERING)
+    def register(self, now: float, lifetime: int | None = None) -> None:
+        """Start a registration (or renewal); the request waits in :meth:`datagrams_to_send`."""
+        lifetime = self.config.lifetime if lifetime is None else lifetime
+        # RFC 5944 3.8.2.2: Lifetime 0 is a de-registration whatever asked for it.
+        self._start(now, lifetime, Trigger.DEREGISTER if lifetime == 0 else Trigger.REGISTER)
 
-    def deregister(self, now: float, *, all_bindings: bool = False) -> bytes:
+    def deregister(self, now: float, *, all_bindings: bool = False) -> None:
         """Start a deregistration: Lifetime 0; Care-of Address = home address for all bindings (RFC 5944 3.8.2.2)."""
         self._dereg_all = all_bindings
-        return self._start(now, 0, State.DEREGISTERING)
+        self._start(now, 0, Trigger.DEREGISTER)
 
-    # ---- timers
-    def next_timer(self) -> float | None:
+    # ---- the actor interface
+    def get_timer(self) -> float | None:
         times = [t for t in (self._retransmit_at, self._reregister_at) if t is not None]
         return min(times) if times else None
 
-    def on_timer(self, now: float) -> list[bytes]:
-        out: list[bytes] = []
+    def handle_timer(self, now: float) -> None:
         if self._retransmit_at is not None and now >= self._retransmit_at:
             if self._attempts >= self.max_attempts:
                 self._retransmit_at = None
                 self._outstanding.clear()
-                self.state = State.TIMED_OUT
+                self._move(Trigger.GAVE_UP)
                 self._events.append(TimedOut(self.interface, self.config.home_agent, now, self._attempts))
             else:
                 # RFC 5944 3.6.3: each retransmission timeout at least twice the previous one.
                 self._attempts += 1
                 self._timeout = min(self._timeout * 2, self.max_timeout)
                 self._retransmit_at = now + self._timeout
-                out.append(self.build_request(now))
+                self._outbox.append(self.build_request(now))
         if self._reregister_at is not None and now >= self._reregister_at:
-            out.append(self.register(now))
-        return out
+            self.register(now)
 
-    # ---- replies
-    def datagrams_to_send(self) -> list[bytes]:
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, tuple[str, int] | None, tuple[str, int]]]:
+        """``(data, local, destination)``: every request goes to the home agent's port."""
+        dst = (self.config.home_agent, self.config.ha_port)
         out, self._outbox = self._outbox, []
-        return out
+        return [(data, self.local, dst) for data in out]
 
-    def events(self) -> list[Event]:
-        """Events produced by on_timer() since the last call (receive() returns its own)."""
-        out, self._events = self._events, []
-        return out
+    def next_event(self) -> Event | None:
+        return self._events.pop(0) if self._events else None
+
+    def receive_datagram(self, data: bytes, src: tuple[str, int], local: tuple[str, int] | None, now: float) -> None:
+        """Process a datagram that arrived from ``src``; results come out of :meth:`next_event`."""
+        self._events.extend(self._receive(data, src[0], now))
 
     def _ignore(self, now: float, reason: str, code: int | None = None, data: bytes = b"") -> list[Event]:
         return [Ignored(self.interface, self.config.home_agent, now, reason, code, data)]
 
-    def receive(self, data: bytes, now: float, source: str | None = None) -> list[Event]:
-        """Process a datagram from the home agent; returns the events it caused.
-
-        ``source`` is the datagram's IP source address when the transport
-        knows it: only the home agent answers a direct registration.
-        """
+    def _receive(self, data: bytes, source: str, now: float) -> list[Event]:
+        # Only the home agent answers a direct registration; only a waiting client expects a reply.
         c = self.config
-        if source is not None and source != c.home_agent:
+        if source != c.home_agent:
             return self._ignore(now, f"reply from {source}, not the home agent {c.home_agent}", data=data)
+        if not self.waiting:
+            return self._ignore(now, f"no request outstanding (state {self.state.value})", data=data)
         # RFC 5944 3.6.2.1, 1.9, 3.5: the judgement the HA suite shares (mipcheck.mn.acceptance).
         verdict = judge_reply(
             data, home_address=c.home_address, identifications=self._outstanding,
@@ -258,7 +301,7 @@ class RegistrationClient:
             return self._ignore(now, verdict.problem, verdict.code, data)
         assert rep is not None
         if verdict.foreign_agent_denial:
-            return self._finish(Denied(self.interface, c.home_agent, now, rep.code, False, False, data))
+            return self._finish(Denied(self.interface, c.home_agent, now, rep.code, False, False, data), Trigger.DENIED)
         auths = [e for e in rep.extensions if e.type == n.EXT_MN_HA_AUTH]
         auth_at = auths[0].offset
         tnc, tnc_issue = False, None
@@ -276,10 +319,10 @@ class RegistrationClient:
         if self.config.replay == "nonce":
             self.ha_nonce = high32(rep.identification)  # RFC 5944 5.7.2: the nonce for the next request
         if not n.reply_accepted(rep.code):
-            return self._finish(Denied(self.interface, c.home_agent, now, rep.code, True, tnc, data))
-        if self._lifetime == 0:
+            return self._finish(Denied(self.interface, c.home_agent, now, rep.code, True, tnc, data), Trigger.DENIED)
+        if self.state is State.DEREGISTERING:
             self.registered_until = None
-            return self._finish(Deregistered(self.interface, c.home_agent, now, rep.code, data), State.DEREGISTERED)
+            return self._finish(Deregistered(self.interface, c.home_agent, now, rep.code, data), Trigger.DEREGISTERED)
         warnings = []
         lifetime = rep.lifetime
         if lifetime > self._lifetime:
@@ -295,7 +338,7 @@ class RegistrationClient:
             warnings.append("no UDP Tunnel Reply (RFC 3519): the home agent will tunnel IP-in-IP")
         ev = Registered(self.interface, c.home_agent, now, rep.code, lifetime, rep.identification, tnc, tnc_issue, udp, tuple(warnings), data)
         self.last_registered = ev
-        events = self._finish(ev, State.REGISTERED)
+        events = self._finish(ev, Trigger.ACCEPTED)
         if lifetime == n.INFINITE_LIFETIME:
             self.registered_until = None
         else:
@@ -306,19 +349,17 @@ class RegistrationClient:
             self._reregister_at = now + delay
         return events
 
-    def _finish(self, ev: Event, state: State | None = None) -> list[Event]:
+    def _finish(self, ev: Event, trigger: Trigger) -> list[Event]:
         self._retransmit_at = None
         self._outstanding.clear()
-        if state is None:
-            state = State.DENIED
-        self.state = state
+        self._move(trigger)
         return [ev]
 
     def _resync(self, rep: codec.Reply, now: float, data: bytes) -> list[Event]:
         """RFC 5944 5.7: an authenticated 133 tells the home agent's time or its next nonce."""
         c = self.config
         if self._resyncs >= self.max_resyncs:
-            return self._finish(Denied(self.interface, c.home_agent, now, 133, True, False, data))
+            return self._finish(Denied(self.interface, c.home_agent, now, 133, True, False, data), Trigger.DENIED)
         self._resyncs += 1
         if c.replay == "timestamp":
             ha_time = high32(rep.identification) - NTP_UNIX_OFFSET + 0.5  # whole seconds only: aim mid-second

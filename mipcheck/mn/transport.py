@@ -91,39 +91,42 @@ class UDPClient:
     def close(self) -> None:
         self.transport.close()
 
-    def send(self, data: bytes) -> None:
-        self.transport.sendto(data, self.dest)
+    def send(self, data: bytes, dest: tuple[str, int] | None = None) -> None:
+        self.transport.sendto(data, dest or self.dest)
         self.sent += 1
 
-    async def run_until_done(self, first: bytes) -> RegistrationResult:
-        """Send ``first``, then drive replies and timers until a final event."""
+    async def run_until_done(self) -> RegistrationResult:
+        """Pump the client: send what it has, feed it replies and timer expiries, until a final event."""
         events: list[Event] = []
-        self.send(first)
+        client = self.client
         while True:
-            due = self.client.next_timer()
+            for data, _local, dst in client.datagrams_to_send(self.clock()):
+                self.send(data, dst)
+            due = client.get_timer()
             wait = None if due is None else max(0.0, due - self.clock())
             try:
                 data, addr = await asyncio.wait_for(self.proto.queue.get(), wait)
             except TimeoutError:
-                for out in self.client.on_timer(self.clock()):
-                    self.send(out)
-                new = self.client.events()
+                client.handle_timer(self.clock())
             else:
-                new = self.client.receive(data, self.clock(), addr[0])
-                for out in self.client.datagrams_to_send():
-                    self.send(out)
+                client.receive_datagram(data, addr[:2], self.local, self.clock())
+            new = []
+            while (ev := client.next_event()) is not None:
+                new.append(ev)
             events.extend(new)
             final = next((e for e in new if isinstance(e, TERMINAL)), None)
             if final is not None:
                 return RegistrationResult(final, events, self.sent, self.local)
-            if due is None and not new:
+            if due is None and not new and not client.waiting:
                 return RegistrationResult(None, events, self.sent, self.local)
 
     async def register(self) -> RegistrationResult:
-        return await self.run_until_done(self.client.register(self.clock()))
+        self.client.register(self.clock())
+        return await self.run_until_done()
 
     async def deregister(self, *, all_bindings: bool = False) -> RegistrationResult:
-        return await self.run_until_done(self.client.deregister(self.clock(), all_bindings=all_bindings))
+        self.client.deregister(self.clock(), all_bindings=all_bindings)
+        return await self.run_until_done()
 
 
 async def register_async(config: MNConfig, *, deregister: bool = False, client: RegistrationClient | None = None) -> RegistrationResult:

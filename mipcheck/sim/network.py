@@ -174,6 +174,10 @@ class SimNetwork:
         actor.receive_datagram(data, src, dst, now)
         self._flush(actor)
 
+    def wake(self, actor: Actor) -> None:
+        """Send what ``actor`` has queued after an outside stimulus (e.g. a mobile node told to register)."""
+        self._flush(actor)
+
     def _flush(self, actor: Actor) -> None:
         for data, local, dst in actor.datagrams_to_send(self.clock.time()):
             self.send(local, dst, data)
