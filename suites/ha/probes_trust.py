@@ -12,13 +12,15 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from mipcheck.engine.control import DeviceControl
-from mipcheck.engine.evidence import Datagram
+from mipcheck.engine.evidence import RECEIVED, Capture, Datagram
 from mipcheck.engine.runner import CaseContext
 from mipcheck.engine.transport import Endpoint
 from mipcheck.engine.verdicts import Check, TesterError
@@ -49,15 +51,89 @@ def run_log_baseline(ctx: CaseContext) -> str | None:
 
 # ------------------------------------------------------------------ sockets at the wrong places
 
-# Fixed ports (434) may be wanted by several concurrent cases: one holder at a time per address.
-_fixed_locks: dict[tuple[str, int], threading.Lock] = {}
-_fixed_guard = threading.Lock()
-FIXED_PORT_WAIT = 15.0
+# Port 434 of an address may be wanted by several concurrent cases: one shared socket per place,
+# whose datagrams go to the case whose home address they carry (each case leases its own).
+SHARED_POLL = 0.01  # seconds between looks at a shared socket while a case listens (real UDP only)
 
 
-def _fixed_lock(place: tuple[str, int]) -> threading.Lock:
-    with _fixed_guard:
-        return _fixed_locks.setdefault(place, threading.Lock())
+def route_key(payload: bytes) -> str | None:
+    """The home address a datagram is about: a reply's Home Address, tunnel data's inner destination."""
+    if len(payload) >= 8 and payload[0] == 3:  # Registration Reply (RFC 5944 3.4)
+        return socket.inet_ntoa(payload[4:8])
+    if len(payload) >= 24 and payload[0] == 4 and payload[4] >> 4 == 4:  # RFC 3519 tunnel data, IPv4 inside
+        return socket.inet_ntoa(payload[20:24])
+    return None
+
+
+class _SharedPlace:
+    """One tester socket at a fixed place, read on behalf of every case listening there."""
+
+    def __init__(self, ep, key: tuple[int, str, int]) -> None:
+        self.ep = ep
+        self.key = key
+        self.lock = threading.Lock()
+        self.listeners: list[_PlaceListener] = []
+
+    def poll(self, window: float) -> None:
+        with self.lock:
+            for d in self.ep.drain(window):
+                home = route_key(d.payload)
+                for listener in list(self.listeners):
+                    if home is None or home in listener.homes:
+                        listener.inbox.append(d)
+
+
+_shared: dict[tuple[int, str, int], _SharedPlace] = {}
+_shared_lock = threading.Lock()
+
+
+class _PlaceListener:
+    """A case's view of a shared place: what arrived there for its home addresses, in its own evidence."""
+
+    def __init__(self, ctx: CaseContext, place: _SharedPlace) -> None:
+        self.ctx = ctx
+        self.place = place
+        self.homes = {mn.home_address for mn in ctx.mobile_nodes}
+        self.inbox: list[Datagram] = []
+        self.local = place.ep.local
+
+    def drain(self, window: float) -> list[Datagram]:
+        clock = self.ctx.time
+        if not self.ctx.transport.concurrent:
+            self.place.poll(window)  # one thread drives the simulated network: just run it
+        else:
+            deadline = clock.monotonic() + window
+            while True:
+                self.place.poll(0)
+                left = deadline - clock.monotonic()
+                if left <= 0:
+                    break
+                threading.Event().wait(min(SHARED_POLL, left))
+        got, self.inbox = self.inbox, []
+        return [self.ctx.capture.record(d.src, d.dst, d.payload, RECEIVED, d.note) for d in got]
+
+    def drain_until(self, deadline: float) -> list[Datagram]:
+        return self.drain(max(0.0, deadline - self.ctx.time.monotonic()))
+
+    def close(self) -> None:
+        with _shared_lock:
+            if self in self.place.listeners:
+                self.place.listeners.remove(self)
+            if not self.place.listeners:
+                _shared.pop(self.place.key, None)
+                self.place.ep.close()
+
+
+def listen_shared(ctx: CaseContext, address: str, port: int) -> _PlaceListener:
+    """Listen at a fixed place another case may listen at too (raises TesterError if it cannot be bound)."""
+    key = (id(ctx.transport), address, port)
+    with _shared_lock:
+        place = _shared.get(key)
+        if place is None:
+            place = _shared[key] = _SharedPlace(ctx.transport.endpoint(Capture(ctx.time), address, port), key)
+        listener = _PlaceListener(ctx, place)
+        place.listeners.append(listener)
+        return listener
 
 
 @dataclass
@@ -65,26 +141,21 @@ class Places:
     """Tester sockets where a reply must not go, each with a name for the evidence."""
 
     ctx: CaseContext
-    eps: list[tuple[Endpoint, str]] = field(default_factory=list)
-    _held: list[threading.Lock] = field(default_factory=list)
+    eps: list[tuple[Any, str]] = field(default_factory=list)
 
-    def add(self, address: str, port: int, name: str) -> Endpoint | None:
-        """Listen at ``address:port`` (best effort: a place the tester cannot bind is noted and skipped)."""
+    def add(self, address: str, port: int, name: str) -> Any | None:
+        """Listen at ``address:port`` (best effort: a place the tester cannot bind is noted and skipped).
+
+        Port 434 is shared with concurrent cases (routed by home address); any
+        other port is this case's own socket.
+        """
         if any(ep.local == (address, port) for ep, _ in self.eps):
             return None
-        lock = _fixed_lock((address, port)) if port else None
-        if lock is not None and not lock.acquire(timeout=FIXED_PORT_WAIT):
-            self.ctx.note(f"not listening at {address}:{port} ({name}): another case held it")
-            return None
         try:
-            ep = self.ctx.endpoint(address, port)
+            ep = listen_shared(self.ctx, address, port) if port == MIP_PORT else self.ctx.endpoint(address, port)
         except TesterError as exc:
-            if lock is not None:
-                lock.release()
             self.ctx.note(f"not listening at {address}:{port} ({name}): {exc.reason}")
             return None
-        if lock is not None:
-            self._held.append(lock)
         self.eps.append((ep, name))
         return ep
 
@@ -99,9 +170,7 @@ class Places:
     def close(self) -> None:
         for ep, _ in self.eps:
             ep.close()
-        for lock in self._held:
-            lock.release()
-        self._held.clear()
+        self.eps.clear()
 
     def __enter__(self) -> Places:
         return self
