@@ -42,7 +42,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("engine", ("mipcheck.engine",)),
     ("lab", ("mipcheck.builtin",)),  # the built-in lab: engine profile + reference home agent
     ("simulation", ("mipcheck.sim",)),  # the built-in lab over the simulated network
-    ("suites", ("mipcheck.suites",)),
+    ("suites", ("mipcheck.suites", "mipcheck.fuzz")),  # fuzz: a campaign is a peer of a suite
     ("front", ("mipcheck.commands", "mipcheck.cli")),
 )
 PEERS_MAY_IMPORT_EACH_OTHER = frozenset({"foundation"})

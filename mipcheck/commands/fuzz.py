@@ -1,0 +1,286 @@
+"""``mipcheck fuzz``: structure-aware fuzzing of home agents (run, replay, show, merge, strategies).
+
+Without ``--target`` the built-in i-HA is fuzzed on loopback. A case is named
+by (seed, index): ``replay`` sends it again, ``show`` dissects it without
+sending. Exit 1 when the campaign holds a finding, 0 when none, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from pathlib import Path
+
+import click
+
+from mipcheck.errors import ConfigError, MipcheckError
+
+DEFAULT_OUT = "out/fuzz"
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, sep, total = text.partition("/")
+    if not sep or not k.isdigit() or not total.isdigit() or not 1 <= int(k) <= int(total):
+        raise ConfigError("--shard", f"{text!r}: expected K/N with 1 <= K <= N, e.g. 2/4")
+    return int(k), int(total)
+
+
+def _target_spec(target: str | None, profile_path: str | None, target_cmd: str | None, restart_wait: float):
+    from mipcheck.engine.profile import parse_target
+    from mipcheck.fuzz.campaign import TargetSpec
+
+    address, port = parse_target(target) if target else (None, None)
+    if target_cmd is not None and not target:
+        raise ConfigError("--target", "needed with --target-cmd: where the started command listens (HOST:PORT)")
+    if target and not profile_path and not target_cmd:
+        raise ConfigError("--profile", "needed with --target: the device's mobile node keys and the tester's addresses")
+    if profile_path and not Path(profile_path).is_file():
+        raise ConfigError("--profile", f"{profile_path}: no such file")
+    if not target:
+        if profile_path:
+            raise ConfigError("--target", "needed with --profile (the built-in i-HA brings its own profile)")
+        return TargetSpec("lab")
+    if target_cmd is not None:
+        if not target_cmd.strip():
+            raise ConfigError("--target-cmd", "is empty")
+        return TargetSpec("command", address, port, target_cmd, profile_path)
+    return TargetSpec("remote", address, port, None, profile_path, restart_wait)
+
+
+def _check_profile(spec) -> None:
+    """Load the profile once in the parent so a bad one is one line, exit 2, before any worker starts."""
+    if spec.profile_path:
+        from mipcheck.engine.profile import load_profile
+        from mipcheck.fuzz.context import context_from_profile
+
+        context_from_profile(load_profile(spec.profile_path, target=f"{spec.address}:{spec.port}"))
+
+
+def _strategies(names: tuple[str, ...]) -> tuple[str, ...]:
+    from mipcheck.fuzz.strategies import STRATEGIES
+
+    chosen = tuple(s.strip() for name in names for s in name.split(",") if s.strip())
+    for name in chosen:
+        if name not in STRATEGIES:
+            raise ConfigError("--strategy", f"unknown strategy {name!r} (see mipcheck fuzz strategies)")
+    return chosen
+
+
+@click.group("fuzz")
+def fuzz() -> None:
+    """Fuzz a home agent with structure-aware Mobile IPv4 messages (default: the built-in i-HA)."""
+
+
+@fuzz.command("run")
+@click.option("--target", metavar="HOST[:PORT]", help="The home agent to fuzz; omit for the built-in i-HA on loopback.")
+@click.option("--profile", "profile_path", metavar="FILE", help="Test profile (TOML) with the device's keys and the tester's trusted sources.")
+@click.option("--target-cmd", metavar="'SHELL COMMAND'", help="Start the target with this command (own process group; restarted after a crash or hang). With --jobs > 1, '{port}' in it is replaced by each worker's port.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Campaign seed [default: random, printed; on --resume: the campaign's].")
+@click.option("--max-cases", type=click.IntRange(1), default=None, help="Stop after this many cases of this shard (counted over resumed runs).")
+@click.option("--duration", type=click.FloatRange(0.1), default=None, help="Stop after this many seconds (whichever of --max-cases/--duration comes first).")
+@click.option("--health-every", type=click.IntRange(1), default=100, show_default=True, help="Cases between health checks (also after any unusual reaction).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes (each its own built-in i-HA when there is no --target).")
+@click.option("--shard", "shard_text", default="1/1", show_default=True, metavar="K/N", help="Run only indexes i with i % N == K-1.")
+@click.option("--out", "out_dir", default=DEFAULT_OUT, show_default=True, metavar="DIR", help="campaign.sqlite, findings.json, summary.json, pcaps/.")
+@click.option("--resume", is_flag=True, help="Continue the campaign in --out: no case is lost or run twice.")
+@click.option("--strategy", "strategy_names", multiple=True, metavar="NAME", help="Only these strategies (repeatable; see 'mipcheck fuzz strategies').")
+@click.option("--window", type=click.FloatRange(0.001, 5.0), default=0.02, show_default=True, help="Seconds each case is listened to (cases are pipelined meanwhile).")
+@click.option("--restart-wait", type=click.FloatRange(0.0, 3600.0), default=0.0, help="--target without --target-cmd: seconds to wait for a failed device to come back.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+def run_cmd(target, profile_path, target_cmd, seed, max_cases, duration, health_every, jobs, shard_text, out_dir, resume, strategy_names, window, restart_wait, quiet) -> int:
+    """Run (or resume) a fuzz campaign; exit 1 when it holds a finding."""
+    from mipcheck.fuzz import store
+    from mipcheck.fuzz.campaign import (
+        StopCampaign,
+        Worker,
+        WorkerSpec,
+        free_port,
+        run_workers,
+        write_reports,
+    )
+    from mipcheck.fuzz.progress import Progress
+
+    shard = _shard(shard_text)
+    spec = _target_spec(target, profile_path, target_cmd, restart_wait)
+    strategies = _strategies(strategy_names)
+    if jobs > 1 and spec.kind == "command" and "{port}" not in spec.command:
+        raise ConfigError("--target-cmd", "with --jobs > 1 each worker starts its own target: put {port} in the command")
+    _check_profile(spec)
+    out = Path(out_dir)
+    if seed is None and resume and (out / store.DB_NAME).exists():
+        seed = int(dict(sqlite3.connect(out / store.DB_NAME).execute("SELECT key, value FROM meta")).get("seed", 0))
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    meta = {"seed": str(seed), "shard": f"{shard[0]}/{shard[1]}", "target": spec.kind if spec.kind == "lab" else f"{spec.address}:{spec.port}",
+            "strategies": ",".join(strategies) or "all"}
+    db = store.open_campaign(out, meta, resume=resume)
+    try:
+        gaps, first_new = store.pending(store.committed_positions(db, seed, shard), max_cases)
+    finally:
+        db.close()
+    deadline = time.time() + duration if duration is not None else None
+    specs = []
+    for w in range(jobs):
+        ts = spec
+        if jobs > 1 and spec.kind == "command":
+            from dataclasses import replace
+
+            port = free_port()
+            ts = replace(spec, port=port, command=spec.command.replace("{port}", str(port)))
+        specs.append(WorkerSpec(seed, shard, w, jobs, max_cases, deadline, ts, str(out), tuple(gaps), first_new, health_every, window, strategies=strategies))
+
+    progress = Progress(quiet)
+    if not quiet:
+        where = "the built-in i-HA" if spec.kind == "lab" else f"{spec.address}:{spec.port}"
+        progress.final(f"mipcheck fuzz: seed {seed}, shard {shard[0]}/{shard[1]}, {jobs} job(s), against {where}{' (resumed)' if resume else ''}")
+    started = time.monotonic()
+    stopped: str | None = None
+    with progress:
+        if jobs == 1:
+            try:
+                stats = Worker(specs[0], lambda s: progress.update({0: s.as_dict()})).run()
+                this_run = stats.cases
+            except StopCampaign as exc:
+                stopped = str(exc)
+                this_run = 0
+        else:
+            latest: dict[int, dict] = {}
+
+            def on_stats(workers: dict[int, dict]) -> None:
+                latest.update(workers)
+                progress.update(workers)
+
+            errors = run_workers(specs, on_stats)
+            this_run = sum(w["cases"] for w in latest.values())
+            hard = [e for e in errors if e[1] != 1]
+            if hard:
+                raise MipcheckError(hard[0][0], exit_code=hard[0][1])
+            if errors:
+                stopped = errors[0][0]
+    elapsed = time.monotonic() - started
+    summary = write_reports(out, elapsed, this_run)
+    if not quiet:
+        progress.final(f"mipcheck fuzz: {summary['cases']} cases in the campaign ({this_run} this run, {summary['cases_per_s']:,.0f}/s), "
+                       f"{summary['health_checks']} health checks, {summary['findings']} findings -> {out}")
+    if stopped:
+        click.echo(f"mipcheck: campaign stopped: {stopped}", err=True)
+    return 1 if summary["findings"] else 0
+
+
+def _one_case(seed: int, index: int, spec, target=None):
+    from mipcheck.fuzz.context import context_from_profile
+    from mipcheck.fuzz.strategies import generate
+
+    if target is None:
+        from mipcheck.fuzz.lab import profile_for
+
+        if spec.profile_path:
+            from mipcheck.engine.profile import load_profile
+
+            profile = load_profile(spec.profile_path, target=f"{spec.address}:{spec.port}")
+        else:
+            profile = profile_for(spec.address or "127.0.0.1", spec.port or 434)
+    else:
+        profile = spec.profile(target)
+    ctx = context_from_profile(profile)
+    return ctx, generate(seed, index, ctx)
+
+
+@fuzz.command("replay")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), required=True)
+@click.option("--index", type=click.IntRange(0), required=True)
+@click.option("--target", metavar="HOST[:PORT]", help="The home agent; omit for the built-in i-HA.")
+@click.option("--profile", "profile_path", metavar="FILE")
+@click.option("--target-cmd", metavar="'SHELL COMMAND'", help="Start the target with this command first.")
+@click.option("--window", type=click.FloatRange(0.001, 5.0), default=0.05, show_default=True)
+def replay(seed, index, target, profile_path, target_cmd, window) -> int:
+    """Send case (seed, index) once, then a health check; exit 1 when the target fails it (reproduced)."""
+    from mipcheck.fuzz.health import HealthChecker
+    from mipcheck.fuzz.target import LabTarget
+    from mipcheck.fuzz.triage import Prober
+
+    spec = _target_spec(target, profile_path, target_cmd, 0.0)
+    _check_profile(spec)
+    tgt = spec.build(None)
+    try:
+        if isinstance(tgt, LabTarget):
+            tgt.launch()
+        ctx, case = _one_case(seed, index, spec, tgt)
+        health = HealthChecker(ctx, (tgt.address, tgt.port))
+        try:
+            if spec.kind == "remote":
+                if not health.check().ok:
+                    raise MipcheckError(f"the target {tgt.address}:{tgt.port} fails the health check before the case is sent")
+            else:
+                tgt.start(lambda: health.check(min(ctx.reply_timeout, 0.5), counted=False).ok)
+            result = Prober(ctx, tgt, health, window).fails(case.steps())
+        finally:
+            health.close()
+        if result is None:
+            click.echo(f"case {seed}/{index} ({case.strategy}, {len(case.payload)} octets): target healthy afterwards: not reproduced")
+            return 0
+        kind = ("crash" if tgt.exited() else "hang") if tgt.watched else result.status
+        click.echo(f"case {seed}/{index} ({case.strategy}, {len(case.payload)} octets): reproduced: {kind} ({result.detail})")
+        return 1
+    finally:
+        tgt.stop()
+
+
+@fuzz.command("show")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), required=True)
+@click.option("--index", type=click.IntRange(0), required=True)
+@click.option("--profile", "profile_path", metavar="FILE", help="The campaign's profile (its addresses and keys shape the octets); omit for the built-in i-HA's.")
+@click.option("--target", metavar="HOST[:PORT]", help="As given to the campaign (overrides the profile's [dut]).")
+def show(seed, index, profile_path, target) -> None:
+    """Dissect case (seed, index) without sending it: strategy, mutations, octets, Scapy dissection."""
+    from mipcheck.engine.profile import parse_target
+    from mipcheck.fuzz.campaign import TargetSpec
+
+    if profile_path and not Path(profile_path).is_file():
+        raise ConfigError("--profile", f"{profile_path}: no such file")
+    address, port = parse_target(target) if target else (None, None)
+    spec = TargetSpec("remote" if profile_path else "lab", address, port, None, profile_path)
+    _ctx, case = _one_case(seed, index, spec)
+    from mipcheck.layers import MobileIPMessage
+
+    click.echo(f"case seed={seed} index={index} strategy={case.strategy} kind={case.kind} signed={'yes' if case.signed else 'no'}")
+    click.echo("mutations: " + (json.dumps([list(op) for op in case.draft.ops]) if case.draft.ops else "none"))
+    if case.before or case.after:
+        click.echo(f"sequence: {len(case.before)} valid request(s) before, {len(case.after)} after (de-registration)")
+    payload = case.payload
+    click.echo(f"octets ({len(payload)}): {payload.hex()}")
+    click.echo(MobileIPMessage(payload).show(dump=True).rstrip())
+
+
+@fuzz.command("merge")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", required=True, metavar="DIR")
+def merge(dirs, out_dir) -> int:
+    """Join campaign folders (e.g. one per --shard) into one; exit 1 when the result holds a finding."""
+    import shutil
+
+    from mipcheck.fuzz import store
+    from mipcheck.fuzz.campaign import write_reports
+
+    out = Path(out_dir)
+    db = store.merge([Path(d) for d in dirs], out)
+    elapsed = db.execute("SELECT coalesce(max(elapsed), 0) FROM runs").fetchone()[0]
+    db.close()
+    for d in dirs:
+        for pcap in (Path(d) / "pcaps").glob("*.pcap"):
+            (out / "pcaps").mkdir(exist_ok=True)
+            shutil.copy2(pcap, out / "pcaps" / pcap.name)
+    summary = write_reports(out, elapsed, 0)
+    click.echo(f"merged {len(dirs)} campaign(s): {summary['cases']} cases, {summary['findings']} findings -> {out}")
+    return 1 if summary["findings"] else 0
+
+
+@fuzz.command("strategies")
+def strategies() -> None:
+    """List the fuzzing strategies with what each breaks."""
+    from mipcheck.fuzz.strategies import STRATEGIES
+
+    for name, (_fn, weight, line) in STRATEGIES.items():
+        click.echo(f"{name:<22} weight {weight:>2}  {line}")
