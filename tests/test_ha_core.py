@@ -13,7 +13,7 @@ import itertools
 import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mipcheck.ha import HAConfig, HomeAgent, MobileNodeConfig
+from mipcheck.ha.behaviour import CONFORMANT, Behaviour
 from mipcheck.ha.binding import Binding
 from mipcheck.ha.core import Decision
-from mipcheck.ha.faults import FAULT_CASES, FAULTS
+from mipcheck.ha.faults import ALL_FAULTS, FAULT_CASES, FAULTS, behaviour_for
 from mipcheck.ha.replay import ntp_seconds
 from mipcheck.ha.testing import dissect_reply, extension_types, reply_auth_valid, request
 from mipcheck.ha.tunnel import TunnelError, echo_request, internet_checksum, parse_ipv4
@@ -602,11 +603,89 @@ def test_dereg_fault_keeps_the_binding() -> None:
     assert HOA not in ha.bindings
 
 
-def test_every_fault_is_an_explicit_branch_in_the_core() -> None:
+@pytest.mark.parametrize("fault", sorted(ALL_FAULTS))
+def test_every_fault_changes_one_behaviour_setting_the_core_reads(fault: str) -> None:
+    """A fault is one Behaviour setting, not the default, and the core reads that setting."""
+    f = ALL_FAULTS[fault]
+    assert len(f.changes) == 1, f.changes
+    ((setting, value),) = f.changes.items()
+    assert setting in {x.name for x in fields(Behaviour)}
+    assert getattr(CONFORMANT, setting) != value
+    b = behaviour_for((fault,))
+    assert b != CONFORMANT and b.changed() == {setting: value}
     source = (Path(__file__).parents[1] / "mipcheck" / "ha" / "core.py").read_text()
-    for name in FAULTS:
-        assert re.search(rf"# FAULT {re.escape(name)}\b", source), name
-    assert set(FAULT_CASES) == set(FAULTS)
+    assert re.search(rf"\b(b|behaviour|self\.behaviour)\.{setting}\b", source), setting
+    assert bool(f.cases) != f.conformant and set(FAULT_CASES) == set(FAULTS)
+    assert fault in FAULTS or (f.conformant and f.passes)
+
+
+def test_every_behaviour_setting_has_a_fault() -> None:
+    assert {s for f in ALL_FAULTS.values() for s in f.changes} == {x.name for x in fields(Behaviour)}
+
+
+BEHAVIOUR_FOR = [
+    ((), {}),
+    (("omit-tnc",), {"tnc_position": "omitted"}),
+    (("tnc-after-auth",), {"tnc_position": "after-auth"}),
+    (("answer-untrusted-dereg", "reply-to-port-434"), {"untrusted_requests": "answer-deregistrations", "reply_port": 434}),
+    (("truncated-auth-compare", "auth-compare-claimed-length"), {"auth_compare_octets": 8, "auth_compare_claimed_length": True}),
+    (("log-untrusted-once",), {"log_untrusted": "once-per-source"}),
+    (("no-replay-check", "no-replay-check"), {"replay_check": "none"}),
+    (("omit-tnc", "tnc-after-auth"), "both set behaviour.tnc_position"),
+    (("grant-longer-lifetime", "lifetime-keeps-longest"), "both set behaviour.lifetime_grant"),
+    (("no-untrusted-log", "log-untrusted-once"), "both set behaviour.log_untrusted"),
+    (("nope",), "unknown fault 'nope'"),
+]
+
+
+@pytest.mark.parametrize(("names", "expected"), BEHAVIOUR_FOR, ids=[",".join(n) or "none" for n, _ in BEHAVIOUR_FOR])
+def test_behaviour_for(names: tuple[str, ...], expected: dict[str, Any] | str) -> None:
+    from mipcheck.errors import ConfigError
+
+    if isinstance(expected, str):
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            behaviour_for(names)
+        return
+    b = behaviour_for(names)
+    assert b.changed() == expected and b == replace(Behaviour(), **expected)
+
+
+@pytest.mark.parametrize(("setting", "value"), [("trust_by", "coa"), ("reply_port", 435), ("tnc_on_denial", 0), ("auth_compare_octets", 17), ("reverse_tunnel_denial_code", 7)])
+def test_behaviour_rejects_unknown_values(setting: str, value: Any) -> None:
+    from mipcheck.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"behaviour.{setting}"):
+        Behaviour(**{setting: value})
+
+
+def test_home_agent_takes_a_behaviour_or_fault_names() -> None:
+    from mipcheck.errors import ConfigError
+
+    case = next(c for c in CASES if c.name == "wrong-ha-field")
+    by_name = run(case, ("ha-field-copied-in-136",))[1]
+    ha = HomeAgent(make_config(), behaviour=Behaviour(ha_field_in_136="copied"), nonce_source=lambda: FIRST_NONCE)
+    assert key(ha.handle(case.data, case.src, LOCAL, NOW)) == key(by_name)
+    with pytest.raises(ConfigError, match="not both"):
+        HomeAgent(make_config(), ("omit-tnc",), Behaviour())
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_conformant_fast_path_decides_as_the_steps_do(case: Case) -> None:
+    """_accept_conformant (the hot path) against the steps it fuses: same Decision, bindings and replay state."""
+    fast, d = run(case)
+    slow = make_ha(**case.config)
+    slow._fast = False
+    for data in case.setup:
+        slow.handle(data, case.setup_src or case.src, LOCAL, NOW)
+    s = slow.handle(case.data, case.src, LOCAL, NOW)
+    assert d == s
+    if case.name in ("accepted", "renewal", "reverse-tunnel-accepted", "prefix-suffix-md5", "nai-and-mn-fa-auth"):
+        direct = make_ha(**case.config)
+        for data in case.setup:
+            direct.handle(data, case.setup_src or case.src, LOCAL, NOW)
+        assert direct._accept_conformant(case.data, case.src, LOCAL, NOW) == d, "the fast path takes it"
+    assert dict(fast.bindings) == dict(slow.bindings)
+    assert fast.replay_state(HOA) == slow.replay_state(HOA)
 
 
 def test_unknown_fault_rejected() -> None:

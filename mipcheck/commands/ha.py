@@ -95,16 +95,17 @@ async def _serve(config: Any, faults: frozenset[str], log_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="A JSON object: name -> {rule, cases}.")
 def faults_cmd(as_json: bool) -> None:
     """List the fault profiles (each breaks exactly one rule) and the conformant behaviour variants."""
-    from mipcheck.ha.faults import FAULT_CASES, FAULTS, PASSING_FAULTS
+    from mipcheck.ha.faults import ALL_FAULTS, FAULTS
 
+    variants = [f for f in ALL_FAULTS.values() if f.conformant]
     if as_json:
-        doc = {k: {"rule": v, "cases": list(FAULT_CASES[k])} for k, v in FAULTS.items()}
-        doc |= {k: {"rule": v, "cases": [], "conformant": True} for k, v in PASSING_FAULTS.items()}
+        doc = {f.name: {"rule": f.summary, "cases": list(f.cases)} for f in FAULTS.values()}
+        doc |= {f.name: {"rule": f.summary, "cases": [], "conformant": True} for f in variants}
         click.echo(json.dumps(doc, indent=2))
         return
-    width = max(map(len, [*FAULTS, *PASSING_FAULTS]))
-    for name, rule in FAULTS.items():
-        click.echo(f"{name:<{width}}  {rule}")
+    width = max(map(len, ALL_FAULTS))
+    for f in FAULTS.values():
+        click.echo(f"{f.name:<{width}}  {f.summary}")
     click.echo("\nConformant variants (real devices behave so; every case must still pass):")
-    for name, rule in PASSING_FAULTS.items():
-        click.echo(f"{name:<{width}}  {rule}")
+    for f in variants:
+        click.echo(f"{f.name:<{width}}  {f.summary}")

@@ -22,7 +22,11 @@ Decisions taken here where the RFCs leave room (see also the report):
   and are not acted upon (a UDP Tunnel Request there is ignored), but the
   unrecognised-extension rules of RFC 5944 1.9 apply to every extension.
 
-Fault profiles (mipcheck.ha.faults) are the ``self._f_*`` branches below.
+Where home agents differ, the core reads its behaviour record
+(:class:`mipcheck.ha.behaviour.Behaviour`, ``self.behaviour``); the defaults are
+conformant and a fault profile (:mod:`mipcheck.ha.faults`) changes one setting.
+``_registration`` is the sequence of steps above, one short method each, over a
+:class:`_Request` that carries what one step leaves for the next.
 """
 
 from __future__ import annotations
@@ -33,15 +37,17 @@ from collections.abc import Callable, Iterable
 from hmac import compare_digest
 from typing import Any, NamedTuple
 
+from mipcheck.errors import ConfigError
 from mipcheck.proto import codec
 from mipcheck.proto import numbers as n
 from mipcheck.proto.extensions import AUTHORIZATION_ENABLING_TYPES, RECOGNISED_BY_HA, TNC_EXTENSION
 from mipcheck.proto.identification import low32
 from mipcheck.proto.numbers import INFINITE_LIFETIME
 
+from .behaviour import CONFORMANT, Behaviour
 from .binding import Binding, BindingCache, BindingView
 from .config import HAConfig
-from .faults import check_faults
+from .faults import behaviour_for, check_faults
 from .replay import (
     ReplayState,
     check_nonce,
@@ -53,10 +59,10 @@ from .trust import LogRateLimiter, TrustPolicy
 from .tunnel import TunnelError, echo_reply, is_echo_request, parse_ipv4
 
 ACCEPTED, DENIED, DROPPED, IGNORED = "accepted", "denied", "dropped", "ignored"
-BAD_TNC_EXTENSION = bytes((n.EXT_TNC, 4, 1, 0, 0, 0))  # fault bad-tnc-format: Length 4, Sub-Type 1
-EXTRA_BAD_TNC = bytes((n.EXT_TNC, 2, 1, 0))  # fault extra-bad-tnc: a second TNC, Sub-Type 1
+BAD_TNC_EXTENSION = bytes((n.EXT_TNC, 4, 1, 0, 0, 0))  # tnc_format "length-4-subtype-1" (bad-tnc-format)
+EXTRA_BAD_TNC = bytes((n.EXT_TNC, 2, 1, 0))  # tnc_format "extra-subtype-1": a second TNC, Sub-Type 1 (extra-bad-tnc)
 MAX_GRANTABLE = 0xFFFE  # one below infinity
-MANGLE_LOW_BITS = 0x00A5_A5A5  # fault mangle-reply-identification: flips these low-order Identification bits
+MANGLE_LOW_BITS = 0x00A5_A5A5  # reply_identification "mangle-low-bits": flips these low-order Identification bits
 NO_TNC = (b"", b"")
 REASON_ACCEPTED = "registration accepted"
 REASON_ACCEPTED_S = "registration accepted (simultaneous bindings unsupported)"
@@ -90,7 +96,7 @@ class Decision(NamedTuple):
     reply_to: tuple[str, int] | None
     home_address: str | None
     source: tuple[str, int]
-    log: bool = True  # False: rate-limited, data plane, or the no-untrusted-log fault
+    log: bool = True  # False: rate-limited, data plane, or Behaviour.log_untrusted
     suppressed: int = 0  # log lines held back by the rate limit before this one
     lifetime: int | None = None  # granted (accepted replies)
     care_of_address: str | None = None
@@ -124,6 +130,25 @@ class Decision(NamedTuple):
         return d
 
 
+class _Request:
+    """One Registration Request on its way through the steps of ``HomeAgent._registration``.
+
+    A step reads what earlier steps left here and adds its own, each field set once (no
+    ``__init__``: this is built per datagram); ``_deny`` takes the fields every denial copies
+    (RFC 5944 3.8.2.3, 3.8.3.2) from it.
+    """
+
+    __slots__ = (
+        "data", "src", "local", "now", "trusted",  # as received; trusted: RFC 5265 4.3
+        "flags", "lifetime", "hoa_octets", "ha_octets", "coa_octets", "ident", "hoa", "coa",  # fixed part
+        "sa", "reply_auth",  # the home address's security association; (SPI, algorithm, key, MAC) for replies
+        "auth_exts", "tunnel_req", "cvse",  # extensions
+        "state", "reply_id",  # Identification
+        "code", "udp", "tunnel_ext", "keep_others",  # policy
+        "renewal", "granted", "reason",  # bindings
+    )
+
+
 class HomeAgent:
     """The registration logic of a home agent (RFC 5944 3.8) with the i-HA/x-HA roles of RFC 5265."""
 
@@ -131,73 +156,37 @@ class HomeAgent:
         self,
         config: HAConfig,
         faults: Iterable[str] = frozenset(),
+        behaviour: Behaviour | None = None,
         *,
         nonce_source: Callable[[], int] | None = None,
     ) -> None:
         self.config = config
+        # Fault names are changes of the behaviour record (mipcheck.ha.faults.TABLE); or pass the record.
         self.faults = check_faults(faults)
-        f = self.faults
-        self._f_answer_untrusted = "answer-untrusted" in f
-        self._f_trust_by_coa = "trust-by-coa" in f
-        self._f_omit_tnc = "omit-tnc" in f
-        self._f_bad_tnc_format = "bad-tnc-format" in f
-        self._f_tnc_after_auth = "tnc-after-auth" in f
-        self._f_no_tnc_on_denial = "no-tnc-on-denial" in f
-        self._f_no_untrusted_log = "no-untrusted-log" in f
-        self._f_no_udp_tunnel = "no-udp-tunnel" in f
-        self._f_reply_to_434 = "reply-to-port-434" in f
-        # RFC 5265 trust/TNC/NAT branches (suites/ha/cases_rfc5265.py probes each one).
-        self._f_untrusted_renewal = "answer-untrusted-renewal" in f
-        self._f_untrusted_dereg = "answer-untrusted-dereg" in f
-        self._f_auth_before_trust = "auth-before-trust" in f
-        self._f_untrusted_reply_to_coa = "untrusted-reply-to-coa" in f
-        self._f_trust_registered_coa = "trust-registered-coa" in f
-        self._f_untrusted_leaks = any((
-            self._f_untrusted_renewal, self._f_untrusted_dereg, self._f_auth_before_trust,
-            self._f_untrusted_reply_to_coa, self._f_trust_registered_coa,
-        ))
-        self._f_no_tnc_on_renewal = "no-tnc-on-renewal" in f
-        self._f_no_tnc_with_udp = "no-tnc-with-udp-tunnel" in f
-        self._f_extra_bad_tnc = "extra-bad-tnc" in f
-        self._f_tunnel_data_to_434 = "tunnel-data-to-port-434" in f
-        self._f_log_untrusted_once = "log-untrusted-once" in f  # a conformant variant (faults.PASSING_FAULTS)
-        self._untrusted_logged: set[str] = set()
-        self._f_reply_elsewhere = self._f_reply_to_434 or self._f_untrusted_reply_to_coa
-        self._f_accept_missing_auth = "accept-missing-auth" in f
-        self._f_truncated_auth = "truncated-auth-compare" in f
-        self._f_accept_unknown_spi = "accept-unknown-spi" in f
-        self._f_no_replay_check = "no-replay-check" in f
-        self._f_bad_reply_id = "bad-reply-identification" in f
-        self._f_ignore_ha_field = "ignore-ha-field" in f
-        self._f_reject_skippable = "reject-skippable" in f
-        self._f_accept_nonskippable = "accept-nonskippable" in f
-        self._f_dereg_nonzero = "dereg-nonzero-lifetime" in f
-        self._f_grant_longer = "grant-longer-lifetime" in f
-        self._f_bad_rt_code = "bad-reverse-tunnel-code" in f
-        self._f_mangle_reply_id = "mangle-reply-identification" in f
-        self._f_reply_fa_ha_auth = "reply-without-mn-ha-auth" in f
-        self._f_replay_first_only = "replay-first-only" in f
-        self._f_drop_replays = "drop-replays" in f
-        self._f_dereg_unchecked = "replay-dereg-unchecked" in f
-        self._f_accept_future_id = "accept-future-identification" in f
-        self._f_auth_claimed_length = "auth-compare-claimed-length" in f
-        self._f_ha_field_copied = "ha-field-copied-in-136" in f
-        self._f_nonskippable_after_auth = "nonskippable-after-auth-ignored" in f
-        self._f_lifetime_keeps_longest = "lifetime-keeps-longest" in f
+        if behaviour is None:
+            behaviour = behaviour_for(self.faults)
+        elif self.faults:
+            raise ConfigError("--fault", "give fault names or a behaviour record, not both")
+        self.behaviour = b = behaviour
 
         self.address = config.address
         self._address_octets = socket.inet_aton(config.address)
         self.inside = config.role == "i-ha"
         # RFC 5265 4.3: no subnet is trusted by default.
-        trust_all = "trust-all-when-unconfigured" in f and not config.trusted_networks  # FAULT trust-all-when-unconfigured
+        trust_all = b.trust_when_unconfigured == "all" and not config.trusted_networks
         self._trust = TrustPolicy(config.trusted_networks, trust_all=trust_all)
         self._limiter = LogRateLimiter(config.log_rate, config.log_burst)
-        # home address -> (SPI, algorithm, key, keyed MAC, replay mode, MN-HA extension header of
+        self._untrusted_logged: set[str] = set()  # log_untrusted "once-per-source"
+        # Precomputed from the record, read once per accepted registration (see _reply, _accept_conformant).
+        self._fast = b == CONFORMANT
+        self._reply_elsewhere = b.reply_port != "source" or b.untrusted_requests == "answer-at-care-of-address"
+        reply_auth_type = n.EXT_FA_HA_AUTH if b.reply_auth_type == "fa-ha" else n.EXT_MN_HA_AUTH
+        # home address -> (SPI, algorithm, key, keyed MAC, replay mode, authentication extension header of
         # the reply up to its SPI): one security association each.
         self._sa: dict[str, tuple[int, str, bytes, Callable[[bytes], bytes], str, bytes]] = {
             mn.home_address: (
                 mn.spi, mn.algorithm, mn.secret.reveal(), codec.keyed(mn.algorithm, mn.secret.reveal()), mn.replay,
-                codec.AUTH_HDR.pack(n.EXT_MN_HA_AUTH, 4 + codec.DIGEST_SIZE, mn.spi),
+                codec.AUTH_HDR.pack(reply_auth_type, 4 + codec.DIGEST_SIZE, mn.spi),
             )
             for mn in config.mobile_nodes
         }
@@ -252,28 +241,150 @@ class HomeAgent:
     # ------------------------------------------------------------------ registration
 
     def _registration(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> Decision:
-        # One pass over the octets (codec.parse_request is the same layout; a denial re-parses
-        # them into a codec.Request, see _deny), every check in the order of the module docstring.
-        trusted = False
-        if self.inside:
-            # RFC 5265 4.3: trust is a property of the request's IP source address.
-            who = src[0]
-            if self._f_trust_by_coa:  # FAULT trust-by-coa: use the Care-of Address field instead
-                who = socket.inet_ntoa(data[12:16]) if len(data) >= 16 else "0.0.0.0"
-            trusted = self._trust.is_trusted(who)
-            if not trusted and not self._f_answer_untrusted:  # FAULT answer-untrusted skips this
-                if not (self._f_untrusted_leaks and self._untrusted_leak(data)):
-                    return self._drop_untrusted(src, now)
+        # The steps in the order of the module docstring, over one pass of the octets (codec.parse_request
+        # is the same layout). A step returns a Decision to end there, None to go on.
+        if self._fast:
+            d = self._accept_conformant(data, src, local, now)
+            if d is not None:
+                return d
+        rq = _Request()
+        rq.data = data
+        rq.src = src
+        rq.local = local
+        rq.now = now
+        return (
+            self._source_check(rq)  # RFC 5265 4.3
+            or self._fixed_part(rq)  # RFC 5944 3.3
+            or self._extensions(rq)  # RFC 5944 1.9
+            or self._authentication(rq)  # RFC 5944 3.8.2.1 (a), 3.5
+            or self._identification(rq)  # RFC 5944 3.8.2.1 (b), 5.7
+            or self._home_agent_field(rq)  # RFC 5944 3.8.2.1
+            or self._policy(rq)  # RFC 5944 3.8.2.3, RFC 3024, RFC 3519
+            or self._bindings(rq)  # RFC 5944 3.8.2.2
+            or self._reply(rq)  # RFC 5944 3.8.3
+        )
 
-        if len(data) < _RRQ_SIZE:
-            return self._quiet(DROPPED, None, f"truncated Registration Request: {len(data)} octets, the fixed part is 24 (RFC 5944 3.3)", src, now)
+    def _accept_conformant(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> Decision | None:
+        """The steps below, fused, for a conformant home agent and a request that passes every one of them.
+
+        The hot path (bench/bench_ha.py): the steps' context object and nine calls cost about a
+        sixth of a registration's CPU time, so a plain registration or renewal is accepted here in one
+        method over locals. Anything else (a denial, a drop, a deregistration, 'S', a UDP tunnel, a nonce,
+        an unrecognised extension) returns None before anything changed, and the steps take it from the
+        start. tests/test_ha_core.py holds this path to the steps' Decision and bindings.
+        """
+        trusted = False
+        if self.inside:  # RFC 5265 4.3
+            trusted = self._trust.is_trusted(src[0])
+            if not trusted:
+                return None
+        if len(data) < _RRQ_SIZE:  # RFC 5944 3.3
+            return None
         _type, flags, lifetime, hoa_octets, ha_octets, coa_octets, ident = _unpack_rrq(data)
+        if not lifetime or flags & (n.FLAG_S | n.FLAG_M | n.FLAG_G):
+            return None
+        config = self.config
+        if (not config.reverse_tunneling) if flags & n.FLAG_T else config.reverse_tunnel_required:
+            return None
         hoa = _ntoa(hoa_octets)
         sa = self._sa.get(hoa)
-        reply_auth = sa[:4] if sa is not None else None
-
-        # RFC 5944 1.9: unrecognised extensions 0-127 discard the message, 128-255 are skipped.
+        if sa is None or sa[4] != "timestamp":
+            return None
+        # RFC 5944 1.9: only extensions this home agent models, none it would act upon.
         exts, error = _walk_extensions(data, _RRQ_SIZE)
+        if error:
+            return None
+        auth = None
+        for ext in exts:
+            t = ext[0]
+            if t in AUTHORIZATION_ENABLING_TYPES:
+                if auth is not None:
+                    return None
+                auth = ext
+            elif t not in RECOGNISED_BY_HA or (auth is None and (t == n.EXT_UDP_TUNNEL_REQUEST or t == n.EXT_CVSE)):
+                return None
+        # RFC 5944 3.8.2.1 (a), 3.5: the MN-HA authenticator covers everything up to and including the SPI.
+        if auth is None or auth[0] != n.EXT_MN_HA_AUTH:
+            return None
+        _t, ext_offset, ext_header, ext_length = auth
+        spi_at = ext_offset + ext_header
+        mac = sa[3]
+        if ext_length < 4 or _unpack_spi(data, spi_at)[0] != sa[0] or not compare_digest(data[spi_at + 4 : spi_at + ext_length], mac(data[: spi_at + 4])):
+            return None
+        # RFC 5944 5.7.1: Identification.
+        state = self._replay.get(hoa)
+        if state is None:
+            state = self._replay[hoa] = ReplayState()
+        if check_timestamp(ident, now, config.replay_skew, state.last_accepted, config.replay_strict) is not None:
+            return None
+        # RFC 5944 3.8.2.1: Home Agent field (config.address is canonical, so octets compare as strings).
+        if ha_octets != self._address_octets and _ntoa(ha_octets) != local[0]:
+            return None
+        # RFC 5944 3.8.2.2, 3.8.3.2: bindings, the Lifetime granted (never more than requested).
+        coa = _ntoa(coa_octets)
+        cache = self._cache
+        granted = min(lifetime, config.max_lifetime)
+        prev = cache.find(hoa, coa)
+        if prev is not None and prev.identification == ident and prev.lifetime != INFINITE_LIFETIME:
+            granted = max(0, min(granted, int(prev.expires - now)))  # a duplicate must not extend it
+        cache.add(_new_tuple(Binding, (hoa, coa, granted, now, ident, flags, src, False, None, None)), keep_others=False)
+        if state.last_accepted is None or ident > state.last_accepted:
+            state.last_accepted = ident
+            if state.first_accepted is None:
+                state.first_accepted = ident
+        # RFC 5944 3.8.3: the reply, TNC before the authenticator (RFC 5265 3.4).
+        tnc = self._tnc_accepted[0] if trusted else b""
+        msg = _pack_rrp(n.MSG_RRP, 0, granted, hoa_octets, ha_octets, ident) + tnc + sa[5]
+        # Decision(ACCEPTED, 0, REASON_ACCEPTED, reply, src, hoa, src, lifetime=granted, care_of_address=coa, tnc=...):
+        return _new_tuple(Decision, (ACCEPTED, 0, REASON_ACCEPTED, msg + mac(msg), src, hoa, src, True, 0, granted, coa, bool(tnc), False, None))
+
+    def _source_check(self, rq: _Request) -> Decision | None:
+        """RFC 5265 4.3: an i-HA trusts by the request's IP source address and drops untrusted requests silently."""
+        if not self.inside:
+            rq.trusted = False
+            return None
+        data = rq.data
+        if self.behaviour.trust_by == "source":
+            who = rq.src[0]
+        else:  # "care-of-address"
+            who = _ntoa(data[12:16]) if len(data) >= 16 else "0.0.0.0"
+        trusted = rq.trusted = self._trust.is_trusted(who)
+        if trusted or self._untrusted_passes(data):
+            return None
+        return self._drop_untrusted(rq.src, rq.now)
+
+    def _untrusted_passes(self, data: bytes) -> bool:
+        """Behaviour.untrusted_requests: which requests from an untrusted source get past the source check."""
+        how = self.behaviour.untrusted_requests
+        if how == "drop":
+            return False
+        if how in ("answer", "answer-at-care-of-address", "drop-after-auth"):
+            return True  # (drop-after-auth drops it in _authentication)
+        if len(data) < _RRQ_SIZE:
+            return False
+        live = self._cache.get(_ntoa(data[4:8]))
+        if how == "answer-registered-coa":
+            return any(b.care_of_address == _ntoa(data[12:16]) for b in live)
+        registering = data[2:4] != b"\x00\x00"
+        if how == "answer-deregistrations":
+            return not registering
+        return registering and bool(live)  # "answer-renewals"
+
+    def _fixed_part(self, rq: _Request) -> Decision | None:
+        """RFC 5944 3.3: the 24-octet fixed part; a reply copies from it, so without it there is none."""
+        data = rq.data
+        if len(data) < _RRQ_SIZE:
+            rq.reply_auth = None
+            return self._quiet(DROPPED, None, f"truncated Registration Request: {len(data)} octets, the fixed part is 24 (RFC 5944 3.3)", rq.src, rq.now)
+        _type, rq.flags, rq.lifetime, rq.hoa_octets, rq.ha_octets, rq.coa_octets, rq.ident = _unpack_rrq(data)
+        hoa = rq.hoa = _ntoa(rq.hoa_octets)
+        sa = rq.sa = self._sa.get(hoa)
+        rq.reply_auth = None if sa is None else sa[:4]
+        return None
+
+    def _extensions(self, rq: _Request) -> Decision | None:
+        """RFC 5944 1.9: unrecognised extensions 0-127 discard the message, 128-255 are skipped."""
+        exts, error = _walk_extensions(rq.data, _RRQ_SIZE)
         auth_exts: list[codec.Ext] = []
         tunnel_req: codec.Ext | None = None
         cvse = False
@@ -289,262 +400,284 @@ class HomeAgent:
                     elif t == n.EXT_CVSE:
                         cvse = True
             elif t < 128:
-                if auth_exts and self._f_nonskippable_after_auth:  # FAULT nonskippable-after-auth-ignored
+                how = self.behaviour.nonskippable
+                if how == "accept" or (how == "ignore-after-auth" and auth_exts):
                     continue
-                if not self._f_accept_nonskippable:  # FAULT accept-nonskippable skips this
-                    return self._quiet(DROPPED, None, f"unrecognised non-skippable extension {t}: message silently discarded (RFC 5944 1.9)", src, now, hoa)
+                return self._quiet(DROPPED, None, f"unrecognised non-skippable extension {t}: message silently discarded (RFC 5944 1.9)", rq.src, rq.now, rq.hoa)
             elif skipped is None:
                 skipped = t
         if error:
-            return self._deny(data, 134, f"poorly formed Request: {error}", src, now, trusted, reply_auth, authenticated=False)
-        if skipped is not None and self._f_reject_skippable:  # FAULT reject-skippable
-            return self._deny(data, 134, f"unrecognised skippable extension {skipped} rejected", src, now, trusted, reply_auth, authenticated=False)
+            return self._deny(rq, 134, f"poorly formed Request: {error}", authenticated=False)
+        if skipped is not None and self.behaviour.skippable == "deny-134":
+            return self._deny(rq, 134, f"unrecognised skippable extension {skipped} rejected", authenticated=False)
+        rq.auth_exts = auth_exts
+        rq.tunnel_req = tunnel_req
+        rq.cvse = cvse
+        return None
 
-        # RFC 5944 3.8.2.1 (a): exactly one authorization-enabling extension, and it must verify.
+    def _authentication(self, rq: _Request) -> Decision | None:
+        """RFC 5944 3.8.2.1 (a): exactly one authorization-enabling extension, and it must verify (3.5)."""
+        sa = rq.sa
         if sa is None:
-            return self._deny(data, 131, f"no mobility security association for home address {hoa}", src, now, trusted, None, authenticated=False)
-        spi, algorithm, key, mac, replay_mode, reply_auth_header = sa
+            return self._deny(rq, 131, f"no mobility security association for home address {rq.hoa}", authenticated=False)
+        b = self.behaviour
+        auth_exts = rq.auth_exts
         if not auth_exts:
-            if not self._f_accept_missing_auth:  # FAULT accept-missing-auth skips this
-                return self._deny(data, 131, "no MN-HA authentication extension", src, now, trusted, reply_auth, authenticated=False)
+            if b.require_authentication:
+                return self._deny(rq, 131, "no MN-HA authentication extension", authenticated=False)
         elif len(auth_exts) > 1:
-            return self._deny(data, 131, f"{len(auth_exts)} authorization-enabling extensions, exactly one allowed", src, now, trusted, reply_auth, authenticated=False)
+            return self._deny(rq, 131, f"{len(auth_exts)} authorization-enabling extensions, exactly one allowed", authenticated=False)
         else:
             ext = auth_exts[0]
             ext_type, ext_offset, ext_header, ext_length = ext
             if ext_type != n.EXT_MN_HA_AUTH:
-                return self._deny(data, 131, f"authorization-enabling extension type {ext_type} is not supported here", src, now, trusted, reply_auth, authenticated=False)
+                return self._deny(rq, 131, f"authorization-enabling extension type {ext_type} is not supported here", authenticated=False)
+            data = rq.data
             spi_at = ext_offset + ext_header
             got_spi = _unpack_spi(data, spi_at)[0] if ext_length >= 4 else None  # codec.spi_of
-            if got_spi != spi:
-                if not self._f_accept_unknown_spi:  # FAULT accept-unknown-spi skips this
-                    what = "too short to hold an SPI" if got_spi is None else f"SPI {got_spi:#x} names no security association for {hoa}"
-                    return self._deny(data, 131, f"MN-HA authentication extension {what}", src, now, trusted, reply_auth, authenticated=False)
-            elif self._f_auth_claimed_length:  # FAULT auth-compare-claimed-length: as many octets as the Length claims
-                width = ext_length - 4
-                if width < 0 or not compare_digest(data[spi_at + 4 : spi_at + ext_length], mac(data[: spi_at + 4])[:width]):
-                    return self._deny(data, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
-            elif self._f_truncated_auth:  # FAULT truncated-auth-compare
-                if not codec.check_authenticator(data, ext, algorithm, key, 8, mac=mac):
-                    return self._deny(data, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
+            if got_spi != sa[0]:
+                if not b.accept_unknown_spi:
+                    what = "too short to hold an SPI" if got_spi is None else f"SPI {got_spi:#x} names no security association for {rq.hoa}"
+                    return self._deny(rq, 131, f"MN-HA authentication extension {what}", authenticated=False)
             # codec.check_authenticator: the authenticator covers everything up to and including the SPI.
-            elif not compare_digest(data[spi_at + 4 : spi_at + ext_length], mac(data[: spi_at + 4])):
-                return self._deny(data, 131, "MN-HA authenticator does not verify", src, now, trusted, reply_auth, authenticated=False)
-        if self._f_auth_before_trust and self.inside and not trusted:  # FAULT auth-before-trust: the source check comes only now
-            return self._drop_untrusted(src, now)
+            elif b.auth_compare_claimed_length:  # as many octets as the Length claims
+                width = ext_length - 4
+                if width < 0 or not compare_digest(data[spi_at + 4 : spi_at + ext_length], sa[3](data[: spi_at + 4])[:width]):
+                    return self._deny(rq, 131, "MN-HA authenticator does not verify", authenticated=False)
+            elif b.auth_compare_octets != codec.DIGEST_SIZE:
+                if not codec.check_authenticator(data, ext, sa[1], sa[2], b.auth_compare_octets, mac=sa[3]):
+                    return self._deny(rq, 131, "MN-HA authenticator does not verify", authenticated=False)
+            elif not compare_digest(data[spi_at + 4 : spi_at + ext_length], sa[3](data[: spi_at + 4])):
+                return self._deny(rq, 131, "MN-HA authenticator does not verify", authenticated=False)
+        if b.untrusted_requests == "drop-after-auth" and self.inside and not rq.trusted:
+            return self._drop_untrusted(rq.src, rq.now)  # the RFC 5265 4.3 source check, only now
+        return None
 
-        # RFC 5944 3.8.2.1 (b) and 5.7: Identification.
+    def _identification(self, rq: _Request) -> Decision | None:
+        """RFC 5944 3.8.2.1 (b), 5.7: a timestamp within the window and newer, or the nonce this home agent sent."""
+        b = self.behaviour
+        hoa, ident = rq.hoa, rq.ident
         state = self._replay.get(hoa)
         if state is None:
             state = self._replay[hoa] = ReplayState()
-        if replay_mode == "timestamp":
-            reply_id = ident
-            skip = self._f_no_replay_check  # FAULT no-replay-check skips this
-            if self._f_dereg_unchecked and lifetime == 0:  # FAULT replay-dereg-unchecked
-                skip = True
-            if not skip:
-                last = state.first_accepted if self._f_replay_first_only else state.last_accepted  # FAULT replay-first-only
-                why = check_timestamp(ident, now, self.config.replay_skew, last, self.config.replay_strict)
-                if why is not None and self._f_accept_future_id and why.startswith("timestamp +"):  # FAULT accept-future-identification
-                    why = None
-                if why is not None and self._f_drop_replays:  # FAULT drop-replays: silence instead of 133
-                    return self._quiet(DROPPED, None, f"Identification mismatch: {why}; dropped", src, now, hoa)
-                if why is not None:
-                    rid = ident if self._f_bad_reply_id else timestamp_denial_identification(ident, now)  # FAULT bad-reply-identification
-                    return self._deny(data, 133, f"Identification mismatch: {why} (RFC 5944 5.7)", src, now, trusted, reply_auth, identification=rid)
-        else:
-            why = None if self._f_no_replay_check else check_nonce(ident, state)  # FAULT no-replay-check
-            nonce = self._new_nonce() & 0xFFFFFFFF
-            state.ha_nonce = nonce
-            reply_id = nonce_reply_identification(ident, nonce)
-            if why is not None:
-                rid = ident if self._f_bad_reply_id else reply_id  # FAULT bad-reply-identification
-                return self._deny(data, 133, f"Identification mismatch: {why} (RFC 5944 5.7)", src, now, trusted, reply_auth, identification=rid)
-            state.last_mn_nonce = low32(ident)
+        rq.state = state
+        check = b.replay_check
+        if rq.sa[4] == "timestamp":
+            rq.reply_id = ident
+            if check == "none" or (check == "registrations-only" and rq.lifetime == 0):
+                return None
+            last = state.first_accepted if check == "first-only" else state.last_accepted
+            why = check_timestamp(ident, rq.now, self.config.replay_skew, last, self.config.replay_strict)
+            if why is None or (not b.reject_future_timestamps and why.startswith("timestamp +")):
+                return None
+            if b.replay_denial == "drop":
+                return self._quiet(DROPPED, None, f"Identification mismatch: {why}; dropped", rq.src, rq.now, hoa)
+            rid = ident if b.reply_identification == "copy-request" else timestamp_denial_identification(ident, rq.now)
+            return self._deny(rq, 133, f"Identification mismatch: {why} (RFC 5944 5.7)", identification=rid)
+        why = None if check == "none" else check_nonce(ident, state)
+        nonce = self._new_nonce() & 0xFFFFFFFF
+        state.ha_nonce = nonce
+        reply_id = rq.reply_id = nonce_reply_identification(ident, nonce)
+        if why is not None:
+            rid = ident if b.reply_identification == "copy-request" else reply_id
+            return self._deny(rq, 133, f"Identification mismatch: {why} (RFC 5944 5.7)", identification=rid)
+        state.last_mn_nonce = low32(ident)
+        return None
 
-        # RFC 5944 3.8.2.1: the Home Agent field must be one of this home agent's addresses
-        # (config.address is a canonical dotted quad, so comparing its octets compares the strings).
-        if ha_octets != self._address_octets and _ntoa(ha_octets) != local[0] and not self._f_ignore_ha_field:  # FAULT ignore-ha-field
-            own = None if self._f_ha_field_copied else self.address  # FAULT ha-field-copied-in-136
-            return self._deny(data, 136, f"Home Agent field {_ntoa(ha_octets)} is not an address of this home agent", src, now, trusted, reply_auth, identification=reply_id, home_agent=own)
+    def _home_agent_field(self, rq: _Request) -> Decision | None:
+        """RFC 5944 3.8.2.1: the Home Agent field must be one of this home agent's addresses; 136 names ours (3.8.3.1)."""
+        # config.address is a canonical dotted quad, so comparing its octets compares the strings.
+        ha_octets = rq.ha_octets
+        if ha_octets == self._address_octets or not self.behaviour.ha_field_check or _ntoa(ha_octets) == rq.local[0]:
+            return None
+        own = self.address if self.behaviour.ha_field_in_136 == "own-address" else None
+        return self._deny(rq, 136, f"Home Agent field {_ntoa(ha_octets)} is not an address of this home agent", identification=rq.reply_id, home_agent=own)
 
-        coa = _ntoa(coa_octets)
-        registering = lifetime != 0
-        udp = False
-        tunnel_ext = b""
-        code = 0
-        keep_others = False
-        cache = self._cache
-        if registering:
-            if flags & n.FLAG_T:
-                if self._f_bad_rt_code:  # FAULT bad-reverse-tunnel-code
-                    return self._deny(data, 128, "reverse tunnel requested", src, now, trusted, reply_auth, identification=reply_id)
-                if not self.config.reverse_tunneling:
-                    return self._deny(data, 137, "requested reverse tunnel unavailable (RFC 3024)", src, now, trusted, reply_auth, identification=reply_id)
-            elif self.config.reverse_tunnel_required:
-                return self._deny(data, 138, "reverse tunnel is mandatory and 'T' bit not set (RFC 3024)", src, now, trusted, reply_auth, identification=reply_id)
-            if flags & (n.FLAG_M | n.FLAG_G):
-                return self._deny(data, 139, "requested encapsulation unavailable: this home agent tunnels IP-in-IP only (RFC 5944 3.8.2.3)", src, now, trusted, reply_auth, identification=reply_id)
-            if cvse:
-                return self._deny(data, 140, "unable to interpret CVSE sent by the mobile node", src, now, trusted, reply_auth, identification=reply_id)
-            if tunnel_req is not None and not self._f_no_udp_tunnel:  # FAULT no-udp-tunnel ignores the request
-                parsed = codec.parse_udp_tunnel_request(data, tunnel_req)
-                if parsed is None:
-                    return self._deny(data, 134, "poorly formed Request: UDP Tunnel Request shorter than 6 octets (RFC 3519 3.1)", src, now, trusted, reply_auth, identification=reply_id)
-                force, _fa_required, encapsulation = parsed
-                # RFC 3519 (home agent considerations): a NAT shows as an IP source that differs
-                # from the Care-of Address; 'F' asks for UDP tunnelling without one.
-                if src[0] != coa or force:
-                    if not self.config.udp_tunneling:
-                        return self._deny(data, 142, "UDP encapsulation unavailable (RFC 3519)", src, now, trusted, reply_auth, identification=reply_id)
-                    if encapsulation != n.IPPROTO_IPIP:
-                        return self._deny(data, 139, f"UDP tunnel encapsulation {encapsulation} unavailable: IP-in-IP only", src, now, trusted, reply_auth, identification=reply_id)
-                    udp = True
-                    tunnel_ext = codec.udp_tunnel_reply(0, self.config.keepalive_interval)
-            if flags & n.FLAG_S:
-                if self.config.simultaneous_bindings:
-                    current = cache.get(hoa)
-                    if len(current) >= self.config.max_simultaneous_bindings and cache.find(hoa, coa) is None:
-                        return self._deny(data, 135, f"too many simultaneous mobility bindings ({len(current)})", src, now, trusted, reply_auth, identification=reply_id)
-                    keep_others = True
-                else:
-                    code = 1  # RFC 5944 3.4, 3.8.3.2: accepted, simultaneous bindings unsupported
+    def _policy(self, rq: _Request) -> Decision | None:
+        """RFC 5944 3.8.2.3, RFC 3024, RFC 3519: what this home agent can offer a registration, or the denial."""
+        rq.code = 0
+        rq.udp = False
+        rq.tunnel_ext = b""
+        rq.keep_others = False
+        if rq.lifetime == 0:
+            return None
+        flags, config = rq.flags, self.config
+        if flags & n.FLAG_T:
+            code = self.behaviour.reverse_tunnel_denial_code
+            if code is not None:
+                return self._deny(rq, code, "reverse tunnel requested", identification=rq.reply_id)
+            if not config.reverse_tunneling:
+                return self._deny(rq, 137, "requested reverse tunnel unavailable (RFC 3024)", identification=rq.reply_id)
+        elif config.reverse_tunnel_required:
+            return self._deny(rq, 138, "reverse tunnel is mandatory and 'T' bit not set (RFC 3024)", identification=rq.reply_id)
+        if flags & (n.FLAG_M | n.FLAG_G):
+            return self._deny(rq, 139, "requested encapsulation unavailable: this home agent tunnels IP-in-IP only (RFC 5944 3.8.2.3)", identification=rq.reply_id)
+        if rq.cvse:
+            return self._deny(rq, 140, "unable to interpret CVSE sent by the mobile node", identification=rq.reply_id)
+        if rq.tunnel_req is not None and self.behaviour.honour_udp_tunnel_request:
+            d = self._udp_tunnel(rq)
+            if d is not None:
+                return d
+        if flags & n.FLAG_S:
+            if config.simultaneous_bindings:
+                current = self._cache.get(rq.hoa)
+                if len(current) >= config.max_simultaneous_bindings and self._cache.find(rq.hoa, _ntoa(rq.coa_octets)) is None:
+                    return self._deny(rq, 135, f"too many simultaneous mobility bindings ({len(current)})", identification=rq.reply_id)
+                rq.keep_others = True
+            else:
+                rq.code = 1  # RFC 5944 3.4, 3.8.3.2: accepted, simultaneous bindings unsupported
+        return None
 
-        renewal = self._f_no_tnc_on_renewal and registering and bool(cache.get(hoa))  # FAULT no-tnc-on-renewal: a live binding before
-        # RFC 5944 3.8.2.2: update the mobility binding list.
-        if not registering and not self._f_dereg_nonzero:
+    def _udp_tunnel(self, rq: _Request) -> Decision | None:
+        """RFC 3519 3.1 (home agent considerations): a UDP tunnel behind a NAT, or when 'F' forces it."""
+        parsed = codec.parse_udp_tunnel_request(rq.data, rq.tunnel_req)
+        if parsed is None:
+            return self._deny(rq, 134, "poorly formed Request: UDP Tunnel Request shorter than 6 octets (RFC 3519 3.1)", identification=rq.reply_id)
+        force, _fa_required, encapsulation = parsed
+        # A NAT shows as an IP source that differs from the Care-of Address.
+        if rq.src[0] != _ntoa(rq.coa_octets) or force:
+            if not self.config.udp_tunneling:
+                return self._deny(rq, 142, "UDP encapsulation unavailable (RFC 3519)", identification=rq.reply_id)
+            if encapsulation != n.IPPROTO_IPIP:
+                return self._deny(rq, 139, f"UDP tunnel encapsulation {encapsulation} unavailable: IP-in-IP only", identification=rq.reply_id)
+            rq.udp = True
+            rq.tunnel_ext = codec.udp_tunnel_reply(0, self.config.keepalive_interval)
+        return None
+
+    def _bindings(self, rq: _Request) -> None:
+        """RFC 5944 3.8.2.2: update the mobility binding list; 3.8.3.2: the Lifetime granted."""
+        b = self.behaviour
+        cache, hoa, lifetime, now = self._cache, rq.hoa, rq.lifetime, rq.now
+        coa = rq.coa = _ntoa(rq.coa_octets)
+        # tnc_on_accept "except-renewals": a live binding before this request.
+        rq.renewal = bool(lifetime and b.tnc_on_accept == "except-renewals" and cache.get(hoa))
+        if lifetime == 0 and not b.dereg_grants_lifetime:
             if coa == hoa:
                 removed = len(cache.remove_all(hoa))
             else:
                 removed = 1 if cache.remove(hoa, coa) else 0
-            granted = 0
-            reason = f"deregistered {removed} binding(s) (RFC 5944 3.8.2.2)"
-        elif not registering:  # FAULT dereg-nonzero-lifetime: answered as a renewal, binding kept
-            granted = self.config.max_lifetime
-            reason = "deregistration answered as a renewal"
+            rq.granted = 0
+            rq.reason = f"deregistered {removed} binding(s) (RFC 5944 3.8.2.2)"
+        elif lifetime == 0:  # dereg_grants_lifetime: answered as a renewal, binding kept
+            rq.granted = self.config.max_lifetime
+            rq.reason = "deregistration answered as a renewal"
         else:
-            if self._f_grant_longer:  # FAULT grant-longer-lifetime
+            grant = b.lifetime_grant
+            if grant == "double":
                 granted = min(2 * lifetime, MAX_GRANTABLE)
             else:
                 # RFC 5944 3.8.3.2: never more than requested; the home agent may grant less.
                 granted = min(lifetime, self.config.max_lifetime)
             prev = cache.find(hoa, coa)
-            if prev is not None and self._f_lifetime_keeps_longest:  # FAULT lifetime-keeps-longest
-                granted = max(granted, prev.lifetime)
-            if prev is not None and prev.identification == ident and prev.lifetime != INFINITE_LIFETIME:
-                # RFC 5944 3.8.2.2: a duplicate of an accepted request must not extend the lifetime.
-                granted = max(0, min(granted, int(prev.expires - now)))
+            if prev is not None:
+                if grant == "keep-longest":
+                    granted = max(granted, prev.lifetime)
+                if prev.identification == rq.ident and prev.lifetime != INFINITE_LIFETIME:
+                    # RFC 5944 3.8.2.2: a duplicate of an accepted request must not extend the lifetime.
+                    granted = max(0, min(granted, int(prev.expires - now)))
+            udp, src = rq.udp, rq.src
             binding = _new_tuple(Binding, (  # Binding(...), without the keyword-handling __new__
-                hoa, coa, granted, now, ident, flags, src,
+                hoa, coa, granted, now, rq.ident, rq.flags, src,
                 udp, src if udp else None, self.config.keepalive_interval if udp else None,
             ))
-            cache.add(binding, keep_others=keep_others)
-            reason = REASON_ACCEPTED if code == 0 else REASON_ACCEPTED_S
-        if replay_mode == "timestamp" and (state.last_accepted is None or ident > state.last_accepted):
-            state.last_accepted = ident
-            if state.first_accepted is None:
-                state.first_accepted = ident
+            cache.add(binding, keep_others=rq.keep_others)
+            rq.granted = granted
+            rq.reason = REASON_ACCEPTED if rq.code == 0 else REASON_ACCEPTED_S
+        if rq.sa[4] == "timestamp":
+            state, ident = rq.state, rq.ident
+            if state.last_accepted is None or ident > state.last_accepted:
+                state.last_accepted = ident
+                if state.first_accepted is None:
+                    state.first_accepted = ident
 
-        # RFC 5944 3.8.3.2: Home Address and Home Agent copied; 3.5.2: the MN-HA authentication
-        # extension last but for what a fault profile appends (codec.build_reply, same octets).
-        tnc_before, tnc_after = self._tnc_accepted if trusted else NO_TNC
-        if renewal or (udp and self._f_no_tnc_with_udp):  # FAULT no-tnc-with-udp-tunnel (and no-tnc-on-renewal)
+    def _reply(self, rq: _Request) -> Decision:
+        """RFC 5944 3.8.3: the accepting reply. 3.8.3.2: Home Address and Home Agent copied; 3.5.2: the
+        authentication extension last but for what Behaviour.tnc_position appends (codec.build_reply, same octets)."""
+        b = self.behaviour
+        tnc_before, tnc_after = self._tnc_accepted if rq.trusted else NO_TNC
+        if rq.renewal or (rq.udp and b.tnc_on_accept == "except-udp-tunnel"):
             tnc_before, tnc_after = NO_TNC
-        if self._f_mangle_reply_id:  # FAULT mangle-reply-identification
+        reply_id = rq.reply_id
+        if b.reply_identification == "mangle-low-bits":
             reply_id ^= MANGLE_LOW_BITS
-        if self._f_reply_fa_ha_auth:  # FAULT reply-without-mn-ha-auth: FA-HA in place of MN-HA
-            reply_auth_header = bytes((n.EXT_FA_HA_AUTH,)) + reply_auth_header[1:]
-        msg = _pack_rrp(n.MSG_RRP, code, granted, hoa_octets, ha_octets, reply_id) + tunnel_ext + tnc_before + reply_auth_header
-        reply = msg + mac(msg) + tnc_after
+        sa, src, granted = rq.sa, rq.src, rq.granted
+        msg = _pack_rrp(n.MSG_RRP, rq.code, granted, rq.hoa_octets, rq.ha_octets, reply_id) + rq.tunnel_ext + tnc_before + sa[5]
+        reply = msg + sa[3](msg) + tnc_after
         # Decision(ACCEPTED, code, reason, reply, reply_to, hoa, src, lifetime=granted,
         # care_of_address=coa, tnc=..., udp_tunnel=udp), every field in order:
         return _new_tuple(Decision, (
-            ACCEPTED, code, reason, reply, self._accepted_reply_to(src, coa, trusted) if self._f_reply_elsewhere else src, hoa, src,
-            True, 0, granted, coa, bool(tnc_before or tnc_after), udp, None,
+            ACCEPTED, rq.code, rq.reason, reply, self._accepted_reply_to(src, rq.coa, rq.trusted) if self._reply_elsewhere else src,
+            rq.hoa, src, True, 0, granted, rq.coa, bool(tnc_before or tnc_after), rq.udp, None,
         ))
+
+    # ------------------------------------------------------------------ what every reply or drop shares
 
     def _tnc(self, trusted: bool, accepted: bool) -> tuple[bytes, bytes]:
         """RFC 5265 4.3: replies to trusted sources carry TNC, before the MN-HA authenticator (3.4, RFC 5944 3.5.1)."""
-        if not (self.inside and trusted) or self._f_omit_tnc:  # FAULT omit-tnc
-            return b"", b""
-        if not accepted and self._f_no_tnc_on_denial:  # FAULT no-tnc-on-denial
-            return b"", b""
-        ext = BAD_TNC_EXTENSION if self._f_bad_tnc_format else TNC_EXTENSION  # FAULT bad-tnc-format
-        if accepted and self._f_extra_bad_tnc:  # FAULT extra-bad-tnc: a second TNC with Sub-Type 1
+        b = self.behaviour
+        if not (self.inside and trusted) or b.tnc_position == "omitted":
+            return NO_TNC
+        if not accepted and not b.tnc_on_denial:
+            return NO_TNC
+        ext = BAD_TNC_EXTENSION if b.tnc_format == "length-4-subtype-1" else TNC_EXTENSION
+        if accepted and b.tnc_format == "extra-subtype-1":
             ext += EXTRA_BAD_TNC
-        if self._f_tnc_after_auth:  # FAULT tnc-after-auth
+        if b.tnc_position == "after-auth":
             return b"", ext
         return ext, b""
 
     def _accepted_reply_to(self, src: tuple[str, int], coa: str, trusted: bool) -> tuple[str, int]:
-        """:meth:`_reply_to`, and the fault that answers untrusted requests at their Care-of Address."""
-        if self._f_untrusted_reply_to_coa and self.inside and not trusted:  # FAULT untrusted-reply-to-coa
+        """:meth:`_reply_to`, or the Care-of Address (Behaviour.untrusted_requests "answer-at-care-of-address")."""
+        if self.inside and not trusted and self.behaviour.untrusted_requests == "answer-at-care-of-address":
             return (coa, src[1])
         return self._reply_to(src)
 
-    def _untrusted_leak(self, data: bytes) -> bool:
-        """Fault branches that let a request from an untrusted source past the RFC 5265 4.3 check."""
-        if self._f_auth_before_trust or self._f_untrusted_reply_to_coa:  # FAULTS auth-before-trust, untrusted-reply-to-coa
-            return True  # (auth-before-trust drops it after authentication)
-        if len(data) < _RRQ_SIZE:
-            return False
-        lifetime = int.from_bytes(data[2:4], "big")
-        live = self._cache.get(_ntoa(data[4:8]))
-        if self._f_trust_registered_coa and any(b.care_of_address == _ntoa(data[12:16]) for b in live):  # FAULT trust-registered-coa
-            return True
-        if lifetime == 0:
-            return self._f_untrusted_dereg  # FAULT answer-untrusted-dereg
-        return self._f_untrusted_renewal and bool(live)  # FAULT answer-untrusted-renewal
+    def _reply_to(self, src: tuple[str, int]) -> tuple[str, int]:
+        # RFC 5944 3.8.3.1: destination port copied from the request's source port (Behaviour.reply_port).
+        port = self.behaviour.reply_port
+        return src if port == "source" else (src[0], port)
 
     def _drop_untrusted(self, src: tuple[str, int], now: float) -> Decision:
-        # RFC 5265 4.3: MUST drop silently; SHOULD log (rate-limited, with the source).
+        # RFC 5265 4.3: MUST drop silently; SHOULD log (rate-limited, with the source): Behaviour.log_untrusted.
         reason = f"registration request from untrusted source {src[0]} dropped (RFC 5265 4.3)"
-        if self._f_no_untrusted_log:  # FAULT no-untrusted-log
+        how = self.behaviour.log_untrusted
+        if how == "never":
             return Decision(DROPPED, None, reason, None, None, None, src, log=False)
-        if self._f_log_untrusted_once:  # FAULT log-untrusted-once (conformant): one line per source
+        if how == "once-per-source":
             if src[0] in self._untrusted_logged:
                 return Decision(DROPPED, None, reason, None, None, None, src, log=False)
             self._untrusted_logged.add(src[0])
         return self._quiet(DROPPED, None, reason, src, now)
 
-    def _reply_to(self, src: tuple[str, int]) -> tuple[str, int]:
-        # RFC 5944 3.8.3.1: destination port copied from the request's source port.
-        if self._f_reply_to_434:  # FAULT reply-to-port-434
-            return (src[0], n.MIP_PORT)
-        return src
-
     def _deny(
         self,
-        data: bytes,
+        rq: _Request,
         code: int,
         reason: str,
-        src: tuple[str, int],
-        now: float,
-        trusted: bool,
-        auth: tuple[int, str, bytes, Callable[[bytes], bytes]] | None,
         *,
         identification: int | None = None,
         home_agent: str | None = None,
         authenticated: bool = True,
     ) -> Decision:
         """A denying reply (RFC 5944 3.8.2.3): fields copied from the request, Lifetime 0."""
-        req = codec.parse_request(data)
-        assert req is not None  # _registration checked the type and the 24 octets
-        tnc_before, tnc_after = self._tnc(trusted, accepted=False)
-        ident = req.identification if identification is None else identification
-        if self._f_mangle_reply_id:  # FAULT mangle-reply-identification
+        b = self.behaviour
+        tnc_before, tnc_after = self._tnc(rq.trusted, accepted=False)
+        ident = rq.ident if identification is None else identification
+        if b.reply_identification == "mangle-low-bits":
             ident ^= MANGLE_LOW_BITS
+        auth = rq.reply_auth
         reply = codec.build_reply(
-            code, 0, req.data[4:8], home_agent or req.data[8:12], ident, tnc_before,
+            code, 0, rq.hoa_octets, home_agent or rq.ha_octets, ident, tnc_before,
             auth=auth, trailing=tnc_after,
         )
-        if auth is not None and self._f_reply_fa_ha_auth:  # FAULT reply-without-mn-ha-auth
+        if auth is not None and b.reply_auth_type == "fa-ha":  # FA-HA in place of MN-HA, same authenticator
             at = len(reply) - len(tnc_after) - 4 - codec.DIGEST_SIZE - 2
             reply = reply[:at] + bytes((n.EXT_FA_HA_AUTH,)) + reply[at + 1 :]
-        log, held = (True, 0) if authenticated else self._limiter.allow(now)
+        log, held = (True, 0) if authenticated else self._limiter.allow(rq.now)
+        coa = _ntoa(rq.coa_octets)
         return Decision(
-            DENIED, code, reason, reply, self._accepted_reply_to(src, req.care_of_address, trusted), req.home_address, src,
-            log=log, suppressed=held, care_of_address=req.care_of_address, tnc=bool(tnc_before or tnc_after),
+            DENIED, code, reason, reply, self._accepted_reply_to(rq.src, coa, rq.trusted), rq.hoa, rq.src,
+            log=log, suppressed=held, care_of_address=coa, tnc=bool(tnc_before or tnc_after),
         )
 
     def _quiet(self, outcome: str, code: int | None, reason: str, src: tuple[str, int], now: float, home: str | None = None) -> Decision:
@@ -588,6 +721,7 @@ class HomeAgent:
         hdr = parse_ipv4(inner)
         if not isinstance(hdr, TunnelError) and is_echo_request(inner, hdr) and hdr.dst in (self.address, local[0]):
             # RFC 3519 keepalive: answered inside the tunnel, to the endpoint it came from.
-            to = (src[0], n.MIP_PORT) if self._f_tunnel_data_to_434 else src  # FAULT tunnel-data-to-port-434
+            port = self.behaviour.tunnel_data_port
+            to = src if port == "endpoint" else (src[0], port)
             return Decision(ACCEPTED, None, "keepalive answered", codec.tunnel_data(echo_reply(inner, hdr)), to, home, src, log=False)
         return Decision(ACCEPTED, None, "tunnel data", None, None, home, src, log=False, inner=inner)

@@ -1,77 +1,161 @@
 """Fault profiles: each makes the reference home agent break exactly one rule.
 
 The conformance suite proves each of its cases can fail by running it against
-the home agent with the matching fault. Every fault is a small, explicit
-branch in :mod:`mipcheck.ha.core` (grep for its name); nothing else changes.
+the home agent with the matching fault. A fault is a change of one setting of
+the home agent's behaviour record (:class:`mipcheck.ha.behaviour.Behaviour`);
+the core reads that record and nothing else. ``TABLE`` below is the one table:
+what each fault changes, the rule it breaks, and the suite cases that must
+fail (or warn) under it. ``FAULT_CASES``, ``PASSING_FAULTS`` and the HA suite's
+case -> faults map (``mipcheck.suites.ha.FAULTS``) are derived from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from mipcheck.errors import ConfigError
 
-# name -> the one rule it breaks (case ID first, then what the home agent does instead).
-FAULTS: dict[str, str] = {
-    "answer-untrusted": "HA-UNTRUSTED-DROP: answers a registration request from a source outside the trusted networks instead of dropping it (RFC 5265 4.3)",
-    "trust-by-coa": "HA-SOURCE-NOT-COA: decides trust by the Care-of Address field instead of the IP source address (RFC 5265 4.3)",
-    "omit-tnc": "HA-TNC-INCLUDED: never includes the Trusted Networks Configured extension (RFC 5265 4.3)",
-    "bad-tnc-format": "HA-TNC-FORMAT: sends the TNC extension with Length 4 and Sub-Type 1 (RFC 5265 3.4: Length 2, Sub-Type 0)",
-    "tnc-after-auth": "HA-TNC-AUTHENTICATED: puts the TNC extension after the MN-HA authentication extension, outside the authenticator (RFC 5944 3.5.1, RFC 5265 3.4)",
-    "no-tnc-on-denial": "HA-TNC-ON-DENIAL: omits the TNC extension from denying replies to trusted sources (RFC 5265 4.3)",
-    "trust-all-when-unconfigured": "HA-TRUST-NONE-DEFAULT: trusts every source when no trusted network is configured (RFC 5265 4.3: none by default)",
-    "no-untrusted-log": "HA-UNTRUSTED-LOG: drops requests from untrusted sources without logging them (RFC 5265 4.3)",
-    "no-udp-tunnel": "HA-NATT-UDP-TUNNEL: ignores the UDP Tunnel Request extension behind a NAT (RFC 3519, RFC 5265 4.3)",
-    "reply-to-port-434": "HA-ANY-SOURCE-PORT: sends the reply to UDP port 434 instead of the request's source port (RFC 5944 3.8.3.1)",
-    "answer-untrusted-renewal": "HA-UNTRUSTED-DROP: processes and answers a renewal (non-zero Lifetime) of a live binding from an untrusted source instead of dropping it (RFC 5265 4.3)",
-    "answer-untrusted-dereg": "HA-UNTRUSTED-DROP: processes and answers a de-registration (Lifetime 0) from an untrusted source, removing the binding, instead of dropping it (RFC 5265 4.3)",
-    "auth-before-trust": "HA-UNTRUSTED-DROP: authenticates before the source check, so an untrusted request that fails authentication (bad authenticator, unknown SPI) gets a 131 instead of silence (RFC 5265 4.3)",
-    "untrusted-reply-to-coa": "HA-UNTRUSTED-DROP, HA-SOURCE-NOT-COA: processes untrusted requests and sends the reply to the Care-of Address (at the request's source port) instead of dropping them (RFC 5265 4.3)",
-    "trust-registered-coa": "HA-SOURCE-NOT-COA: trusts a request whose Care-of Address is that of a live binding of the home address, whatever its IP source (RFC 5265 4.3)",
-    "no-tnc-on-renewal": "HA-TNC-INCLUDED: omits the TNC extension when the request renews a live binding (RFC 5265 4.3)",
-    "no-tnc-with-udp-tunnel": "HA-TNC-INCLUDED: omits the TNC extension from replies that carry a UDP Tunnel Reply (RFC 5265 4.3)",
-    "extra-bad-tnc": "HA-TNC-FORMAT: adds a second TNC extension with Sub-Type 1 after the correct one (RFC 5265 3.4: Sub-Type 0)",
-    "tunnel-data-to-port-434": "HA-NATT-UDP-TUNNEL: sends HA->MN tunnel data to UDP port 434 of the tunnel endpoint instead of the registered UDP tunnel endpoint (RFC 3519)",
-    "accept-missing-auth": "MIP-AUTH-MISSING: accepts a request without an MN-HA authentication extension (RFC 5944 3.8.2.1)",
-    "truncated-auth-compare": "MIP-AUTH-BAD: compares only the first 8 octets of the authenticator (RFC 5944 3.8.2.1)",
-    "accept-unknown-spi": "MIP-AUTH-BAD: accepts a request whose SPI names no security association (RFC 5944 3.8.2.1)",
-    "no-replay-check": "MIP-ID-STALE, MIP-REPLAY: skips the Identification check (RFC 5944 3.8.2.1, 5.7)",
-    "bad-reply-identification": "MIP-ID-STALE, MIP-REPLAY: denies with 133 but copies the request's Identification unchanged (RFC 5944 5.7)",
-    "ignore-ha-field": "MIP-HA-FIELD: accepts a Home Agent field that is not one of its addresses instead of denying with 136 (RFC 5944 3.8.2.1)",
-    "reject-skippable": "MIP-SKIPPABLE-IGNORED: denies (134) a request carrying an unrecognised skippable extension (RFC 5944 1.9)",
-    "accept-nonskippable": "MIP-NONSKIPPABLE: processes a request carrying an unrecognised non-skippable extension instead of discarding it (RFC 5944 1.9)",
-    "dereg-nonzero-lifetime": "MIP-DEREG: answers a deregistration as a renewal, keeping the binding and granting a non-zero Lifetime (RFC 5944 3.8.2.2)",
-    "grant-longer-lifetime": "MIP-LIFETIME: grants twice the requested Lifetime (RFC 5944 3.8.3.2: never more than requested)",
-    "bad-reverse-tunnel-code": "MIP-REVERSE-TUNNEL: denies a request with the 'T' bit with code 128 instead of accepting it or using 137 (RFC 3024)",
-    "mangle-reply-identification": "MIP-REPLY-ID: every reply carries an Identification whose low-order 32 bits are not the request's (RFC 5944 5.7)",
-    "reply-without-mn-ha-auth": "MIP-REPLY-AUTH: replies carry a Foreign-Home authentication extension where the MN-HA one belongs (RFC 5944 3.5, 3.8.3.1)",
-    "replay-first-only": "MIP-REPLAY: compares a timestamp only with the first Identification ever accepted for the home address, so replays of later registrations pass (RFC 5944 5.7)",
-    "replay-dereg-unchecked": "MIP-REPLAY: skips the Identification check for de-registrations, so a replayed de-registration is accepted (RFC 5944 3.8.2.1, 5.7)",
-    "drop-replays": "MIP-REPLAY, MIP-ID-STALE: drops a request whose Identification fails the check silently instead of replying 133 (RFC 5944 3.8.2.1 SHOULD)",
-    "accept-future-identification": "MIP-ID-STALE: accepts timestamps ahead of its clock by any amount; only late ones are refused (RFC 5944 5.7.1)",
-    "auth-compare-claimed-length": "MIP-AUTH-BAD: compares only as many authenticator octets as the extension's Length claims, so a shortened or empty authenticator passes (RFC 5944 3.8.2.1)",
-    "ha-field-copied-in-136": "MIP-HA-FIELD: a code 136 reply copies the request's wrong Home Agent field instead of carrying the home agent's own address (RFC 5944 3.8.3.1)",
-    "nonskippable-after-auth-ignored": "MIP-NONSKIPPABLE: an unrecognised non-skippable extension after the authenticator is ignored instead of discarding the message (RFC 5944 1.9)",
-    "lifetime-keeps-longest": "MIP-LIFETIME: a renewal is granted the longer of the requested and the binding's current Lifetime (RFC 5944 3.8.3.2)",
-}
+from .behaviour import CONFORMANT, Behaviour
 
+
+@dataclass(frozen=True)
+class Fault:
+    """One way to behave differently from the conformant default: a change of one Behaviour setting."""
+
+    name: str
+    rule: str  # what the home agent does instead, and where the rule it breaks is written
+    cases: tuple[str, ...] = ()  # HA suite case ids that must fail (or warn) under it
+    changes: Mapping[str, Any] = field(default_factory=dict, hash=False)  # Behaviour field -> value
+    conformant: bool = False  # a legitimate variant real devices have: every case must still pass
+    passes: tuple[str, ...] = ()  # conformant variants: the case(s) it could trip if naively written
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "changes", MappingProxyType(dict(self.changes)))
+
+    @property
+    def summary(self) -> str:
+        """The one-line description: case ids, then the rule (``mipcheck ha faults``)."""
+        return f"{', '.join(self.cases or self.passes)}: {self.rule}"
+
+
+# Every fault profile and conformant variant, in the order `mipcheck ha faults` lists them.
+TABLE: tuple[Fault, ...] = (
+    Fault("answer-untrusted", cases=("HA-UNTRUSTED-DROP",), changes={"untrusted_requests": "answer"},
+          rule="answers a registration request from a source outside the trusted networks instead of dropping it (RFC 5265 4.3)"),
+    Fault("trust-by-coa", cases=("HA-SOURCE-NOT-COA",), changes={"trust_by": "care-of-address"},
+          rule="decides trust by the Care-of Address field instead of the IP source address (RFC 5265 4.3)"),
+    Fault("omit-tnc", cases=("HA-TNC-INCLUDED",), changes={"tnc_position": "omitted"},
+          rule="never includes the Trusted Networks Configured extension (RFC 5265 4.3)"),
+    Fault("bad-tnc-format", cases=("HA-TNC-FORMAT",), changes={"tnc_format": "length-4-subtype-1"},
+          rule="sends the TNC extension with Length 4 and Sub-Type 1 (RFC 5265 3.4: Length 2, Sub-Type 0)"),
+    Fault("tnc-after-auth", cases=("HA-TNC-AUTHENTICATED",), changes={"tnc_position": "after-auth"},
+          rule="puts the TNC extension after the MN-HA authentication extension, outside the authenticator (RFC 5944 3.5.1, RFC 5265 3.4)"),
+    Fault("no-tnc-on-denial", cases=("HA-TNC-ON-DENIAL",), changes={"tnc_on_denial": False},
+          rule="omits the TNC extension from denying replies to trusted sources (RFC 5265 4.3)"),
+    Fault("trust-all-when-unconfigured", cases=("HA-TRUST-NONE-DEFAULT",), changes={"trust_when_unconfigured": "all"},
+          rule="trusts every source when no trusted network is configured (RFC 5265 4.3: none by default)"),
+    Fault("no-untrusted-log", cases=("HA-UNTRUSTED-LOG",), changes={"log_untrusted": "never"},
+          rule="drops requests from untrusted sources without logging them (RFC 5265 4.3)"),
+    Fault("no-udp-tunnel", cases=("HA-NATT-UDP-TUNNEL",), changes={"honour_udp_tunnel_request": False},
+          rule="ignores the UDP Tunnel Request extension behind a NAT (RFC 3519, RFC 5265 4.3)"),
+    Fault("reply-to-port-434", cases=("HA-ANY-SOURCE-PORT",), changes={"reply_port": 434},
+          rule="sends the reply to UDP port 434 instead of the request's source port (RFC 5944 3.8.3.1)"),
+    Fault("answer-untrusted-renewal", cases=("HA-UNTRUSTED-DROP",), changes={"untrusted_requests": "answer-renewals"},
+          rule="processes and answers a renewal (non-zero Lifetime) of a live binding from an untrusted source instead of dropping it (RFC 5265 4.3)"),
+    Fault("answer-untrusted-dereg", cases=("HA-UNTRUSTED-DROP",), changes={"untrusted_requests": "answer-deregistrations"},
+          rule="processes and answers a de-registration (Lifetime 0) from an untrusted source, removing the binding, instead of dropping it (RFC 5265 4.3)"),
+    Fault("auth-before-trust", cases=("HA-UNTRUSTED-DROP",), changes={"untrusted_requests": "drop-after-auth"},
+          rule="authenticates before the source check, so an untrusted request that fails authentication (bad authenticator, unknown SPI) gets a 131 instead of silence (RFC 5265 4.3)"),
+    Fault("untrusted-reply-to-coa", cases=("HA-UNTRUSTED-DROP", "HA-SOURCE-NOT-COA"), changes={"untrusted_requests": "answer-at-care-of-address"},
+          rule="processes untrusted requests and sends the reply to the Care-of Address (at the request's source port) instead of dropping them (RFC 5265 4.3)"),
+    Fault("trust-registered-coa", cases=("HA-SOURCE-NOT-COA",), changes={"untrusted_requests": "answer-registered-coa"},
+          rule="trusts a request whose Care-of Address is that of a live binding of the home address, whatever its IP source (RFC 5265 4.3)"),
+    Fault("no-tnc-on-renewal", cases=("HA-TNC-INCLUDED",), changes={"tnc_on_accept": "except-renewals"},
+          rule="omits the TNC extension when the request renews a live binding (RFC 5265 4.3)"),
+    Fault("no-tnc-with-udp-tunnel", cases=("HA-TNC-INCLUDED",), changes={"tnc_on_accept": "except-udp-tunnel"},
+          rule="omits the TNC extension from replies that carry a UDP Tunnel Reply (RFC 5265 4.3)"),
+    Fault("extra-bad-tnc", cases=("HA-TNC-FORMAT",), changes={"tnc_format": "extra-subtype-1"},
+          rule="adds a second TNC extension with Sub-Type 1 after the correct one (RFC 5265 3.4: Sub-Type 0)"),
+    Fault("tunnel-data-to-port-434", cases=("HA-NATT-UDP-TUNNEL",), changes={"tunnel_data_port": 434},
+          rule="sends HA->MN tunnel data to UDP port 434 of the tunnel endpoint instead of the registered UDP tunnel endpoint (RFC 3519)"),
+    Fault("accept-missing-auth", cases=("MIP-AUTH-MISSING",), changes={"require_authentication": False},
+          rule="accepts a request without an MN-HA authentication extension (RFC 5944 3.8.2.1)"),
+    Fault("truncated-auth-compare", cases=("MIP-AUTH-BAD",), changes={"auth_compare_octets": 8},
+          rule="compares only the first 8 octets of the authenticator (RFC 5944 3.8.2.1)"),
+    Fault("accept-unknown-spi", cases=("MIP-AUTH-BAD",), changes={"accept_unknown_spi": True},
+          rule="accepts a request whose SPI names no security association (RFC 5944 3.8.2.1)"),
+    Fault("no-replay-check", cases=("MIP-ID-STALE", "MIP-REPLAY"), changes={"replay_check": "none"},
+          rule="skips the Identification check (RFC 5944 3.8.2.1, 5.7)"),
+    Fault("bad-reply-identification", cases=("MIP-ID-STALE", "MIP-REPLAY"), changes={"reply_identification": "copy-request"},
+          rule="denies with 133 but copies the request's Identification unchanged (RFC 5944 5.7)"),
+    Fault("ignore-ha-field", cases=("MIP-HA-FIELD",), changes={"ha_field_check": False},
+          rule="accepts a Home Agent field that is not one of its addresses instead of denying with 136 (RFC 5944 3.8.2.1)"),
+    Fault("reject-skippable", cases=("MIP-SKIPPABLE-IGNORED",), changes={"skippable": "deny-134"},
+          rule="denies (134) a request carrying an unrecognised skippable extension (RFC 5944 1.9)"),
+    Fault("accept-nonskippable", cases=("MIP-NONSKIPPABLE",), changes={"nonskippable": "accept"},
+          rule="processes a request carrying an unrecognised non-skippable extension instead of discarding it (RFC 5944 1.9)"),
+    Fault("dereg-nonzero-lifetime", cases=("MIP-DEREG",), changes={"dereg_grants_lifetime": True},
+          rule="answers a deregistration as a renewal, keeping the binding and granting a non-zero Lifetime (RFC 5944 3.8.2.2)"),
+    Fault("grant-longer-lifetime", cases=("MIP-LIFETIME",), changes={"lifetime_grant": "double"},
+          rule="grants twice the requested Lifetime (RFC 5944 3.8.3.2: never more than requested)"),
+    Fault("bad-reverse-tunnel-code", cases=("MIP-REVERSE-TUNNEL",), changes={"reverse_tunnel_denial_code": 128},
+          rule="denies a request with the 'T' bit with code 128 instead of accepting it or using 137 (RFC 3024)"),
+    Fault("mangle-reply-identification", cases=("MIP-REPLY-ID",), changes={"reply_identification": "mangle-low-bits"},
+          rule="every reply carries an Identification whose low-order 32 bits are not the request's (RFC 5944 5.7)"),
+    Fault("reply-without-mn-ha-auth", cases=("MIP-REPLY-AUTH",), changes={"reply_auth_type": "fa-ha"},
+          rule="replies carry a Foreign-Home authentication extension where the MN-HA one belongs (RFC 5944 3.5, 3.8.3.1)"),
+    Fault("replay-first-only", cases=("MIP-REPLAY",), changes={"replay_check": "first-only"},
+          rule="compares a timestamp only with the first Identification ever accepted for the home address, so replays of later registrations pass (RFC 5944 5.7)"),
+    Fault("replay-dereg-unchecked", cases=("MIP-REPLAY",), changes={"replay_check": "registrations-only"},
+          rule="skips the Identification check for de-registrations, so a replayed de-registration is accepted (RFC 5944 3.8.2.1, 5.7)"),
+    Fault("drop-replays", cases=("MIP-REPLAY", "MIP-ID-STALE"), changes={"replay_denial": "drop"},
+          rule="drops a request whose Identification fails the check silently instead of replying 133 (RFC 5944 3.8.2.1 SHOULD)"),
+    Fault("accept-future-identification", cases=("MIP-ID-STALE",), changes={"reject_future_timestamps": False},
+          rule="accepts timestamps ahead of its clock by any amount; only late ones are refused (RFC 5944 5.7.1)"),
+    Fault("auth-compare-claimed-length", cases=("MIP-AUTH-BAD",), changes={"auth_compare_claimed_length": True},
+          rule="compares only as many authenticator octets as the extension's Length claims, so a shortened or empty authenticator passes (RFC 5944 3.8.2.1)"),
+    Fault("ha-field-copied-in-136", cases=("MIP-HA-FIELD",), changes={"ha_field_in_136": "copied"},
+          rule="a code 136 reply copies the request's wrong Home Agent field instead of carrying the home agent's own address (RFC 5944 3.8.3.1)"),
+    Fault("nonskippable-after-auth-ignored", cases=("MIP-NONSKIPPABLE",), changes={"nonskippable": "ignore-after-auth"},
+          rule="an unrecognised non-skippable extension after the authenticator is ignored instead of discarding the message (RFC 5944 1.9)"),
+    Fault("lifetime-keeps-longest", cases=("MIP-LIFETIME",), changes={"lifetime_grant": "keep-longest"},
+          rule="a renewal is granted the longer of the requested and the binding's current Lifetime (RFC 5944 3.8.3.2)"),
+    Fault("log-untrusted-once", passes=("HA-UNTRUSTED-LOG",), changes={"log_untrusted": "once-per-source"}, conformant=True,
+          rule="logs a dropped untrusted request only the first time its source is seen (legitimate deduplication; RFC 5265 4.3 SHOULD log)"),
+)
+
+ALL_FAULTS: dict[str, Fault] = {f.name: f for f in TABLE}
+# name -> the rule it breaks, case ids first (the faults that break a rule; conformant variants apart).
+FAULTS: dict[str, Fault] = {f.name: f for f in TABLE if not f.conformant}
 # name -> the conformance-suite case IDs that must fail under it.
-FAULT_CASES: dict[str, tuple[str, ...]] = {
-    name: tuple(c.strip() for c in rule.split(":", 1)[0].split(",")) for name, rule in FAULTS.items()
-}
-
+FAULT_CASES: dict[str, tuple[str, ...]] = {name: f.cases for name, f in FAULTS.items()}
 # Behaviours that are conformant but trip a naive case: the named case(s) must PASS under them
 # (tests/test_suite_ha_trust_depth.py). Accepted by ``--fault`` like FAULTS; not in FAULT_CASES.
-PASSING_FAULTS: dict[str, str] = {
-    "log-untrusted-once": "HA-UNTRUSTED-LOG: logs a dropped untrusted request only the first time its source is seen (legitimate deduplication; RFC 5265 4.3 SHOULD log)",
-}
+PASSING_FAULTS: dict[str, str] = {f.name: f.summary for f in TABLE if f.conformant}
 
 
 def check_faults(names: Iterable[str], *, key: str = "--fault") -> frozenset[str]:
     """Validate fault names; an unknown one is a ConfigError listing the known ones."""
     out = set()
     for name in names:
-        if name not in FAULTS and name not in PASSING_FAULTS:
+        if name not in ALL_FAULTS:
             raise ConfigError(key, f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULTS))}")
         out.add(name)
     return frozenset(out)
+
+
+def behaviour_for(names: Iterable[str], *, key: str = "--fault") -> Behaviour:
+    """The conformant behaviour with the named faults applied; two faults setting one field is an error."""
+    changes: dict[str, Any] = {}
+    by: dict[str, str] = {}
+    for name in sorted(check_faults(names, key=key)):
+        for setting, value in ALL_FAULTS[name].changes.items():
+            if setting in by:
+                raise ConfigError(key, f"faults {by[setting]!r} and {name!r} both set behaviour.{setting}; use one of them")
+            by[setting] = name
+            changes[setting] = value
+    return dataclasses.replace(CONFORMANT, **changes) if changes else CONFORMANT

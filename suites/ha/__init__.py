@@ -2,13 +2,14 @@
 
 Case IDs are public interface (reports, CI filters, the requirement
 catalogue). ``FAULTS`` maps each case to the built-in home agent's fault
-profile(s) under which it must fail, or warn for SHOULD-level cases: the
+profile(s) under which it must fail (derived from ``mipcheck.ha.faults.TABLE``), or warn for SHOULD-level cases: the
 proof that the case can fail at all (``tests/test_suite_ha_faults.py``).
 """
 
 from __future__ import annotations
 
 from mipcheck.engine.runner import Case
+from mipcheck.ha.faults import FAULTS as HA_FAULTS
 
 from . import cases_base as base
 from . import cases_rfc5265 as trust
@@ -16,31 +17,17 @@ from .preflight import preflight as PREFLIGHT  # noqa: N812 (a suite's hook, nam
 
 SUITE = "ha"
 
-# id -> faults of mipcheck.ha.faults.FAULTS that must make it fail (or warn).
-FAULTS: dict[str, tuple[str, ...]] = {
-    "HA-UNTRUSTED-DROP": ("answer-untrusted", "answer-untrusted-renewal", "answer-untrusted-dereg", "auth-before-trust", "untrusted-reply-to-coa"),
-    "HA-SOURCE-NOT-COA": ("trust-by-coa", "trust-registered-coa", "untrusted-reply-to-coa"),
-    "HA-TNC-INCLUDED": ("omit-tnc", "no-tnc-on-renewal", "no-tnc-with-udp-tunnel"),
-    "HA-TNC-FORMAT": ("bad-tnc-format", "extra-bad-tnc"),
-    "HA-TNC-AUTHENTICATED": ("tnc-after-auth",),
-    "HA-TNC-ON-DENIAL": ("no-tnc-on-denial",),
-    "HA-TRUST-NONE-DEFAULT": ("trust-all-when-unconfigured",),
-    "HA-UNTRUSTED-LOG": ("no-untrusted-log",),
-    "HA-NATT-UDP-TUNNEL": ("no-udp-tunnel", "tunnel-data-to-port-434"),
-    "HA-ANY-SOURCE-PORT": ("reply-to-port-434",),
-    "MIP-AUTH-MISSING": ("accept-missing-auth",),
-    "MIP-AUTH-BAD": ("truncated-auth-compare", "accept-unknown-spi", "auth-compare-claimed-length"),
-    "MIP-ID-STALE": ("no-replay-check", "bad-reply-identification", "accept-future-identification", "drop-replays"),
-    "MIP-REPLAY": ("no-replay-check", "bad-reply-identification", "replay-first-only", "replay-dereg-unchecked", "drop-replays"),
-    "MIP-REPLY-ID": ("mangle-reply-identification",),
-    "MIP-REPLY-AUTH": ("reply-without-mn-ha-auth",),
-    "MIP-HA-FIELD": ("ignore-ha-field", "ha-field-copied-in-136"),
-    "MIP-SKIPPABLE-IGNORED": ("reject-skippable",),
-    "MIP-NONSKIPPABLE": ("accept-nonskippable", "nonskippable-after-auth-ignored"),
-    "MIP-DEREG": ("dereg-nonzero-lifetime",),
-    "MIP-LIFETIME": ("grant-longer-lifetime", "lifetime-keeps-longest"),
-    "MIP-REVERSE-TUNNEL": ("bad-reverse-tunnel-code",),
-}
+
+def _faults_by_case() -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for fault in HA_FAULTS.values():
+        for case_id in fault.cases:
+            out.setdefault(case_id, []).append(fault.name)
+    return {case_id: tuple(names) for case_id, names in out.items()}
+
+
+# id -> faults of mipcheck.ha.faults.FAULTS that must make it fail (or warn): Fault.cases inverted.
+FAULTS: dict[str, tuple[str, ...]] = _faults_by_case()
 
 # (case, fault) pairs where the fault is a SHOULD deviation inside a MUST case: the case warns.
 # RFC 5944 3.8.2.1: the home agent MUST reject and SHOULD reply 133; dropping silently rejects.
