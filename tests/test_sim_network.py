@@ -137,3 +137,21 @@ def test_home_agent_actor_replies_from_the_address_it_was_asked_at() -> None:
     actor = HomeAgentActor(HomeAgent(lab.core.config))
     actor.receive_datagram(b"\x01", ("127.0.0.2", 5000), ("127.0.0.1", 434), lab.network.clock.time())
     assert actor.datagrams_to_send(0.0) == []  # a truncated request is dropped: nothing to send
+
+
+def test_the_home_agent_core_is_an_actor_itself() -> None:
+    """receive_datagram/datagrams_to_send/next_event give what handle() decides, queued."""
+    lab = SimLab()
+    core = HomeAgent(lab.core.config)
+    mn = lab.nodes[0]
+    ident = SimTransport(lab.network).identification_clock(("x", 1), mn.home_address).next()
+    req = build_request(mn, home_agent=lab.address, care_of_address="127.0.0.2", identification=ident, lifetime=60)
+    now = lab.network.clock.time()
+    core.receive_datagram(req.data, ("127.0.0.2", 5000), (lab.address, 434), now)
+    (reply,) = core.datagrams_to_send(now)
+    decision = core.next_event()
+    assert decision.outcome == "accepted" and reply == (decision.reply, (lab.address, 434), ("127.0.0.2", 5000))
+    assert core.next_event() is None and core.datagrams_to_send(now) == []
+    assert core.get_timer() == pytest.approx(now + 60)
+    core.handle_timer(now + 61)
+    assert core.get_timer() is None and not core.bindings.get(mn.home_address)

@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import secrets
 import socket
+from collections import deque
 from collections.abc import Callable, Iterable
 from hmac import compare_digest
 from typing import Any, NamedTuple
 
 from mipcheck.errors import ConfigError
+from mipcheck.outcomes import HomeAgentOutcome
 from mipcheck.proto import codec
 from mipcheck.proto import numbers as n
 from mipcheck.proto.extensions import AUTHORIZATION_ENABLING_TYPES, RECOGNISED_BY_HA, TNC_EXTENSION
@@ -58,7 +60,7 @@ from .replay import (
 from .trust import LogRateLimiter, TrustPolicy
 from .tunnel import TunnelError, echo_reply, is_echo_request, parse_ipv4
 
-ACCEPTED, DENIED, DROPPED, IGNORED = "accepted", "denied", "dropped", "ignored"
+ACCEPTED, DENIED, DROPPED, IGNORED = HomeAgentOutcome  # str values: "accepted", "denied", ...
 BAD_TNC_EXTENSION = bytes((n.EXT_TNC, 4, 1, 0, 0, 0))  # tnc_format "length-4-subtype-1" (bad-tnc-format)
 EXTRA_BAD_TNC = bytes((n.EXT_TNC, 2, 1, 0))  # tnc_format "extra-subtype-1": a second TNC, Sub-Type 1 (extra-bad-tnc)
 MAX_GRANTABLE = 0xFFFE  # one below infinity
@@ -194,6 +196,8 @@ class HomeAgent:
         self._replay: dict[str, ReplayState] = {}
         self._new_nonce = nonce_source or (lambda: secrets.randbits(32))
         self.counters: dict[str, int] = {ACCEPTED: 0, DENIED: 0, DROPPED: 0, IGNORED: 0}
+        self._outbox: list[tuple[bytes, tuple[str, int], tuple[str, int]]] = []  # the actor interface's queues
+        self._events: deque[Decision] = deque()
         self._tnc_accepted = self._tnc(True, accepted=True)  # what an accepted reply to a trusted source carries
 
     # ------------------------------------------------------------------ queries
@@ -218,6 +222,34 @@ class HomeAgent:
 
     def check_invariants(self) -> None:
         self._cache.check()
+
+    # ------------------------------------------------------------------ the actor interface
+
+    # Every protocol party speaks it (docs/design/contracts.md): the simulated network and the
+    # fuzzer's oracle drive the home agent through these; the UDP server calls handle() directly
+    # on its hot path, which is the same decision without the queues.
+
+    def receive_datagram(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> None:
+        """:meth:`handle`, with its reply queued for :meth:`datagrams_to_send` and its Decision for :meth:`next_event`."""
+        d = self.handle(data, src, local, now)
+        self._events.append(d)
+        if d.reply is not None and d.reply_to is not None:
+            self._outbox.append((d.reply, local, d.reply_to))
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, tuple[str, int], tuple[str, int]]]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def next_event(self) -> Decision | None:
+        """The decisions taken, one at a time, oldest first."""
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        """When the next binding expires (RFC 5944 3.8.1)."""
+        return self._cache.next_expiry()
+
+    def handle_timer(self, now: float) -> None:
+        self._cache.expire(now)
 
     # ------------------------------------------------------------------ entry point
 

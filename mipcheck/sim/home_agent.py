@@ -28,31 +28,28 @@ MIP_PORT = 434  # no privileges are needed to "bind" it on the simulated network
 
 
 class HomeAgentActor:
-    """The home agent core as an actor: replies go out from the address they were asked at."""
+    """The home agent core (itself an actor) with its decisions kept and logged as the server logs them."""
 
     def __init__(self, core: HomeAgent, log: DecisionLog | None = None) -> None:
         self.core = core
         self.log = log
         self.decisions: list[Decision] = []
-        self._out: list[tuple[bytes, Address, Address]] = []
 
     def receive_datagram(self, data: bytes, src: Address, local: Address, now: float) -> None:
-        d = self.core.handle(data, src, local, now)
-        self.decisions.append(d)
-        if d.log and self.log is not None:
-            self.log.decision(d, now)
-        if d.reply is not None and d.reply_to is not None:
-            self._out.append((d.reply, local, d.reply_to))
+        self.core.receive_datagram(data, src, local, now)
+        while (d := self.core.next_event()) is not None:
+            self.decisions.append(d)
+            if d.log and self.log is not None:
+                self.log.decision(d, now)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address, Address]]:
-        out, self._out = self._out, []
-        return out
+        return self.core.datagrams_to_send(now)
 
     def get_timer(self) -> float | None:
-        return self.core.next_expiry()
+        return self.core.get_timer()
 
     def handle_timer(self, now: float) -> None:
-        self.core.expire(now)
+        self.core.handle_timer(now)
 
 
 class SimControl(DeviceControl):
