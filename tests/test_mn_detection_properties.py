@@ -111,6 +111,16 @@ class DetectionMachine(RuleBasedStateMachine):
             self._drain()
 
     @rule(name=st.sampled_from(("eth0", "wlan0")), receive=st.booleans())
+    def inside_then_the_iha_falls_silent(self, name: str, receive: bool) -> None:
+        """A path random steps rarely take: inside, then no i-HA answer for longer than T_MONITOR, data all along (3.2.4)."""
+        self.link_change(name, INSIDE_COA)
+        self.deliver("tnc", False, [])
+        for _ in range(8):
+            self.user_data(name, receive)
+            self.time_passes(10.0)
+            self.deliver("silent", False, [])
+
+    @rule(name=st.sampled_from(("eth0", "wlan0")), receive=st.booleans())
     def user_data(self, name: str, receive: bool) -> None:
         if receive:
             decision = self.core.receive_user_data(name, b"in", self.now)
