@@ -827,3 +827,24 @@ def test_log_clock_caches_without_changing_a_stamp() -> None:
     times += [NOW + i * 0.000377 for i in range(6000)]  # many stamps per millisecond, across seconds
     for t in times:
         assert clock(t) == fresh(t), t
+
+
+@pytest.mark.parametrize(
+    ("name", "rule_id", "check"),
+    [
+        ("missing-auth", "5944-3.8.2.1-AUTH-REQUIRED", "MIP-AUTH-MISSING"),
+        ("bad-authenticator-tail", "5944-3.8.2.1-AUTH-FAILED-131", "MIP-AUTH-BAD"),
+        ("stale-timestamp", "5944-3.8.2.1-ID-MISMATCH-133", "MIP-ID-STALE"),
+        ("wrong-ha-field", "5944-3.8.2.1-UNKNOWN-HA-136", "MIP-HA-FIELD"),
+    ],
+)
+def test_denials_name_the_rule_the_request_broke(name: str, rule_id: str, check: str) -> None:
+    from mipcheck.catalogue import load_catalogue
+    from mipcheck.outcomes import Party
+
+    d = BASELINE[name]
+    v = d.violation
+    assert v is not None and (v.rule_id, v.party, v.code) == (rule_id, Party.MOBILE_NODE, check)
+    assert rule_id in {r.id for r in load_catalogue()}
+    assert d.as_log()["rule_id"] == rule_id and d.as_log()["party"] == "mobile-node"
+    assert BASELINE["accepted"].violation is None and "rule_id" not in BASELINE["accepted"].as_log()

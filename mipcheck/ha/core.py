@@ -39,7 +39,7 @@ from hmac import compare_digest
 from typing import Any, NamedTuple
 
 from mipcheck.errors import ConfigError
-from mipcheck.outcomes import HomeAgentOutcome
+from mipcheck.outcomes import HomeAgentOutcome, Party, Violation
 from mipcheck.proto import codec
 from mipcheck.proto import numbers as n
 from mipcheck.proto.extensions import AUTHORIZATION_ENABLING_TYPES, RECOGNISED_BY_HA, TNC_EXTENSION
@@ -61,6 +61,13 @@ from .trust import LogRateLimiter, TrustPolicy
 from .tunnel import TunnelError, echo_reply, is_echo_request, parse_ipv4
 
 ACCEPTED, DENIED, DROPPED, IGNORED = HomeAgentOutcome  # str values: "accepted", "denied", ...
+# Denial code -> (catalogue rule the request broke, the suite case that probes it): Decision.violation.
+DENIAL_RULES: dict[int, tuple[str, str]] = {
+    131: ("5944-3.8.2.1-AUTH-FAILED-131", "MIP-AUTH-BAD"),
+    133: ("5944-3.8.2.1-ID-MISMATCH-133", "MIP-ID-STALE"),
+    136: ("5944-3.8.2.1-UNKNOWN-HA-136", "MIP-HA-FIELD"),
+}
+REASON_NO_AUTH = "no MN-HA authentication extension"
 BAD_TNC_EXTENSION = bytes((n.EXT_TNC, 4, 1, 0, 0, 0))  # tnc_format "length-4-subtype-1" (bad-tnc-format)
 EXTRA_BAD_TNC = bytes((n.EXT_TNC, 2, 1, 0))  # tnc_format "extra-subtype-1": a second TNC, Sub-Type 1 (extra-bad-tnc)
 MAX_GRANTABLE = 0xFFFE  # one below infinity
@@ -129,7 +136,20 @@ class Decision(NamedTuple):
             d["udp_tunnel"] = True
         if self.suppressed:
             d["suppressed"] = self.suppressed
+        violation = self.violation
+        if violation is not None:
+            d["rule_id"], d["party"] = violation.rule_id, str(violation.party)
         return d
+
+    @property
+    def violation(self) -> Violation | None:
+        """The catalogue rule the request broke, for the denials that name one (computed, not on the hot path)."""
+        if self.outcome != DENIED or self.code not in DENIAL_RULES:
+            return None
+        rule_id, check = DENIAL_RULES[self.code]
+        if self.code == 131 and self.reason == REASON_NO_AUTH:
+            rule_id, check = "5944-3.8.2.1-AUTH-REQUIRED", "MIP-AUTH-MISSING"
+        return Violation(rule_id, Party.MOBILE_NODE, check, self.reason)
 
 
 class _Request:
@@ -456,7 +476,7 @@ class HomeAgent:
         auth_exts = rq.auth_exts
         if not auth_exts:
             if b.require_authentication:
-                return self._deny(rq, 131, "no MN-HA authentication extension", authenticated=False)
+                return self._deny(rq, 131, REASON_NO_AUTH, authenticated=False)
         elif len(auth_exts) > 1:
             return self._deny(rq, 131, f"{len(auth_exts)} authorization-enabling extensions, exactly one allowed", authenticated=False)
         else:

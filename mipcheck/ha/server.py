@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from mipcheck.errors import MipcheckError
 
 from .config import HAConfig
-from .core import Decision, HomeAgent
+from .core import DENIAL_RULES, DENIED, Decision, HomeAgent
 from .faults import check_faults
 
 LOG_FLUSH_PERIOD = 1.0  # at most this long between log flushes (and between looks at the core's timer)
@@ -119,6 +119,10 @@ def _text_line(d: Decision, stamp: str) -> str:
         line += " udp_tunnel"
     if suppressed:
         line += f" suppressed={suppressed}"
+    if code in DENIAL_RULES and outcome == DENIED:  # the rule the request broke (Decision.violation)
+        violation = d.violation
+        if violation is not None:
+            line += f" rule_id={violation.rule_id} party={violation.party}"
     return f"{line} reason={quoted}\n"
 
 
