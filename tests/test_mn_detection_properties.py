@@ -121,6 +121,26 @@ class DetectionMachine(RuleBasedStateMachine):
             self.deliver("silent", False, [])
 
     @rule(name=st.sampled_from(("eth0", "wlan0")), receive=st.booleans())
+    def moves_out_while_inside(self, name: str, receive: bool) -> None:
+        """Inside, then the link changes to an external network with data right after it (3.2.2)."""
+        self.link_change(name, INSIDE_COA)
+        self.deliver("tnc", False, [])
+        self.user_data(name, receive)
+        self.link_change(name, OUTSIDE_COA)
+        self.user_data(name, receive)
+
+    @rule(name=st.sampled_from(("eth0", "wlan0")), receive=st.booleans(), iha=st.sampled_from(IHA_KINDS))
+    def outside_then_data(self, name: str, receive: bool, iha: str) -> None:
+        """On an external network: the x-HA answers, the VPN comes up, data flows (2.3, 3.2.3)."""
+        self.link_change(name, OUTSIDE_COA)
+        self.deliver(iha, True, [])
+        self.time_passes(3.0)
+        self.deliver(iha, True, [])
+        self.vpn_comes_up(name)
+        self.deliver(iha, True, [])
+        self.user_data(name, receive)
+
+    @rule(name=st.sampled_from(("eth0", "wlan0")), receive=st.booleans())
     def user_data(self, name: str, receive: bool) -> None:
         if receive:
             decision = self.core.receive_user_data(name, b"in", self.now)
