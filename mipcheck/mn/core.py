@@ -12,7 +12,9 @@ local, now)`` takes what arrives, ``datagrams_to_send(now)`` gives
 ``(data, local, dst)`` to send, ``next_event()`` the results one by one,
 ``get_timer()``/``handle_timer(now)`` the retransmission and re-registration
 timers. The states and what moves between them are one table,
-:data:`TRANSITIONS`.
+:data:`TRANSITIONS`. A composing core can also silence a client:
+``stop_retransmitting()``, ``quiesce()`` and ``abandon()`` (RFC 5265 3.3
+stops retransmissions on other events than the client's own reply).
 
 RFC 5265 3.3 detection composes two clients per interface (one to the i-HA,
 one to the x-HA) and reads ``Registered.tnc``; ``reregister_interval`` is
@@ -110,6 +112,7 @@ class State(Enum):
     DEREGISTERED = "deregistered"
     DENIED = "denied"
     TIMED_OUT = "timed-out"
+    ABANDONED = "abandoned"  # abandon(): replies to what was sent are ignored, no timers
 
 
 class Trigger(Enum):
@@ -119,10 +122,11 @@ class Trigger(Enum):
     DEREGISTERED = "deregistered"  # an acceptable reply accepting a de-registration
     DENIED = "denied"  # an acceptable denial (or too many 133s)
     GAVE_UP = "gave-up"  # the last retransmission timed out
+    ABANDON = "abandon"  # abandon(): whatever was going on no longer matters
 
 
 _WAITING = (State.REGISTERING, State.DEREGISTERING)
-_RESTING = (State.IDLE, State.REGISTERED, State.DEREGISTERED, State.DENIED, State.TIMED_OUT)
+_RESTING = (State.IDLE, State.REGISTERED, State.DEREGISTERED, State.DENIED, State.TIMED_OUT, State.ABANDONED)
 
 #: (state, trigger) -> next state; anything else is a bug of the caller or of this client.
 TRANSITIONS: dict[tuple[State, Trigger], State] = {
@@ -132,6 +136,8 @@ TRANSITIONS: dict[tuple[State, Trigger], State] = {
     (State.DEREGISTERING, Trigger.DEREGISTERED): State.DEREGISTERED,
     **{(s, Trigger.DENIED): State.DENIED for s in _WAITING},
     **{(s, Trigger.GAVE_UP): State.TIMED_OUT for s in _WAITING},
+    # RFC 5265 3.2.2, 3.3: a status change or a detection verdict makes any transaction moot.
+    **{(s, Trigger.ABANDON): State.ABANDONED for s in (*_RESTING, *_WAITING)},
 }
 
 
@@ -246,6 +252,37 @@ class RegistrationClient:
         """Start a deregistration: Lifetime 0; Care-of Address = home address for all bindings (RFC 5944 3.8.2.2)."""
         self._dereg_all = all_bindings
         self._start(now, 0, Trigger.DEREGISTER)
+
+    # ---- silencing (for a core that composes clients, e.g. RFC 5265 detection)
+    def stop_retransmitting(self) -> None:
+        """No more retransmissions; a reply to what was already sent is still accepted.
+
+        RFC 5265 3.3: the x-HA's reply ends the detection period's clock, not the
+        i-HA transaction, and a late i-HA reply must still count (3.3, 3.5). The
+        state does not change: the client still waits, but never times out.
+        """
+        self._retransmit_at = None
+
+    def quiesce(self) -> None:
+        """No more retransmissions nor lifetime-based renewals; the state does not change.
+
+        RFC 5265 3.2.3, 4.1: an i-HA that answered without TNC is not used, so its
+        binding is not renewed in plaintext either.
+        """
+        self._retransmit_at = None
+        self._reregister_at = None
+
+    def abandon(self) -> None:
+        """Quiesce and ignore any reply to what was sent (a move to ABANDONED).
+
+        RFC 5265 3.2.2, 3.2.3: after a connection status change a reply to an
+        earlier request proves nothing about the new attachment. Learnt
+        synchronisation (``clock_offset``, ``ha_nonce``) and ``registered_until``
+        are kept; ``register``/``deregister`` start afresh.
+        """
+        self._move(Trigger.ABANDON)
+        self.quiesce()
+        self._outstanding.clear()
 
     # ---- the actor interface
     def get_timer(self) -> float | None:

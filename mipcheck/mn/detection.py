@@ -29,10 +29,9 @@ from mipcheck.proto import codec
 from mipcheck.proto import numbers as n
 
 from .config import MNConfig
-from .core import Denied, Event, Ignored, Registered, TimedOut
+from .core import Denied, Event, Ignored, Registered, RegistrationClient, TimedOut
 from .core import State as ClientState
 from .detection_behaviour import DetectionBehaviour
-from .detection_client import DetectionClient
 from .detection_config import QUEUE, DetectionConfig, InterfaceConfig
 from .detection_events import (
     ClientEvent,
@@ -102,9 +101,9 @@ class InterfaceDetector:
         self.mode = Mode.DOWN
         self.care_of_address: str | None = None
         self.tunnel_inner_address: str | None = None  # VPN-TIA while the VPN is up
-        self.iha: DetectionClient | None = None
-        self.xha: DetectionClient | None = None
-        self.inner: DetectionClient | None = None
+        self.iha: RegistrationClient | None = None
+        self.xha: RegistrationClient | None = None
+        self.inner: RegistrationClient | None = None
         self.last_trusted_at: float | None = None  # last direct i-HA registration with authenticated TNC
         self.last_relayed_at: float | None = None
         self.queue: deque[tuple[Direction, bytes, bool]] = deque()
@@ -244,14 +243,14 @@ class InterfaceDetector:
 
     # ---------------------------------------------------------------- detection (3.3)
 
-    def _client(self, cfg: MNConfig, address: str) -> DetectionClient:
-        client = DetectionClient(cfg, interface=self.name)
+    def _client(self, cfg: MNConfig, address: str) -> RegistrationClient:
+        client = RegistrationClient(cfg, interface=self.name)
         client.local = (address, self.config.port)
         client.clock_offset = self._clock_offset
         client.ha_nonce = self._ha_nonce.get(client.config.home_agent)
         return client
 
-    def _retire(self, client: DetectionClient | None) -> None:
+    def _retire(self, client: RegistrationClient | None) -> None:
         if client is not None:
             client.abandon()
             self._clock_offset = client.clock_offset
@@ -480,7 +479,7 @@ class InterfaceDetector:
 
     # ---------------------------------------------------------------- the actor side
 
-    def clients(self) -> list[tuple[Role, DetectionClient]]:
+    def clients(self) -> list[tuple[Role, RegistrationClient]]:
         pairs = ((Role.IHA, self.iha), (Role.XHA, self.xha), (Role.INNER, self.inner))
         return [(role, c) for role, c in pairs if c is not None]
 
