@@ -412,3 +412,18 @@ def test_registration_client_is_an_actor_on_the_simulated_network() -> None:
     assert len(registered) == 11  # at 0 s, then every 55 s up to 550 s
     assert [round(e.at - NOW) for e in registered[:3]] == [0, 55, 110]
     assert ha.bindings[HOA][0].expires == pytest.approx(registered[-1].at + 1800, abs=0.01)
+
+
+def test_discarded_replies_name_the_rule_the_home_agent_broke() -> None:
+    from mipcheck.catalogue import load_catalogue
+    from mipcheck.outcomes import Party
+
+    c = RegistrationClient(mn_config())
+    req = start(c, NOW)
+    (bad_auth,) = receive(c, accepted_reply(req, key=b"wrong"), NOW)
+    (bad_id,) = receive(c, accepted_reply(req, ident=codec.parse_request(req).identification ^ 1), NOW)
+    (elsewhere,) = receive(c, accepted_reply(req), NOW, "127.0.0.99")
+    ids = {r.id for r in load_catalogue()}
+    assert (bad_auth.violation.rule_id, bad_auth.violation.party, bad_auth.violation.code) == ("5944-3.5.2-REPLY-MN-HA-AUTH", Party.HOME_AGENT, "MIP-REPLY-AUTH")
+    assert bad_id.violation.rule_id == "5944-5.7-REPLY-ID-LOW-ORDER" and {bad_auth.violation.rule_id, bad_id.violation.rule_id} <= ids
+    assert elsewhere.violation is None  # not the home agent's reply at all

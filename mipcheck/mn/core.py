@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from mipcheck.outcomes import Party, Violation
 from mipcheck.proto import codec
 from mipcheck.proto import numbers as n
 from mipcheck.proto.identification import (
@@ -38,6 +39,7 @@ from mipcheck.proto.identification import (
     timestamp_identification,
 )
 
+from . import acceptance
 from .acceptance import judge_reply
 from .config import MNConfig
 
@@ -99,7 +101,21 @@ class Ignored(Event):
     reason: str
     code: int | None = None
     reply: bytes = field(default=b"", repr=False)
+    rule: str | None = None  # which reply rule it broke (mipcheck.mn.acceptance), None: not a reply problem
 
+    @property
+    def violation(self) -> Violation | None:
+        """The catalogue rule the home agent's reply broke, where the catalogue has one."""
+        rule_id = REPLY_RULES.get(self.rule) if self.rule else None
+        return None if rule_id is None else Violation(rule_id, Party.HOME_AGENT, REPLY_CHECKS[rule_id], self.reason)
+
+
+# mipcheck.mn.acceptance rule -> the catalogue requirement a reply breaking it breaks, and its suite case.
+REPLY_RULES: dict[str, str] = {
+    acceptance.IDENTIFICATION: "5944-5.7-REPLY-ID-LOW-ORDER",
+    acceptance.AUTHENTICATION: "5944-3.5.2-REPLY-MN-HA-AUTH",
+}
+REPLY_CHECKS: dict[str, str] = {"5944-5.7-REPLY-ID-LOW-ORDER": "MIP-REPLY-ID", "5944-3.5.2-REPLY-MN-HA-AUTH": "MIP-REPLY-AUTH"}
 
 TERMINAL = (Registered, Deregistered, Denied, TimedOut)
 
@@ -318,8 +334,8 @@ class RegistrationClient:
         """Process a datagram that arrived from ``src``; results come out of :meth:`next_event`."""
         self._events.extend(self._receive(data, src[0], now))
 
-    def _ignore(self, now: float, reason: str, code: int | None = None, data: bytes = b"") -> list[Event]:
-        return [Ignored(self.interface, self.config.home_agent, now, reason, code, data)]
+    def _ignore(self, now: float, reason: str, code: int | None = None, data: bytes = b"", rule: str | None = None) -> list[Event]:
+        return [Ignored(self.interface, self.config.home_agent, now, reason, code, data, rule)]
 
     def _receive(self, data: bytes, source: str, now: float) -> list[Event]:
         # Only the home agent answers a direct registration; only a waiting client expects a reply.
@@ -335,7 +351,7 @@ class RegistrationClient:
         )
         rep = verdict.reply
         if verdict.problem is not None:
-            return self._ignore(now, verdict.problem, verdict.code, data)
+            return self._ignore(now, verdict.problem, verdict.code, data, verdict.rule)
         assert rep is not None
         if verdict.foreign_agent_denial:
             return self._finish(Denied(self.interface, c.home_agent, now, rep.code, False, False, data), Trigger.DENIED)
