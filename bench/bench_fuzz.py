@@ -24,9 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-BOOFUZZ_MODEL = r'''
+BOOFUZZ_MODEL = r"""
 import sys, time, tempfile, os
-from boofuzz import Session, Target, UDPSocketConnection, s_initialize, s_byte, s_word, s_dword, s_qword, s_static, s_get, s_bytes
+from boofuzz import Session, Target, UDPSocketConnection, s_initialize, s_byte, s_word, s_dword, s_qword
+from boofuzz import s_static, s_get, s_bytes
 port, cases = int(sys.argv[1]), int(sys.argv[2])
 s_initialize("rrq")
 s_byte(1, name="type", fuzzable=False)
@@ -37,7 +38,8 @@ s_dword(0x7F000001, name="home_agent", endian=">")
 s_dword(0x7F000002, name="care_of", endian=">")
 s_qword(0xED00378000000000, name="identification", endian=">")
 s_byte(131, name="nai_type"); s_byte(20, name="nai_len"); s_bytes(b"fuzz@mipcheck.invalid"[:20], name="nai")
-s_byte(32, name="auth_type"); s_byte(20, name="auth_len"); s_dword(0x1001, name="spi", endian=">"); s_bytes(b"\0" * 16, name="authenticator")
+s_byte(32, name="auth_type"); s_byte(20, name="auth_len")
+s_dword(0x1001, name="spi", endian=">"); s_bytes(b"\0" * 16, name="authenticator")
 db = os.path.join(tempfile.mkdtemp(), "boofuzz.db")
 session = Session(target=Target(connection=UDPSocketConnection("127.0.0.1", port, recv_timeout=0.02)),
                   web_port=None, console_gui=False, fuzz_loggers=[], db_filename=db, index_end=cases, sleep_time=0)
@@ -45,13 +47,30 @@ session.connect(s_get("rrq"))
 t0 = time.monotonic()
 session.fuzz()
 print(session.num_cases_actually_fuzzed / (time.monotonic() - t0))
-'''
+"""
 
 
 def ours(cases: int, seed: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "mipcheck.cli", "fuzz", "run", "-q", "--seed", str(seed), "--max-cases", str(cases),
-                        "--health-every", "100", "--out", tmp], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mipcheck.cli",
+                "fuzz",
+                "run",
+                "-q",
+                "--seed",
+                str(seed),
+                "--max-cases",
+                str(cases),
+                "--health-every",
+                "100",
+                "--out",
+                tmp,
+            ],
+            check=True,
+        )
         return json.loads((Path(tmp) / "summary.json").read_text())["cases_per_s"]
 
 
@@ -59,7 +78,9 @@ def boofuzz(python: str, cases: int) -> float:
     lab = subprocess.Popen([sys.executable, "-m", "mipcheck.fuzz.lab"], stdout=subprocess.PIPE)
     try:
         port = int(lab.stdout.readline().split()[2])
-        out = subprocess.run([python, "-c", BOOFUZZ_MODEL, str(port), str(cases)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [python, "-c", BOOFUZZ_MODEL, str(port), str(cases)], capture_output=True, text=True, check=True
+        )
         return float(out.stdout.strip().splitlines()[-1])
     finally:
         lab.terminate()
@@ -82,7 +103,11 @@ def main() -> int:
         time.sleep(0.2)
     result = {"mipcheck_cases_per_s": runs, "mipcheck_median": statistics.median(runs)}
     if boo:
-        result |= {"boofuzz_cases_per_s": boo, "boofuzz_median": statistics.median(boo), "ratio": statistics.median(runs) / statistics.median(boo)}
+        result |= {
+            "boofuzz_cases_per_s": boo,
+            "boofuzz_median": statistics.median(boo),
+            "ratio": statistics.median(runs) / statistics.median(boo),
+        }
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -230,13 +230,25 @@ def accepted(data: bytes) -> bool:
 
 def write_config(path: Path, n: int, address: str, port: int) -> None:
     lines = [
-        f'address = "{address}"', f"port = {port}", 'role = "i-ha"', 'trusted_networks = ["127.0.0.0/8"]',
-        "max_lifetime = 1800", "replay_skew = 7.0", "replay_strict = true", "",
+        f'address = "{address}"',
+        f"port = {port}",
+        'role = "i-ha"',
+        'trusted_networks = ["127.0.0.0/8"]',
+        "max_lifetime = 1800",
+        "replay_skew = 7.0",
+        "replay_strict = true",
+        "",
     ]
     req = Requests(0, address, address, 1)
     for i in range(n):
         # Test-only keys, generated here and deleted with the temporary directory.
-        lines += ["[[mobile_node]]", f'home_address = "{req.home(i)}"', f"spi = {SPI}", f'secret = "bench-only-key-{i:06d}"', ""]
+        lines += [
+            "[[mobile_node]]",
+            f'home_address = "{req.home(i)}"',
+            f"spi = {SPI}",
+            f'secret = "bench-only-key-{i:06d}"',
+            "",
+        ]
     path.write_text("\n".join(lines))
 
 
@@ -316,13 +328,28 @@ def main(argv: list[str] | None = None) -> int:
             wait_ready(dest, a.client, gen.make)
             t = time.perf_counter()
             warm = run_load(dest, a.client, gen.make, window=a.window, count=a.bindings, check=accepted)
-            print(f"warm-up: {warm.replies} registrations ({warm.bad} not accepted) in {time.perf_counter() - t:.1f} s; "
-                  f"HA RSS {rss_kib(ha.pid)} KiB", flush=True)
+            print(
+                f"warm-up: {warm.replies} registrations ({warm.bad} not accepted) in {time.perf_counter() - t:.1f} s; "
+                f"HA RSS {rss_kib(ha.pid)} KiB",
+                flush=True,
+            )
             results["warmup"] = asdict(warm)
             ports = {}
             for mode in ("reader", "protocol"):
                 ports[mode] = free_port(a.address)
-                echoes[mode] = start([sys.executable, __file__, "--echo-server", mode, "--address", a.address, "--port", str(ports[mode])], server_cpu)
+                echoes[mode] = start(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--echo-server",
+                        mode,
+                        "--address",
+                        a.address,
+                        "--port",
+                        str(ports[mode]),
+                    ],
+                    server_cpu,
+                )
                 wait_ready((a.address, ports[mode]), a.client, gen.make)
             runs: dict[str, list[float]] = {"ha": [], "reader": [], "protocol": []}
             cpu_us: dict[str, list[float]] = {"ha": [], "reader": [], "protocol": []}
@@ -334,13 +361,24 @@ def main(argv: list[str] | None = None) -> int:
                 for what in order:
                     target = dest if what == "ha" else (a.address, ports[what])
                     u0, s0 = cpu_times(procs[what].pid)
-                    res = run_load(target, a.client, gen.make, window=a.window, duration=a.duration, check=accepted if what == "ha" else None)
+                    res = run_load(
+                        target,
+                        a.client,
+                        gen.make,
+                        window=a.window,
+                        duration=a.duration,
+                        check=accepted if what == "ha" else None,
+                    )
                     u1, s1 = cpu_times(procs[what].pid)
                     runs[what].append(res.rate)
                     cpu_us[what].append(1e6 * (u1 + s1 - u0 - s0) / max(1, res.replies))
                     user_us[what].append(1e6 * (u1 - u0) / max(1, res.replies))
                     bad += res.bad if what == "ha" else 0
-                print(f"run {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}/s ({cpu_us[k][-1]:.1f} us CPU/reply)" for k, v in runs.items()), flush=True)
+                print(
+                    f"run {r + 1}: "
+                    + ", ".join(f"{k} {v[-1]:,.0f}/s ({cpu_us[k][-1]:.1f} us CPU/reply)" for k, v in runs.items()),
+                    flush=True,
+                )
             med = {k: statistics.median(v) for k, v in runs.items()}
             med_cpu = {k: statistics.median(v) for k, v in cpu_us.items()}
             med_user = {k: statistics.median(v) for k, v in user_us.items()}
@@ -348,32 +386,57 @@ def main(argv: list[str] | None = None) -> int:
             # server"); the add_reader echo, built like the home agent's socket loop, is stricter.
             ratio = med["ha"] / med["protocol"]
             strict = med["ha"] / med["reader"]
-            results["throughput"] = {"runs": runs, "median": med, "server_cpu_us_per_reply": cpu_us, "median_cpu_us": med_cpu,
-                                     "server_user_cpu_us_per_reply": user_us, "median_user_cpu_us": med_user,
-                                     "ratio_vs_protocol_echo": ratio, "ratio_vs_reader_echo": strict,
-                                     "goal": "ratio_vs_protocol_echo >= 0.8", "goal_met": ratio >= 0.8,
-                                     "ha_not_accepted": bad, "pinned": pin}
-            print(f"median: HA {med['ha']:,.0f}/s, echo (DatagramProtocol) {med['protocol']:,.0f}/s, echo (reader) {med['reader']:,.0f}/s; "
-                  f"HA/protocol echo = {ratio:.2f} (goal >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'}), "
-                  f"HA/reader echo = {strict:.2f} (stricter reference); "
-                  f"server CPU per reply (user): HA {med_cpu['ha']:.1f} us ({med_user['ha']:.1f}), "
-                  f"protocol echo {med_cpu['protocol']:.1f} us ({med_user['protocol']:.1f}), reader echo {med_cpu['reader']:.1f} us ({med_user['reader']:.1f}); "
-                  f"not accepted: {bad}", flush=True)
+            results["throughput"] = {
+                "runs": runs,
+                "median": med,
+                "server_cpu_us_per_reply": cpu_us,
+                "median_cpu_us": med_cpu,
+                "server_user_cpu_us_per_reply": user_us,
+                "median_user_cpu_us": med_user,
+                "ratio_vs_protocol_echo": ratio,
+                "ratio_vs_reader_echo": strict,
+                "goal": "ratio_vs_protocol_echo >= 0.8",
+                "goal_met": ratio >= 0.8,
+                "ha_not_accepted": bad,
+                "pinned": pin,
+            }
+            print(
+                f"median: HA {med['ha']:,.0f}/s, echo (DatagramProtocol) {med['protocol']:,.0f}/s, echo (reader) "
+                f"{med['reader']:,.0f}/s; "
+                f"HA/protocol echo = {ratio:.2f} (goal >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'}), "
+                f"HA/reader echo = {strict:.2f} (stricter reference); "
+                f"server CPU per reply (user): HA {med_cpu['ha']:.1f} us ({med_user['ha']:.1f}), "
+                f"protocol echo {med_cpu['protocol']:.1f} us ({med_user['protocol']:.1f}), reader echo "
+                f"{med_cpu['reader']:.1f} us ({med_user['reader']:.1f}); "
+                f"not accepted: {bad}",
+                flush=True,
+            )
             for p in echoes.values():
                 stop(p)
             if a.soak:
                 samples: list[tuple[int, int]] = [(0, rss_kib(ha.pid))]
                 t = time.perf_counter()
-                soak = run_load(dest, a.client, gen.make, window=a.window, count=a.soak, check=accepted,
-                                sample=lambda k: samples.append((k, rss_kib(ha.pid))), sample_every=a.rss_every)
+                soak = run_load(
+                    dest,
+                    a.client,
+                    gen.make,
+                    window=a.window,
+                    count=a.soak,
+                    check=accepted,
+                    sample=lambda k: samples.append((k, rss_kib(ha.pid))),
+                    sample_every=a.rss_every,
+                )
                 soak.rss_kib = samples
                 secs = time.perf_counter() - t
                 first, last = samples[1][1] if len(samples) > 1 else samples[0][1], samples[-1][1]
                 growth = last - first
-                print(f"soak: {soak.replies:,} registrations from {a.bindings:,} mobile nodes in {secs:.0f} s "
-                      f"({soak.rate:,.0f}/s, {soak.bad} not accepted, {soak.lost} lost); RSS KiB: "
-                      + " ".join(f"{k // 1000}k:{v}" for k, v in samples)
-                      + f"; growth after the first sample: {growth:+d} KiB", flush=True)
+                print(
+                    f"soak: {soak.replies:,} registrations from {a.bindings:,} mobile nodes in {secs:.0f} s "
+                    f"({soak.rate:,.0f}/s, {soak.bad} not accepted, {soak.lost} lost); RSS KiB: "
+                    + " ".join(f"{k // 1000}k:{v}" for k, v in samples)
+                    + f"; growth after the first sample: {growth:+d} KiB",
+                    flush=True,
+                )
                 results["soak"] = {**asdict(soak), "seconds": secs, "rss_growth_kib": growth}
         finally:
             for p in echoes.values():

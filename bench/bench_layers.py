@@ -43,7 +43,13 @@ NAI = b"mn@example.net"
 def ours_full_build() -> bytes:
     return bytes(
         RegistrationRequest(
-            S=1, T=1, lifetime=1800, home_address=HOA, home_agent=HA, care_of_address=COA, identification=IDENT,
+            S=1,
+            T=1,
+            lifetime=1800,
+            home_address=HOA,
+            home_agent=HA,
+            care_of_address=COA,
+            identification=IDENT,
             extensions=[MIPExtNAI(nai=NAI), MIPExtMNHAAuth(spi=0x100, key=KEY)],
         )
     )
@@ -60,8 +66,7 @@ def ours_fixed_build() -> bytes:
 def scapy_fixed_build() -> bytes:
     # flags 0x82 = S and T, the same header as ours_fixed_build
     return bytes(
-        MobileIP(type=1)
-        / MobileIPRRQ(flags=0x82, lifetime=1800, homeaddr=HOA, haaddr=HA, coaddr=COA, id=IDENT)
+        MobileIP(type=1) / MobileIPRRQ(flags=0x82, lifetime=1800, homeaddr=HOA, haaddr=HA, coaddr=COA, id=IDENT)
     )
 
 

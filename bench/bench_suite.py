@@ -40,7 +40,9 @@ def suite_wall(jobs: int | None) -> float:
 def cli_wall() -> float:
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "mipcheck.cli", "run", "-q", "--out", out], capture_output=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "mipcheck.cli", "run", "-q", "--out", out], capture_output=True, check=False
+        )
         wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"mipcheck run exited {done.returncode}: {done.stderr.decode()[-500:]}")

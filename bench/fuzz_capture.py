@@ -60,7 +60,9 @@ def _where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     own = [f for f in frames if "mipcheck" in f.filename] or frames
     last = own[-1] if own else None
-    return f"{type(exc).__name__} at {Path(last.filename).name}:{last.lineno} {last.name}" if last else type(exc).__name__
+    return (
+        f"{type(exc).__name__} at {Path(last.filename).name}:{last.lineno} {last.name}" if last else type(exc).__name__
+    )
 
 
 FRAME_LINE = re.compile(r"^ *(\d+) +-?\d+\.\d{6} ", re.MULTILINE)
@@ -88,7 +90,9 @@ def cli_campaign(inputs: int, seed: int) -> int:
             path = Path(folder) / f"mutants-{linktype}.pcap"
             write_capture(path, frames)
             expected = list(range(1, len(frames) + 1))
-            runs = [("dissect", *v, str(path)) for v in variants] + [("dissect", *v, *keys, str(path)) for v in variants]
+            runs = [("dissect", *v, str(path)) for v in variants] + [
+                ("dissect", *v, *keys, str(path)) for v in variants
+            ]
             runs.append(("analyze", str(path), "--profile", str(SITE_PROFILE), *keys, "--json"))
             for args in runs:
                 done = subprocess.run([sys.executable, "-m", "mipcheck.cli", *args], capture_output=True, text=True)
@@ -104,7 +108,10 @@ def cli_campaign(inputs: int, seed: int) -> int:
                     "frames missing" if not shown_ok else "",
                 ]
                 problems = [p for p in problems if p]
-                print(f"  {' '.join(args[:-1] if args[0] == 'dissect' else args[:1])} linktype {linktype}, {len(frames)} frames: {'; '.join(problems) or 'ok'}")
+                print(
+                    f"  {' '.join(args[:-1] if args[0] == 'dissect' else args[:1])} linktype {linktype}, {len(frames)} "
+                    f"frames: {'; '.join(problems) or 'ok'}"
+                )
                 findings += bool(problems)
     seconds = time.perf_counter() - start
     print(f"cli inputs {inputs}  seed {seed}  seconds {seconds:.1f}  findings {findings}")
@@ -115,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--scapy-every", type=int, default=50, help="also run the Scapy path on every Nth input (0: never)")
+    parser.add_argument(
+        "--scapy-every", type=int, default=50, help="also run the Scapy path on every Nth input (0: never)"
+    )
     parser.add_argument("--show", type=int, default=3, help="example inputs to print per finding")
-    parser.add_argument("--cli", type=int, default=0, metavar="N", help="run N mutants through the command line instead")
+    parser.add_argument(
+        "--cli", type=int, default=0, metavar="N", help="run N mutants through the command line instead"
+    )
     args = parser.parse_args(argv)
     if args.cli:
         return cli_campaign(args.cli, args.seed)
@@ -160,7 +171,14 @@ def main(argv: list[str] | None = None) -> int:
                     scapy_runs += 1
                     for with_keys in (False, True):
                         record = new_record(i + 1, frame.time, len(data))
-                        items = layered.dissect_frame(data, frame.linktype, record, ring if with_keys else None, esp if with_keys else None, tree=True)
+                        items = layered.dissect_frame(
+                            data,
+                            frame.linktype,
+                            record,
+                            ring if with_keys else None,
+                            esp if with_keys else None,
+                            tree=True,
+                        )
                         summary_line(record, 0.0)
                         console.print(packet_tree(record, items or [], 0.0))
                         json.dumps(record)
@@ -184,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     analyzer.findings()
     total = sum(findings.values())
     print(f"inputs {args.inputs}  seed {args.seed}  seconds {seconds:.1f}  inputs/s {args.inputs / seconds:,.0f}")
-    print(f"fast path accepted {fast_accepted}  Scapy path runs {scapy_runs} (x2: with and without keys, tree, JSON, analyze)")
+    print(
+        f"fast path accepted {fast_accepted}  Scapy path runs {scapy_runs} (x2: with and without keys, tree, JSON, "
+        "analyze)"
+    )
     print(f"exceptions and leaks found: {total}")
     for problem, count in findings.most_common():
         print(f"  {count:7d}  {problem}")

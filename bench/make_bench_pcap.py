@@ -43,13 +43,21 @@ def templates(i: int) -> tuple[bytes, bytes]:
     hoa = f"10.21.{i // 250}.{i % 250 + 1}"
     coa = f"10.31.{i // 250}.{i % 250 + 1}"
     rrq = RegistrationRequest(
-        D=1, T=1, home_address=hoa, home_agent=HA, care_of_address=coa,
+        D=1,
+        T=1,
+        home_address=hoa,
+        home_agent=HA,
+        care_of_address=coa,
         extensions=[MIPExtNAI(nai=f"mn{i}@example.com".encode()), MIPExtMNHAAuth(spi=SPI, key=SECRET)],
     )
-    rrp = RegistrationReply(home_address=hoa, home_agent=HA, extensions=[MIPExtTNC(), MIPExtMNHAAuth(spi=SPI, key=SECRET)])
+    rrp = RegistrationReply(
+        home_address=hoa, home_agent=HA, extensions=[MIPExtTNC(), MIPExtMNHAAuth(spi=SPI, key=SECRET)]
+    )
     mac_mn, mac_ha = f"02:00:00:00:{i // 256:02x}:{i % 256:02x}", "02:00:00:00:ff:01"
     out = bytes(Ether(src=mac_mn, dst=mac_ha) / IP(src=coa, dst=HA, id=0) / UDP(sport=49152, dport=434, chksum=0) / rrq)
-    back = bytes(Ether(src=mac_ha, dst=mac_mn) / IP(src=HA, dst=coa, id=0) / UDP(sport=434, dport=49152, chksum=0) / rrp)
+    back = bytes(
+        Ether(src=mac_ha, dst=mac_mn) / IP(src=HA, dst=coa, id=0) / UDP(sport=434, dport=49152, chksum=0) / rrp
+    )
     return out, back
 
 

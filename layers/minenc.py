@@ -48,12 +48,18 @@ class MinimalEncapsulation(Packet):
     def guess_payload_class(self, payload: bytes) -> Any:
         # the class IP would choose for this protocol (its bindings also say frag=0)
         for fields, cls in IP.payload_guess:
-            if fields.get("proto") == self.proto and all(k == "proto" or (k, v) == ("frag", 0) for k, v in fields.items()):
+            if fields.get("proto") == self.proto and all(
+                k == "proto" or (k, v) == ("frag", 0) for k, v in fields.items()
+            ):
                 return cls
         return super().guess_payload_class(payload)
 
     def mysummary(self) -> str:
-        return self.sprintf("MinEnc %src% > %dst% proto=%proto%") if self.S else self.sprintf("MinEnc > %dst% proto=%proto%")
+        return (
+            self.sprintf("MinEnc %src% > %dst% proto=%proto%")
+            if self.S
+            else self.sprintf("MinEnc > %dst% proto=%proto%")
+        )
 
 
 bind_layers(IP, MinimalEncapsulation, proto=IPPROTO_MINENC)

@@ -32,12 +32,18 @@ def known_layers() -> list[LayerInfo]:
     for t, cls in sorted(EXTENSION_CLASSES.items()):
         name, rfc = n.EXTENSION_TYPES[t]
         rows.append(LayerInfo("extension", t, name, rfc, cls.__name__, n.is_skippable(t)))
-    rows.append(LayerInfo("icmp", n.ICMP_ROUTER_ADVERTISEMENT, "Agent Advertisement", "RFC 5944", AgentAdvertisement.__name__))
-    rows.append(LayerInfo("icmp", n.ICMP_ROUTER_SOLICITATION, "Agent Solicitation", "RFC 5944", AgentSolicitation.__name__))
+    rows.append(
+        LayerInfo("icmp", n.ICMP_ROUTER_ADVERTISEMENT, "Agent Advertisement", "RFC 5944", AgentAdvertisement.__name__)
+    )
+    rows.append(
+        LayerInfo("icmp", n.ICMP_ROUTER_SOLICITATION, "Agent Solicitation", "RFC 5944", AgentSolicitation.__name__)
+    )
     for t, cls in sorted(AGENT_EXTENSION_CLASSES.items()):
         name, rfc = n.AGENT_EXTENSION_TYPES[t]
         rows.append(LayerInfo("agent-extension", t, name, rfc, cls.__name__))
-    rows.append(LayerInfo("ip-protocol", n.IPPROTO_MINENC, "Minimal Encapsulation", "RFC 2004", MinimalEncapsulation.__name__))
+    rows.append(
+        LayerInfo("ip-protocol", n.IPPROTO_MINENC, "Minimal Encapsulation", "RFC 2004", MinimalEncapsulation.__name__)
+    )
     for nh, cls_name in ((4, "IP"), (47, "GRE"), (55, MinimalEncapsulation.__name__)):
         rows.append(LayerInfo("tunnel-next-header", nh, n.NEXT_HEADERS[nh], "RFC 3519", cls_name))
     return rows

@@ -46,7 +46,14 @@ def mobile_nodes(count: int = MOBILE_NODES) -> tuple[MobileNode, ...]:
     )
 
 
-def ha_config(nodes: Iterable[MobileNode], *, trusted: bool = True, replay_strict: bool = True, log_file: str | None = None, port: int = 0):
+def ha_config(
+    nodes: Iterable[MobileNode],
+    *,
+    trusted: bool = True,
+    replay_strict: bool = True,
+    log_file: str | None = None,
+    port: int = 0,
+):
     from mipcheck.ha.config import HAConfig, MobileNodeConfig
 
     return HAConfig(
@@ -56,13 +63,21 @@ def ha_config(nodes: Iterable[MobileNode], *, trusted: bool = True, replay_stric
         trusted_networks=(ipaddress.IPv4Network(TRUSTED_NETWORK),) if trusted else (),
         replay_strict=replay_strict,
         log_file=log_file,
-        mobile_nodes=tuple(MobileNodeConfig(m.home_address, m.spi, m.secret, m.algorithm, m.replay, m.nai) for m in nodes),
+        mobile_nodes=tuple(
+            MobileNodeConfig(m.home_address, m.spi, m.secret, m.algorithm, m.replay, m.nai) for m in nodes
+        ),
         log_rate=1000.0,  # the suite drops many requests on purpose; the log must keep them all
         log_burst=1000,
     )
 
 
-def builtin_profile(address: str, port: int, nodes: tuple[MobileNode, ...], reply_timeout: float = REPLY_TIMEOUT, silence_window: float = SILENCE_WINDOW) -> Profile:
+def builtin_profile(
+    address: str,
+    port: int,
+    nodes: tuple[MobileNode, ...],
+    reply_timeout: float = REPLY_TIMEOUT,
+    silence_window: float = SILENCE_WINDOW,
+) -> Profile:
     return Profile(
         dut_address=address,
         dut_port=port,
@@ -132,13 +147,19 @@ class BuiltinControl(DeviceControl):
         return tuple((b.care_of_address, b.source[0]) for b in found)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "built-in", "log": "the home agent's log file", "unconfigured": "a second home agent with no trusted network"}
+        return {
+            "kind": "built-in",
+            "log": "the home agent's log file",
+            "unconfigured": "a second home agent with no trusted network",
+        }
 
 
 class BuiltinLab:
     """Context manager: the built-in i-HA running, with its profile and control."""
 
-    def __init__(self, faults: Iterable[str] = (), *, replay_strict: bool = True, reply_timeout: float = REPLY_TIMEOUT) -> None:
+    def __init__(
+        self, faults: Iterable[str] = (), *, replay_strict: bool = True, reply_timeout: float = REPLY_TIMEOUT
+    ) -> None:
         from mipcheck.ha.faults import check_faults
 
         self.faults = tuple(sorted(check_faults(faults)))

@@ -101,9 +101,7 @@ _OPTIONAL_KEYS = ("reason", "note", "paraphrase")
 _KNOWN_KEYS = frozenset(_REQUIRED_KEYS + _OPTIONAL_KEYS)
 
 # "5265-4.3-TRUSTED-SUBNETS": RFC number, section, upper-case short name.
-_ID_RE = re.compile(
-    r"(?P<rfc>[1-9][0-9]*)-(?P<section>[0-9]+(?:\.[0-9]+)*)-[A-Z0-9]+(?:-[A-Z0-9]+)*"
-)
+_ID_RE = re.compile(r"(?P<rfc>[1-9][0-9]*)-(?P<section>[0-9]+(?:\.[0-9]+)*)-[A-Z0-9]+(?:-[A-Z0-9]+)*")
 _SECTION_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 # Case and passive-check ids: "HA-TNC-FORMAT", "MIP-REPLAY", "PASSIVE-SAME-HA-ADDRESS".
 _CASE_RE = re.compile(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+")
@@ -174,23 +172,17 @@ def _build(source: str, index: int, raw: Any) -> Requirement:
     req_id = _check_str(source, entry_id, "id", raw["id"])
     id_match = _ID_RE.fullmatch(req_id)
     if id_match is None:
-        raise _fail(
-            source, entry_id, "id", "expected RFC-SECTION-SHORTNAME, e.g. 5265-4.3-TRUSTED-SUBNETS"
-        )
+        raise _fail(source, entry_id, "id", "expected RFC-SECTION-SHORTNAME, e.g. 5265-4.3-TRUSTED-SUBNETS")
 
     rfc = raw["rfc"]
     if isinstance(rfc, bool) or not isinstance(rfc, int) or rfc <= 0:
         raise _fail(source, entry_id, "rfc", f"expected a positive integer, got {rfc!r}")
     if id_match["rfc"] != str(rfc):
-        raise _fail(
-            source, entry_id, "rfc", f"{rfc} does not match the id prefix {id_match['rfc']}"
-        )
+        raise _fail(source, entry_id, "rfc", f"{rfc} does not match the id prefix {id_match['rfc']}")
 
     section = _check_str(source, entry_id, "section", raw["section"])
     if not _SECTION_RE.fullmatch(section):
-        raise _fail(
-            source, entry_id, "section", f"expected dotted numbers like '4.3', got {section!r}"
-        )
+        raise _fail(source, entry_id, "section", f"expected dotted numbers like '4.3', got {section!r}")
     if id_match["section"] != section:
         raise _fail(
             source,
@@ -218,9 +210,7 @@ def _build(source: str, index: int, raw: Any) -> Requirement:
         raise _fail(source, entry_id, "cases", "expected a list of case ids")
     for case in cases:
         if not isinstance(case, str) or not _CASE_RE.fullmatch(case):
-            raise _fail(
-                source, entry_id, "cases", f"{case!r} is not a case id like 'HA-TNC-FORMAT'"
-            )
+            raise _fail(source, entry_id, "cases", f"{case!r} is not a case id like 'HA-TNC-FORMAT'")
     if len(set(cases)) != len(cases):
         raise _fail(source, entry_id, "cases", "lists a case more than once")
 
@@ -263,14 +253,10 @@ def parse_catalogue(text: str, source: str = "<string>") -> tuple[Requirement, .
         raise CatalogueError(f"{source}: not valid TOML: {exc}") from exc
     unknown = sorted(set(doc) - {"requirement"})
     if unknown:
-        raise CatalogueError(
-            f"{source}: unknown top-level key {unknown[0]!r} (only [[requirement]] tables)"
-        )
+        raise CatalogueError(f"{source}: unknown top-level key {unknown[0]!r} (only [[requirement]] tables)")
     entries = doc.get("requirement", [])
     if not isinstance(entries, list):
-        raise CatalogueError(
-            f"{source}: 'requirement' must be an array of tables ([[requirement]])"
-        )
+        raise CatalogueError(f"{source}: 'requirement' must be an array of tables ([[requirement]])")
     reqs = tuple(_build(source, i, raw) for i, raw in enumerate(entries, start=1))
     _check_unique(reqs, source)
     return reqs

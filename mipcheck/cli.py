@@ -26,9 +26,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "mn": ("mipcheck.commands.mn", "mn", "Play the mobile node: register with a home agent."),
     "dissect": ("mipcheck.commands.dissect", "dissect", "Dissect captures down to the innermost Mobile IP message."),
     "analyze": ("mipcheck.commands.analyze", "analyze", "Check a capture passively against RFC 5265."),
-    "overhead": ("mipcheck.commands.overhead", "overhead", "Per-layer packet overhead of each access mode (RFC 5265 5.2)."),
+    "overhead": (
+        "mipcheck.commands.overhead",
+        "overhead",
+        "Per-layer packet overhead of each access mode (RFC 5265 5.2).",
+    ),
     "layers": ("mipcheck.commands.layers", "layers", "List every message and extension the Scapy layers know."),
-    "fuzz": ("mipcheck.commands.fuzz", "fuzz", "Fuzz a home agent with structure-aware messages (default: the built-in i-HA)."),
+    "fuzz": (
+        "mipcheck.commands.fuzz",
+        "fuzz",
+        "Fuzz a home agent with structure-aware messages (default: the built-in i-HA).",
+    ),
 }
 
 

@@ -67,7 +67,9 @@ def from_hex(text: str) -> bytes:
     return raw
 
 
-def from_table(table: Mapping[str, Any], prefix: str, *, base_dir: Path | None, source: str | None) -> tuple[bytes, str]:
+def from_table(
+    table: Mapping[str, Any], prefix: str, *, base_dir: Path | None, source: str | None
+) -> tuple[bytes, str]:
     """The secret of one security association in a config or profile table.
 
     Exactly one of ``secret`` (inline text), ``secret_hex``, ``secret_file``

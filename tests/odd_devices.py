@@ -83,7 +83,9 @@ class ScriptedHomeAgent:
         mn = self.mn_of(req.home_address)
         auths = [e for e in req.extensions if e.type == n.EXT_MN_HA_AUTH]
         return (
-            mn is not None and len(auths) == 1 and codec.spi_of(req.data, auths[0]) == mn.spi
+            mn is not None
+            and len(auths) == 1
+            and codec.spi_of(req.data, auths[0]) == mn.spi
             and codec.check_authenticator(req.data, auths[0], mn.algorithm, mn.secret.reveal())
         )
 

@@ -43,7 +43,17 @@ def test_each_check_fires_on_its_example():
     }
 
 
-@pytest.mark.parametrize("name", ["access-mode-c.pcap", "access-mode-f.pcap", "access-mode-cvc.pcap", "access-mode-fvc.pcapng", "nat-traversal.pcap", "rfc5265-appendix-a.pcapng"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "access-mode-c.pcap",
+        "access-mode-f.pcap",
+        "access-mode-cvc.pcap",
+        "access-mode-fvc.pcapng",
+        "nat-traversal.pcap",
+        "rfc5265-appendix-a.pcapng",
+    ],
+)
 def test_conforming_captures_have_no_findings(name):
     assert findings(name) == {}
 
@@ -55,11 +65,16 @@ def test_t_monitor_comes_from_the_profile():
         "timers": {"t_monitor": 90.5},
     }
     got = findings("analyze-findings.pcap", parse_profile(doc))
-    assert got["PASSIVE-PLAINTEXT-AFTER-TMONITOR"] == [7]  # 91 s after the registration; frame 6 (90 s) is within 90.5 s
+    assert got["PASSIVE-PLAINTEXT-AFTER-TMONITOR"] == [
+        7
+    ]  # 91 s after the registration; frame 6 (90 s) is within 90.5 s
 
 
 def test_same_address_for_both_home_agents_in_the_profile_is_a_finding():
-    doc = {"home_agents": {"internal": ["10.20.0.1"], "external": ["10.20.0.1"]}, "networks": {"trusted": ["10.0.0.0/8"], "internal": ["10.0.0.0/8"]}}
+    doc = {
+        "home_agents": {"internal": ["10.20.0.1"], "external": ["10.20.0.1"]},
+        "networks": {"trusted": ["10.0.0.0/8"], "internal": ["10.0.0.0/8"]},
+    }
     got = findings("access-mode-c.pcap", parse_profile(doc))
     assert got == {"PASSIVE-SAME-HA-ADDRESS": []}
 
@@ -89,11 +104,17 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
     profile = tmp_path / "site.toml"
     profile.write_text('[home_agents]\ninternal = ["10.20.0.300"]\n[networks]\ntrusted = []\ninternal = []\n')
     bad_profile = analyze(str(PCAPS / "access-mode-c.pcap"), "--profile", str(profile))
-    assert bad_profile.returncode == 2 and "home_agents.internal" in bad_profile.stderr and bad_profile.stderr.count("\n") == 1
+    assert (
+        bad_profile.returncode == 2
+        and "home_agents.internal" in bad_profile.stderr
+        and bad_profile.stderr.count("\n") == 1
+    )
     missing = analyze(str(tmp_path / "none.pcap"), "--profile", SITE)
     assert missing.returncode == 2 and "cannot read" in missing.stderr and "Traceback" not in missing.stderr
     with pytest.raises(ConfigError, match="timers.t_monitor"):
-        parse_profile({"home_agents": {"internal": []}, "networks": {"trusted": [], "internal": []}, "timers": {"t_monitor": -1}})
+        parse_profile(
+            {"home_agents": {"internal": []}, "networks": {"trusted": [], "internal": []}, "timers": {"t_monitor": -1}}
+        )
 
 
 def test_protection_marks_headers_inside_esp():

@@ -39,7 +39,11 @@ def test_bench_compares_identical_octets() -> None:
 def test_bench_command_line_json(tmp_path) -> None:
     out = subprocess.run(
         [sys.executable, str(BENCH), "--repeat", "1", "--count", "2", "--json"],
-        capture_output=True, text=True, check=True, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     result = json.loads(out.stdout)
     assert result["repeat"] == 1 and result["count"] == 2
@@ -47,6 +51,7 @@ def test_bench_command_line_json(tmp_path) -> None:
 
 
 def test_bench_rejects_bad_arguments(tmp_path) -> None:
-    out = subprocess.run([sys.executable, str(BENCH), "--repeat", "0"], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(BENCH), "--repeat", "0"], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
     assert out.returncode == 2 and "--repeat" in out.stderr

@@ -40,7 +40,9 @@ SECRET_ENV = {
 
 def run(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **SECRET_ENV}
-    return subprocess.run([sys.executable, "-m", "mipcheck.cli", "dissect", *args], capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "mipcheck.cli", "dissect", *args], capture_output=True, text=True, env=env
+    )
 
 
 def json_lines(*args: str) -> list[dict]:
@@ -68,9 +70,26 @@ def test_json_records_have_the_documented_fields():
     assert first["frame"] == 1 and first["time"] == pytest.approx(1212278400.0)
     mip = first["mip"]
     assert (mip["type"], mip["name"]) == (1, "Registration Request")
-    assert mip["flags"] == {"S": False, "B": False, "D": True, "M": False, "G": False, "r": False, "T": True, "x": False}
-    assert (mip["home_address"], mip["home_agent"], mip["care_of_address"], mip["lifetime"]) == ("10.20.0.50", "10.20.0.1", "10.30.0.50", 1800)
-    assert [(e["type"], e["name"], e["length"]) for e in mip["extensions"]] == [(131, "Mobile Node NAI", 15), (32, "Mobile-Home Authentication", 20)]
+    assert mip["flags"] == {
+        "S": False,
+        "B": False,
+        "D": True,
+        "M": False,
+        "G": False,
+        "r": False,
+        "T": True,
+        "x": False,
+    }
+    assert (mip["home_address"], mip["home_agent"], mip["care_of_address"], mip["lifetime"]) == (
+        "10.20.0.50",
+        "10.20.0.1",
+        "10.30.0.50",
+        1800,
+    )
+    assert [(e["type"], e["name"], e["length"]) for e in mip["extensions"]] == [
+        (131, "Mobile Node NAI", 15),
+        (32, "Mobile-Home Authentication", 20),
+    ]
     assert mip["extensions"][0]["nai"] == "mn1@example.com"
     assert mip["auth"] == [{"type": 32, "spi": 256, "verified": None}]
     reply = json_lines(str(PCAPS / "access-mode-c.pcap"))[1]["mip"]
@@ -108,7 +127,14 @@ def test_secrets_never_appear_in_any_output(tmp_path):
     path = str(PCAPS / "access-mode-cvc.pcap")
     key_file = tmp_path / "x-ha.key"
     key_file.write_text("plain-text-secret\n")
-    args = ["--key", "256=env:T_I_HA_KEY", "--key", f"257=file:{key_file}", "--esp-sa", "0x1001,3des-cbc,env:T_ESP_KEY,hmac-sha1-96,env:T_ESP_AUTH"]
+    args = [
+        "--key",
+        "256=env:T_I_HA_KEY",
+        "--key",
+        f"257=file:{key_file}",
+        "--esp-sa",
+        "0x1001,3des-cbc,env:T_ESP_KEY,hmac-sha1-96,env:T_ESP_AUTH",
+    ]
     for mode in ([], ["--json"], ["--tree"]):
         result = run(*mode, *args, path)
         assert result.returncode == 0, result.stderr
@@ -126,11 +152,14 @@ def test_secrets_never_appear_in_any_output(tmp_path):
         del os.environ["T_ESP_KEY"]
 
 
-@pytest.mark.parametrize("option, value", [
-    ("--key", f"256=hex:{I_HA_SECRET}"),
-    ("--esp-sa", f"0x1001,3des-cbc,{ESP_KEY},hmac-sha1-96,env:T_ESP_AUTH"),
-    ("--esp-sa", f"0x1001,3des-cbc,env:T_ESP_KEY,hmac-sha1-96,hex:{ESP_AUTH}"),
-])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--key", f"256=hex:{I_HA_SECRET}"),
+        ("--esp-sa", f"0x1001,3des-cbc,{ESP_KEY},hmac-sha1-96,env:T_ESP_AUTH"),
+        ("--esp-sa", f"0x1001,3des-cbc,env:T_ESP_KEY,hmac-sha1-96,hex:{ESP_AUTH}"),
+    ],
+)
 def test_secrets_typed_on_the_command_line_work_with_a_warning(option, value):
     result = run(option, value, str(PCAPS / "access-mode-c.pcap"))
     assert result.returncode == 0 and result.stdout.count("\n") == 4
@@ -162,7 +191,16 @@ def test_unset_environment_variable_or_missing_file_is_one_line(tmp_path):
 def test_tree_shows_every_field():
     result = run("--tree", "--keys", KEYS, str(PCAPS / "access-mode-cvc.pcap"))
     assert result.returncode == 0, result.stderr
-    for field in ("home_address", "care_of_address", "identification", "spi", "authenticator", "ttl", "chksum", "decrypted"):
+    for field in (
+        "home_address",
+        "care_of_address",
+        "identification",
+        "spi",
+        "authenticator",
+        "ttl",
+        "chksum",
+        "decrypted",
+    ):
         assert field in result.stdout
 
 

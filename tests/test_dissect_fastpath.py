@@ -73,11 +73,30 @@ def extensions(draw):
     if kind == 7:
         return MIPExtMNFAChallenge(challenge=draw(blob))
     if kind == 8:
-        return MIPExtRevocationSupport(I=draw(st.integers(0, 1)), reserved=draw(st.integers(0, 0x7FFF)), timestamp=draw(u32), extra=draw(st.binary(max_size=4)))
+        return MIPExtRevocationSupport(
+            I=draw(st.integers(0, 1)),
+            reserved=draw(st.integers(0, 0x7FFF)),
+            timestamp=draw(u32),
+            extra=draw(st.binary(max_size=4)),
+        )
     if kind == 9:
-        return MIPExtUDPTunnelRequest(subtype=draw(u8), reserved1=draw(u8), F=draw(st.integers(0, 1)), R=draw(st.integers(0, 1)), reserved2=draw(st.integers(0, 63)), encapsulation=draw(u8), reserved3=draw(u16))
+        return MIPExtUDPTunnelRequest(
+            subtype=draw(u8),
+            reserved1=draw(u8),
+            F=draw(st.integers(0, 1)),
+            R=draw(st.integers(0, 1)),
+            reserved2=draw(st.integers(0, 63)),
+            encapsulation=draw(u8),
+            reserved3=draw(u16),
+        )
     if kind == 10:
-        return MIPExtUDPTunnelReply(subtype=draw(u8), code=draw(u8), F=draw(st.integers(0, 1)), reserved=draw(st.integers(0, 0x7FFF)), keepalive=draw(u16))
+        return MIPExtUDPTunnelReply(
+            subtype=draw(u8),
+            code=draw(u8),
+            F=draw(st.integers(0, 1)),
+            reserved=draw(st.integers(0, 0x7FFF)),
+            keepalive=draw(u16),
+        )
     if kind == 11:
         return MIPExtMessageString(subtype=draw(u8), text=draw(st.binary(max_size=20)))
     if kind == 12:
@@ -92,12 +111,44 @@ def messages(draw):
     if kind == 0:
         flags = draw(st.integers(0, 255))
         bits = {name: (flags >> (7 - i)) & 1 for i, name in enumerate("SBDMGrTx")}
-        return RegistrationRequest(**bits, lifetime=draw(u16), home_address=draw(addresses), home_agent=draw(addresses), care_of_address=draw(addresses), identification=draw(st.integers(0, 2**64 - 1)), extensions=exts)
+        return RegistrationRequest(
+            **bits,
+            lifetime=draw(u16),
+            home_address=draw(addresses),
+            home_agent=draw(addresses),
+            care_of_address=draw(addresses),
+            identification=draw(st.integers(0, 2**64 - 1)),
+            extensions=exts,
+        )
     if kind == 1:
-        return RegistrationReply(code=draw(u8), lifetime=draw(u16), home_address=draw(addresses), home_agent=draw(addresses), identification=draw(st.integers(0, 2**64 - 1)), extensions=exts)
+        return RegistrationReply(
+            code=draw(u8),
+            lifetime=draw(u16),
+            home_address=draw(addresses),
+            home_agent=draw(addresses),
+            identification=draw(st.integers(0, 2**64 - 1)),
+            extensions=exts,
+        )
     if kind == 2:
-        return RegistrationRevocation(reserved=draw(u8), A=draw(st.integers(0, 1)), I=draw(st.integers(0, 1)), reserved2=draw(st.integers(0, 0x3FFF)), home_address=draw(addresses), home_domain_address=draw(addresses), foreign_domain_address=draw(addresses), revocation_id=draw(u32), extensions=exts)
-    return RevocationAcknowledgment(reserved=draw(u8), I=draw(st.integers(0, 1)), reserved2=draw(st.integers(0, 0x7FFF)), home_address=draw(addresses), revocation_id=draw(u32), extensions=exts)
+        return RegistrationRevocation(
+            reserved=draw(u8),
+            A=draw(st.integers(0, 1)),
+            I=draw(st.integers(0, 1)),
+            reserved2=draw(st.integers(0, 0x3FFF)),
+            home_address=draw(addresses),
+            home_domain_address=draw(addresses),
+            foreign_domain_address=draw(addresses),
+            revocation_id=draw(u32),
+            extensions=exts,
+        )
+    return RevocationAcknowledgment(
+        reserved=draw(u8),
+        I=draw(st.integers(0, 1)),
+        reserved2=draw(st.integers(0, 0x7FFF)),
+        home_address=draw(addresses),
+        revocation_id=draw(u32),
+        extensions=exts,
+    )
 
 
 @st.composite
@@ -119,7 +170,12 @@ def ip_packets(draw):
         if draw(st.booleans()):
             inner = IP(src=draw(addresses), dst=draw(addresses), proto=4) / inner
         else:
-            inner = IP(src=draw(addresses), dst=draw(addresses)) / UDP(sport=draw(st.sampled_from([434, 49152])), dport=434) / TunnelData(next_header=4) / inner
+            inner = (
+                IP(src=draw(addresses), dst=draw(addresses))
+                / UDP(sport=draw(st.sampled_from([434, 49152])), dport=434)
+                / TunnelData(next_header=4)
+                / inner
+            )
     return bytes(inner)
 
 
@@ -177,7 +233,9 @@ def check_same(linktype: int, data: bytes, ring: KeyRing | None) -> bool:
     return True
 
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @SETTINGS
@@ -191,7 +249,9 @@ def test_well_formed_frames_take_the_fast_path_and_match_scapy(frame, with_keys)
 @given(mutated(), st.booleans())
 # Found by Hypothesis in CI: an 8-octet ICMP address mask request (type 17)
 # made Scapy's ICMP raise, so the Scapy path called the packet malformed.
-@example((1, bytes.fromhex("02000000000202000000000108004500001c0001000040017ae100000000000000001100ffff00000000")), False)
+@example(
+    (1, bytes.fromhex("02000000000202000000000108004500001c0001000040017ae100000000000000001100ffff00000000")), False
+)
 def test_mutated_frames_match_scapy_whenever_the_fast_path_accepts_them(frame, with_keys):
     linktype, data = frame
     assume(check_same(linktype, data, RING if with_keys else None))
@@ -208,7 +268,9 @@ def test_fast_path_declines_what_it_does_not_model():
 
 
 def test_authenticator_verdicts_agree_with_the_layers():
-    msg = RegistrationRequest(home_address="10.0.0.1", extensions=[MIPExtNAI(nai=b"a@b"), MIPExtMNHAAuth(spi=256, key=KEYS[256].secret)])
+    msg = RegistrationRequest(
+        home_address="10.0.0.1", extensions=[MIPExtNAI(nai=b"a@b"), MIPExtMNHAAuth(spi=256, key=KEYS[256].secret)]
+    )
     data = bytes(IP(src="10.0.0.2", dst="10.0.0.3") / UDP(sport=1000, dport=434) / msg)
     bad = bytearray(data)
     bad[-1] ^= 0xFF

@@ -12,7 +12,19 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark (the independent oracle) is not installed"),
 ]
 
-FIELDS = ("ip.src", "ip.dst", "mip.type", "mip.homeaddr", "mip.haaddr", "mip.coa", "mip.life", "mip.code", "mip.ext.type", "mip.auth.spi", "mip.nai")
+FIELDS = (
+    "ip.src",
+    "ip.dst",
+    "mip.type",
+    "mip.homeaddr",
+    "mip.haaddr",
+    "mip.coa",
+    "mip.life",
+    "mip.code",
+    "mip.ext.type",
+    "mip.auth.spi",
+    "mip.nai",
+)
 
 
 @pytest.mark.parametrize("name", WELL_FORMED)
@@ -50,7 +62,11 @@ def test_every_ip_header_and_mobile_ip_field_matches_tshark(name):
 
 def test_tshark_and_mipcheck_agree_on_udp_ports_of_the_innermost_datagram():
     for name in WELL_FORMED:
-        for record, (sport, dport) in zip(dissect(name), tshark_fields(PCAPS / name, "udp.srcport", "udp.dstport"), strict=True):
+        for record, (sport, dport) in zip(
+            dissect(name), tshark_fields(PCAPS / name, "udp.srcport", "udp.dstport"), strict=True
+        ):
             if record["sport"] is None or "Tunnel Data" in record["layers"] or "ESP" in record["layers"]:
                 continue
-            assert (int(sport.split(",")[-1]), int(dport.split(",")[-1])) == (record["sport"], record["dport"]), f"{name} {record['frame']}"
+            assert (int(sport.split(",")[-1]), int(dport.split(",")[-1])) == (record["sport"], record["dport"]), (
+                f"{name} {record['frame']}"
+            )

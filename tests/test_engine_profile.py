@@ -177,7 +177,7 @@ def test_vendor_example_profile_loads(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_request_flags_are_letters_of_the_flags_octet() -> None:
-    doc = _doc(GOOD.replace('spi = 4096', 'spi = 4096\nflags = ["G", "T"]'))
+    doc = _doc(GOOD.replace("spi = 4096", 'spi = 4096\nflags = ["G", "T"]'))
     p = parse_profile(doc, "p.toml")
     assert all(m.flags == 0x08 | 0x02 and m.flag_letters == "GT" for m in p.mobile_nodes)
     assert p.public()["mn"][0]["flags"] == ["G", "T"]
@@ -186,7 +186,7 @@ def test_request_flags_are_letters_of_the_flags_octet() -> None:
 @pytest.mark.parametrize("bad", ['["g"]', '["Q"]', "[1]", "7"])
 def test_unknown_request_flags_name_the_key(bad: str) -> None:
     with pytest.raises(ConfigError) as err:
-        parse_profile(_doc(GOOD.replace('spi = 4096', f'spi = 4096\nflags = {bad}')), "p.toml")
+        parse_profile(_doc(GOOD.replace("spi = 4096", f"spi = 4096\nflags = {bad}")), "p.toml")
     assert err.value.key == "mn.flags"
 
 
@@ -194,16 +194,29 @@ def test_profile_flags_reach_every_request() -> None:
     from mipcheck.layers import RegistrationRequest
     from mipcheck.suites.ha.messages import build_request
 
-    p = parse_profile(_doc(GOOD.replace('spi = 4096', 'spi = 4096\nflags = ["G"]')), "p.toml")
-    req = build_request(p.mobile_nodes[0], home_agent="127.0.0.1", care_of_address="127.0.0.2", identification=1, lifetime=30)
+    p = parse_profile(_doc(GOOD.replace("spi = 4096", 'spi = 4096\nflags = ["G"]')), "p.toml")
+    req = build_request(
+        p.mobile_nodes[0], home_agent="127.0.0.1", care_of_address="127.0.0.2", identification=1, lifetime=30
+    )
     pkt = RegistrationRequest(req.data)
     assert (pkt.G, pkt.D, pkt.T) == (1, 1, 0)
-    cleared = build_request(p.mobile_nodes[0], home_agent="127.0.0.1", care_of_address="127.0.0.2", identification=1, lifetime=30, clear_flags=0x08)
+    cleared = build_request(
+        p.mobile_nodes[0],
+        home_agent="127.0.0.1",
+        care_of_address="127.0.0.2",
+        identification=1,
+        lifetime=30,
+        clear_flags=0x08,
+    )
     assert RegistrationRequest(cleared.data).G == 0
 
 
 def test_an_x_ha_profile_needs_no_trusted_sources() -> None:
-    text = GOOD.replace('role = "i-ha"', 'role = "x-ha"').replace('trusted_sources = ["127.0.0.2"]\n', "").replace('untrusted_sources = ["127.0.0.66"]\n', "")
+    text = (
+        GOOD.replace('role = "i-ha"', 'role = "x-ha"')
+        .replace('trusted_sources = ["127.0.0.2"]\n', "")
+        .replace('untrusted_sources = ["127.0.0.66"]\n', "")
+    )
     p = parse_profile(_doc(text), "p.toml")
     assert p.trusted_sources == ("127.0.0.1",)  # the kernel's source towards the device on loopback
     with pytest.raises(ConfigError) as err:

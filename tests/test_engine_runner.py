@@ -19,7 +19,9 @@ from mipcheck.layers.secret import Secret
 
 def _profile(nodes: int = 4) -> Profile:
     mns = tuple(MobileNode(f"10.9.0.{i + 1}", None, 0x1000 + i, Secret(b"k")) for i in range(nodes))
-    return Profile(dut_address="127.0.0.1", dut_port=9, mobile_nodes=mns, trusted_sources=("127.0.0.2",), reply_timeout=0.2)
+    return Profile(
+        dut_address="127.0.0.1", dut_port=9, mobile_nodes=mns, trusted_sources=("127.0.0.2",), reply_timeout=0.2
+    )
 
 
 def _case(id: str, fn, level: str = "MUST", **kw) -> Case:
@@ -129,7 +131,9 @@ def test_exclusive_cases_run_alone_after_the_others() -> None:
 
         return run
 
-    cases = [_case("C-EX", track("ex", True), exclusive=lambda p, c: True)] + [_case(f"C-{i}", track(str(i))) for i in range(4)]
+    cases = [_case("C-EX", track("ex", True), exclusive=lambda p, c: True)] + [
+        _case(f"C-{i}", track(str(i))) for i in range(4)
+    ]
     run_suite("fake", cases, _profile(), jobs=4)
     assert order[-1] == "ex" and running["alone"]
 

@@ -64,7 +64,9 @@ def test_summary_has_every_verdict() -> None:
 
 
 def test_result_dict_carries_expected_and_observed() -> None:
-    r = CaseResult("X", "t", "MUST", "RFC 5265 4.3", [], Verdict.FAIL, "b: expected x, observed y", failure=BAD, checks=[OK, BAD])
+    r = CaseResult(
+        "X", "t", "MUST", "RFC 5265 4.3", [], Verdict.FAIL, "b: expected x, observed y", failure=BAD, checks=[OK, BAD]
+    )
     d = r.as_dict()
     assert d["verdict"] == "fail" and d["expected"] == "x" and d["observed"] == "y"
     assert d["failure"]["frames"] == [2]

@@ -1,4 +1,4 @@
-"""``mipcheck fuzz``: reproducible cases, resume after SIGKILL, findings on a crashing target, show, merge, bad input."""
+"""``mipcheck fuzz``: reproducible cases, resume after SIGKILL, findings on a crashing target, show, merge."""
 
 from __future__ import annotations
 
@@ -82,16 +82,38 @@ def test_render_skips_operations_out_of_range_so_any_subset_renders() -> None:
 
 
 def test_jobs_and_shards_cover_the_index_space_exactly(tmp_path: Path, capsys) -> None:
-    rc, _, err = _cli(["fuzz", "run", "-q", "--seed", "5", "--max-cases", "400", "--jobs", "2", "--out", str(tmp_path / "j")], capsys)
+    rc, _, err = _cli(
+        ["fuzz", "run", "-q", "--seed", "5", "--max-cases", "400", "--jobs", "2", "--out", str(tmp_path / "j")], capsys
+    )
     assert rc == 0, err
     assert _indexes(tmp_path / "j") == list(range(400))
     for k in (1, 2):
-        rc, _, err = _cli(["fuzz", "run", "-q", "--seed", "5", "--max-cases", "150", "--shard", f"{k}/2", "--out", str(tmp_path / f"s{k}")], capsys)
+        rc, _, err = _cli(
+            [
+                "fuzz",
+                "run",
+                "-q",
+                "--seed",
+                "5",
+                "--max-cases",
+                "150",
+                "--shard",
+                f"{k}/2",
+                "--out",
+                str(tmp_path / f"s{k}"),
+            ],
+            capsys,
+        )
         assert rc == 0, err
-    rc, out, err = _cli(["fuzz", "merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "--out", str(tmp_path / "m")], capsys)
+    rc, out, err = _cli(
+        ["fuzz", "merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "--out", str(tmp_path / "m")], capsys
+    )
     assert rc == 0, err
     assert _indexes(tmp_path / "m") == list(range(300))
-    with sqlite3.connect(tmp_path / "j" / "campaign.sqlite") as a, sqlite3.connect(tmp_path / "m" / "campaign.sqlite") as b:
+    with (
+        sqlite3.connect(tmp_path / "j" / "campaign.sqlite") as a,
+        sqlite3.connect(tmp_path / "m" / "campaign.sqlite") as b,
+    ):
         q = "SELECT idx, strategy, kind, signed FROM cases WHERE idx < 300 ORDER BY idx"
         assert a.execute(q).fetchall() == b.execute(q).fetchall()  # the same cases whatever the split
     summary = json.loads((tmp_path / "j" / "summary.json").read_text())
@@ -105,7 +127,20 @@ def test_jobs_and_shards_cover_the_index_space_exactly(tmp_path: Path, capsys) -
 def test_resume_after_sigkill_neither_loses_nor_repeats_a_case(tmp_path: Path) -> None:
     out = tmp_path / "c"
     total = 20000
-    args = [sys.executable, "-m", "mipcheck.cli", "fuzz", "run", "-q", "--seed", "9", "--max-cases", str(total), "--out", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "mipcheck.cli",
+        "fuzz",
+        "run",
+        "-q",
+        "--seed",
+        "9",
+        "--max-cases",
+        str(total),
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(args, cwd=REPO, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db_path = out / "campaign.sqlite"
     deadline = time.monotonic() + 60
@@ -176,17 +211,25 @@ def test_campaign_finds_minimises_and_replays_the_planted_bug(tmp_path: Path, ca
     assert (out / f["pcap"]).stat().st_size > 24
     rc, out_text, err = _cli(["fuzz", "replay", "--seed", "1", "--index", str(f["index"]), *target], capsys)
     assert rc == 1 and f"reproduced: {bug}" in out_text, out_text + err
-    rc, out_text, _ = _cli(["fuzz", "replay", "--seed", "1", "--index", str(f["index"] + 1 if f["index"] else 1), *target], capsys)
+    rc, out_text, _ = _cli(
+        ["fuzz", "replay", "--seed", "1", "--index", str(f["index"] + 1 if f["index"] else 1), *target], capsys
+    )
     assert rc in (0, 1)
 
 
 def test_builtin_campaign_has_no_finding_and_records_coverage(tmp_path: Path, capsys) -> None:
-    rc, _, err = _cli(["fuzz", "run", "--seed", "3", "--max-cases", "2000", "--health-every", "50", "--out", str(tmp_path)], capsys)
+    rc, _, err = _cli(
+        ["fuzz", "run", "--seed", "3", "--max-cases", "2000", "--health-every", "50", "--out", str(tmp_path)], capsys
+    )
     assert rc == 0, err
     assert "mipcheck fuzz" in err
     with sqlite3.connect(tmp_path / "campaign.sqlite") as db:
         coverage = dict(((k, r), c) for k, r, c in db.execute("SELECT kind, reaction, cases FROM coverage"))
-    assert coverage[("rrq", "accepted-0")] > 0 and coverage[("rrq", "denied-131")] > 0 and coverage[("rrq", "denied-134")] > 0
+    assert (
+        coverage[("rrq", "accepted-0")] > 0
+        and coverage[("rrq", "denied-131")] > 0
+        and coverage[("rrq", "denied-134")] > 0
+    )
     assert sum(coverage.values()) == 2000
     assert json.loads((tmp_path / "summary.json").read_text())["health_checks"] >= 40
 
@@ -224,5 +267,7 @@ def test_existing_campaign_needs_resume(tmp_path: Path, capsys) -> None:
     assert _cli(["fuzz", "run", "-q", "--seed", "1", "--max-cases", "50", "--out", str(tmp_path)], capsys)[0] == 0
     rc, _, err = _cli(["fuzz", "run", "-q", "--seed", "1", "--max-cases", "50", "--out", str(tmp_path)], capsys)
     assert rc == 2 and "--resume" in err and len(err.strip().splitlines()) == 1
-    rc, _, err = _cli(["fuzz", "run", "-q", "--seed", "2", "--max-cases", "50", "--out", str(tmp_path), "--resume"], capsys)
+    rc, _, err = _cli(
+        ["fuzz", "run", "-q", "--seed", "2", "--max-cases", "50", "--out", str(tmp_path), "--resume"], capsys
+    )
     assert rc == 2 and "seed" in err

@@ -51,7 +51,9 @@ PROFILE = load_profile(str(SITE_PROFILE))
 # Sequence Number; ``dissect --tree`` raised KeyError 'sequence' in record.describe_mip.
 SHORT_MOBILITY_EXTENSION = (
     276,
-    bytes.fromhex("08000000000000020001000602000000000a00004500003800000000010117cbc0000201e00000010910c2ce01020708c000020100000000107f0001"),
+    bytes.fromhex(
+        "08000000000000020001000602000000000a00004500003800000000010117cbc0000201e00000010910c2ce01020708c000020100000000107f0001"
+    ),
 )
 # nat-traversal.pcap frame 6, its ESP plaintext cut one octet into the i-MIP RRP and sealed again with
 # the golden keys: decrypted, the reply has a Type and no Code; ``analyze --keys`` raised KeyError
@@ -66,7 +68,9 @@ TRUNCATED_REPLY = (
 # struct.error, caught only by the "dissection failed" safety net.
 TRUNCATED_IKE = (
     101,
-    bytes.fromhex("4500004c0000000040048e6fc000020ac633640145000038000000004011261ac6336432c633640201f401f40024f3926d69706368656b31000000000000000000100200000000"),
+    bytes.fromhex(
+        "4500004c0000000040048e6fc000020ac633640145000038000000004011261ac6336432c633640201f401f40024f3926d69706368656b31000000000000000000100200000000"
+    ),
 )
 # nat-traversal.pcap frame 3, the IKE header's Next Payload set to 3 (Transform) and a transform whose
 # attribute claims 0x36de octets appended (lengths kept consistent): Scapy logged "Bad length for ISAKMP
@@ -180,8 +184,14 @@ def escaped():
     logging.getLogger("scapy").removeHandler(handler)
 
 
-FAST = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-SLOW = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+SLOW = settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 
 
 @FAST
@@ -269,7 +279,9 @@ def test_dissect_json_and_tree_show_every_mutant(mutant_captures, capfd, options
 
 def test_analyze_reads_every_mutant(mutant_captures, capfd):
     for path, count in mutant_captures:
-        code, out, err = invoke("analyze", str(path), "--profile", str(SITE_PROFILE), "--keys", str(KEYS_FILE), "--json")
+        code, out, err = invoke(
+            "analyze", str(path), "--profile", str(SITE_PROFILE), "--keys", str(KEYS_FILE), "--json"
+        )
         assert_clean(code, out, err + capfd.readouterr().err, allowed=(0, 1))
         doc = json.loads(out)
         assert doc["packets"] == count and (code == 1) == (doc["summary"]["MUST"] > 0)

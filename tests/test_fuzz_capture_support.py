@@ -110,7 +110,12 @@ def _ipv4(data: bytes, off: int, end: int, out: Layout, depth: int) -> None:
         return
     ihl = (data[off] & 0x0F) * 4
     total = struct.unpack_from("!H", data, off + 2)[0]
-    out.knobs += [Knob(off, 1, "ip.vihl"), Knob(off + 2, 2, "ip.len"), Knob(off + 9, 1, "ip.proto"), Knob(off + 6, 2, "ip.frag")]
+    out.knobs += [
+        Knob(off, 1, "ip.vihl"),
+        Knob(off + 2, 2, "ip.len"),
+        Knob(off + 9, 1, "ip.proto"),
+        Knob(off + 6, 2, "ip.frag"),
+    ]
     if ihl < 20 or total < ihl or off + ihl > end:
         return
     end = min(end, off + total)
@@ -271,7 +276,9 @@ def mutate(choose: Choose, linktype: int, data: bytes, shape: Layout | None = No
             del out[choose(n + 1) :]
         elif how == 4:  # insert octets
             at = _pick(choose, shape.boundaries) if shape.boundaries and choose(2) else choose(n + 1)
-            out[at:at] = bytes(_pick(choose, BOUNDARY_OCTETS) if choose(2) else choose(256) for _ in range(1 + choose(8)))
+            out[at:at] = bytes(
+                _pick(choose, BOUNDARY_OCTETS) if choose(2) else choose(256) for _ in range(1 + choose(8))
+            )
         elif how == 5 and n:  # delete octets
             at = choose(n)
             del out[at : at + 1 + choose(8)]
@@ -290,7 +297,11 @@ def _element(choose: Choose) -> bytes:
     length = _pick(choose, (len(body), len(body) + 1, max(0, len(body) - 1), 0, 1, 0xFF))
     if choose(3) == 0:  # IKE generic payload header (RFC 2408 3.2) or a transform with one attribute (3.5, 3.3)
         attribute = struct.pack("!HH", _pick(choose, (0x8001, 0x0001, 0x000E, 0x800E)), _pick(choose, (0, 2, 4, 200)))
-        payload = bytes((_pick(choose, IKE_PAYLOADS), 0)) + struct.pack("!H", 8 + len(attribute) + len(body)) + bytes((1, 1, 0, 0))
+        payload = (
+            bytes((_pick(choose, IKE_PAYLOADS), 0))
+            + struct.pack("!H", 8 + len(attribute) + len(body))
+            + bytes((1, 1, 0, 0))
+        )
         return payload + attribute + body
     ext_type = _pick(choose, EXTENSION_TYPES)
     if ext_type in LONG_HEADER_EXTENSIONS:

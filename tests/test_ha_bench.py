@@ -42,7 +42,25 @@ def test_generated_requests_are_accepted_by_the_core(tmp_path: Path) -> None:
 def test_bench_end_to_end_json(tmp_path: Path) -> None:
     bench = _load()
     out = tmp_path / "bench.json"
-    assert bench.main(["--bindings", "20", "--runs", "1", "--duration", "0.3", "--soak", "300", "--rss-every", "100", "--json", str(out)]) == 0
+    assert (
+        bench.main(
+            [
+                "--bindings",
+                "20",
+                "--runs",
+                "1",
+                "--duration",
+                "0.3",
+                "--soak",
+                "300",
+                "--rss-every",
+                "100",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = json.loads(out.read_text())
     assert res["warmup"]["replies"] == 20 and res["warmup"]["bad"] == 0
     t = res["throughput"]

@@ -33,7 +33,17 @@ secret_file = "mn.key"
 
 
 def mn_toml(port: int, **over: object) -> str:
-    kw: dict[str, object] = dict(home_address="10.5.0.1", home_agent="127.0.0.1", ha_port=port, local_address="127.0.0.10", spi=4096, secret_file="mn.key", lifetime=120, timeout=0.2, attempts=2)
+    kw: dict[str, object] = dict(
+        home_address="10.5.0.1",
+        home_agent="127.0.0.1",
+        ha_port=port,
+        local_address="127.0.0.10",
+        spi=4096,
+        secret_file="mn.key",
+        lifetime=120,
+        timeout=0.2,
+        attempts=2,
+    )
     kw.update(over)
     return "".join(f"{k} = {json.dumps(v)}\n" for k, v in kw.items())
 
@@ -63,7 +73,12 @@ class Served:
 def served(tmp_path: Path) -> Iterator[Served]:
     (tmp_path / "mn.key").write_text(SECRET + "\n")
     (tmp_path / "ha.toml").write_text(HA_TOML)
-    proc = subprocess.Popen([*CLI, "ha", "serve", "--config", str(tmp_path / "ha.toml"), "--log-json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "ha", "serve", "--config", str(tmp_path / "ha.toml"), "--log-json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = json.loads(read_line(proc))
         assert first["event"] == "listening" and first["role"] == "i-ha"
@@ -117,7 +132,11 @@ def test_mn_register_without_a_home_agent_exits_2(tmp_path: Path) -> None:
     [
         ("colour = 'blue'\n", [], "colour: unknown key"),
         ("address = '127.0.0.300'\n", [], "address: "),
-        ('[[mobile_node]]\nhome_address = "10.0.0.1"\nspi = 300\nsecret_file = "nope.key"\n', [], "mobile_node[0].secret_file: cannot read"),
+        (
+            '[[mobile_node]]\nhome_address = "10.0.0.1"\nspi = 300\nsecret_file = "nope.key"\n',
+            [],
+            "mobile_node[0].secret_file: cannot read",
+        ),
         ("port = 0\n", ["--fault", "teleport"], "--fault: unknown fault 'teleport'"),
         ("port = 0\n", ["--address", "banana"], "--address: "),
         ("not toml at all", [], "config: not valid TOML"),
@@ -134,12 +153,19 @@ def test_bad_config_is_one_line_exit_2(tmp_path: Path, toml: str, args: list[str
 
 
 def test_missing_config_file() -> None:
-    r = subprocess.run([*CLI, "ha", "serve", "--config", "/nonexistent/ha.toml"], capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [*CLI, "ha", "serve", "--config", "/nonexistent/ha.toml"], capture_output=True, text=True, timeout=30
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "file not found" in r.stderr
 
 
 def test_port_in_use_is_one_line(served: Served) -> None:
-    r = subprocess.run([*CLI, "ha", "serve", "--config", str(served.workdir / "ha.toml"), "--port", str(served.port)], capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [*CLI, "ha", "serve", "--config", str(served.workdir / "ha.toml"), "--port", str(served.port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 2 and "cannot bind" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -157,7 +183,12 @@ def test_faults_listing() -> None:
 def test_serve_with_fault_changes_behaviour(tmp_path: Path) -> None:
     (tmp_path / "mn.key").write_text(SECRET)
     (tmp_path / "ha.toml").write_text(HA_TOML)
-    proc = subprocess.Popen([*CLI, "ha", "serve", "--config", str(tmp_path / "ha.toml"), "--fault", "omit-tnc"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "ha", "serve", "--config", str(tmp_path / "ha.toml"), "--fault", "omit-tnc"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = read_line(proc)
         assert "faults=omit-tnc" in first
@@ -168,4 +199,3 @@ def test_serve_with_fault_changes_behaviour(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)
     assert proc.returncode == 0
-

@@ -36,14 +36,35 @@ def test_examples_load() -> None:
 
 def test_defaults_match_the_contract() -> None:
     c = HAConfig()
-    assert (c.address, c.port, c.role, c.trusted_networks, c.max_lifetime, c.replay_skew, c.replay_strict) == ("127.0.0.1", 434, "i-ha", (), 1800, 7.0, True)
-    assert (c.keepalive_interval, c.simultaneous_bindings, c.reverse_tunneling, c.udp_tunneling, c.log_file, c.mobile_nodes) == (110, False, True, True, None, ())
+    assert (c.address, c.port, c.role, c.trusted_networks, c.max_lifetime, c.replay_skew, c.replay_strict) == (
+        "127.0.0.1",
+        434,
+        "i-ha",
+        (),
+        1800,
+        7.0,
+        True,
+    )
+    assert (
+        c.keepalive_interval,
+        c.simultaneous_bindings,
+        c.reverse_tunneling,
+        c.udp_tunneling,
+        c.log_file,
+        c.mobile_nodes,
+    ) == (110, False, True, True, None, ())
 
 
 def test_secret_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "k").write_bytes(b"\x00\xffbinary\n")
     monkeypatch.setenv("MIPCHECK_TEST_KEY", "from-env")
-    p = write(tmp_path, MN.replace('secret = "inline-lab-secret"', 'secret_file = "k"') + MN.replace("10.0.0.1", "10.0.0.2").replace('secret = "inline-lab-secret"', 'secret_env = "MIPCHECK_TEST_KEY"'))
+    p = write(
+        tmp_path,
+        MN.replace('secret = "inline-lab-secret"', 'secret_file = "k"')
+        + MN.replace("10.0.0.1", "10.0.0.2").replace(
+            'secret = "inline-lab-secret"', 'secret_env = "MIPCHECK_TEST_KEY"'
+        ),
+    )
     a, b = load_ha_config(p).mobile_nodes
     assert a.secret.reveal() == b"\x00\xffbinary" and b.secret.reveal() == b"from-env"
     assert "binary" not in repr(a) and "from-env" not in repr(b)
@@ -70,7 +91,10 @@ def test_secret_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         (MN.replace('secret = "inline-lab-secret"\n', ""), "mobile_node[0].secret"),
         (MN + 'secret_env = "X"\n', "mobile_node[0].secret_env"),  # the second of two sources is named
         (MN.replace('secret = "inline-lab-secret"', 'secret_file = "missing.key"'), "mobile_node[0].secret_file"),
-        (MN.replace('secret = "inline-lab-secret"', 'secret_env = "MIPCHECK_SURELY_UNSET"'), "mobile_node[0].secret_env"),
+        (
+            MN.replace('secret = "inline-lab-secret"', 'secret_env = "MIPCHECK_SURELY_UNSET"'),
+            "mobile_node[0].secret_env",
+        ),
         (MN + 'algorithm = "sha1"\n', "mobile_node[0].algorithm"),
         (MN + 'replay = "counter"\n', "mobile_node[0].replay"),
         (MN + "favourite = 1\n", "mobile_node[0].favourite"),
@@ -107,11 +131,20 @@ def test_direct_construction_validates() -> None:
     ("text", "key"),
     [
         ('home_agent = "127.0.0.1"\nspi = 256\nsecret = "s"\n', "home_address"),
-        ('home_address = "10.0.0.1"\nhome_agent = "127.0.0.1"\nspi = 256\nsecret = "s"\nlifetime = 70000\n', "lifetime"),
-        ('home_address = "10.0.0.1"\nhome_agent = "127.0.0.1"\nspi = 256\nsecret = "s"\nforce_udp = true\n', "force_udp"),
+        (
+            'home_address = "10.0.0.1"\nhome_agent = "127.0.0.1"\nspi = 256\nsecret = "s"\nlifetime = 70000\n',
+            "lifetime",
+        ),
+        (
+            'home_address = "10.0.0.1"\nhome_agent = "127.0.0.1"\nspi = 256\nsecret = "s"\nforce_udp = true\n',
+            "force_udp",
+        ),
         ('home_address = "10.0.0.1"\nhome_agent = "127.0.0.1"\nspi = 256\nsecret = "s"\ntimeout = 0\n', "timeout"),
         ('home_address = "10.0.0.1"\nhome_agent = "127.0.0.1"\nspi = 256\n', "mobile node.secret"),
-        ('home_address = "10.0.0.1"\nhome_agent = "127.0.0.1"\nspi = 256\nsecret = "s"\nlocal_address = "here"\n', "local_address"),
+        (
+            'home_address = "10.0.0.1"\nhome_agent = "127.0.0.1"\nspi = 256\nsecret = "s"\nlocal_address = "here"\n',
+            "local_address",
+        ),
     ],
 )
 def test_mn_bad_values(tmp_path: Path, text: str, key: str) -> None:

@@ -85,8 +85,27 @@ def make_ha(faults: tuple[str, ...] = (), **over: Any) -> HomeAgent:
     return HomeAgent(make_config(**over), faults, nonce_source=lambda: next(counter))
 
 
-def rrq(*, hoa: str = HOA, ha: str = HA, coa: str = SRC[0], ident: int = ID0, lifetime: int = 100, key: bytes | None = KEY, spi: int = SPI, **kw: Any) -> bytes:
-    return request(home_address=hoa, home_agent=ha, care_of_address=coa, identification=ident, lifetime=lifetime, spi=spi, key=key, **kw)
+def rrq(
+    *,
+    hoa: str = HOA,
+    ha: str = HA,
+    coa: str = SRC[0],
+    ident: int = ID0,
+    lifetime: int = 100,
+    key: bytes | None = KEY,
+    spi: int = SPI,
+    **kw: Any,
+) -> bytes:
+    return request(
+        home_address=hoa,
+        home_agent=ha,
+        care_of_address=coa,
+        identification=ident,
+        lifetime=lifetime,
+        spi=spi,
+        key=key,
+        **kw,
+    )
 
 
 def flip(data: bytes, index: int) -> bytes:
@@ -130,8 +149,14 @@ CASES = [
     Case("accepted", rrq(), "accepted", 0),
     Case("simultaneous-unsupported", rrq(S=1), "accepted", 1),
     Case("simultaneous-supported", rrq(S=1), "accepted", 0, config={"simultaneous_bindings": True}),
-    Case("too-many-simultaneous", rrq(S=1, coa="127.0.0.11", ident=ID0 + 1), "denied", 135,
-         config={"simultaneous_bindings": True, "max_simultaneous_bindings": 1}, setup=(rrq(S=1),)),
+    Case(
+        "too-many-simultaneous",
+        rrq(S=1, coa="127.0.0.11", ident=ID0 + 1),
+        "denied",
+        135,
+        config={"simultaneous_bindings": True, "max_simultaneous_bindings": 1},
+        setup=(rrq(S=1),),
+    ),
     Case("missing-auth", rrq(key=None), "denied", 131),
     Case("bad-authenticator", flip(rrq(), -16), "denied", 131),
     Case("bad-authenticator-tail", flip(rrq(), -1), "denied", 131),
@@ -141,7 +166,13 @@ CASES = [
     Case("stale-timestamp", rrq(ident=timestamp_identification(NOW - 60)), "denied", 133),
     Case("future-timestamp", rrq(ident=timestamp_identification(NOW + 60)), "denied", 133),
     # 3 s old (inside the window) so that 5.7.1's reply Identification differs from the request's.
-    Case("replay-repeat", rrq(ident=timestamp_identification(NOW - 3)), "denied", 133, setup=(rrq(ident=timestamp_identification(NOW - 3)),)),
+    Case(
+        "replay-repeat",
+        rrq(ident=timestamp_identification(NOW - 3)),
+        "denied",
+        133,
+        setup=(rrq(ident=timestamp_identification(NOW - 3)),),
+    ),
     Case("nonce-first", NONCE_FIRST, "denied", 133),
     Case("nonce-ok", NONCE_OK, "accepted", 0, setup=(NONCE_FIRST,)),
     Case("nonce-replayed", NONCE_OK, "denied", 133, setup=(NONCE_FIRST, NONCE_OK)),
@@ -155,7 +186,13 @@ CASES = [
     Case("nat-udp-tunnel", rrq(coa=NAT_COA, D=1, before=[MIPExtUDPTunnelRequest()]), "accepted", 0),
     Case("forced-udp-tunnel", rrq(D=1, before=[MIPExtUDPTunnelRequest(F=1)]), "accepted", 0),
     Case("no-nat-no-udp-tunnel", rrq(D=1, before=[MIPExtUDPTunnelRequest()]), "accepted", 0),
-    Case("udp-tunnel-off", rrq(coa=NAT_COA, before=[MIPExtUDPTunnelRequest()]), "denied", 142, config={"udp_tunneling": False}),
+    Case(
+        "udp-tunnel-off",
+        rrq(coa=NAT_COA, before=[MIPExtUDPTunnelRequest()]),
+        "denied",
+        142,
+        config={"udp_tunneling": False},
+    ),
     Case("udp-tunnel-gre", rrq(coa=NAT_COA, before=[MIPExtUDPTunnelRequest(encapsulation=47)]), "denied", 139),
     Case("udp-tunnel-short", rrq(coa=NAT_COA, before=[MIPExtUnknown(type=144, data=b"\x00\x00")]), "denied", 134),
     Case("udp-tunnel-after-auth", rrq(coa=NAT_COA, after=[MIPExtUDPTunnelRequest()]), "accepted", 0),
@@ -163,13 +200,26 @@ CASES = [
     Case("unknown-nonskippable", rrq(before=[MIPExtUnknown(type=100, data=b"xy")]), "dropped", auth=None, tnc=False),
     Case("nonskippable-after-auth", rrq(after=[MIPExtUnknown(type=127, data=b"")]), "dropped", auth=None, tnc=False),
     Case("unknown-skippable", rrq(before=[MIPExtUnknown(type=200, data=b"xy")]), "accepted", 0),
-    Case("nai-and-mn-fa-auth", rrq(before=[MIPExtNAI(nai=b"mn@lab.test")], after=[MIPExtMNFAAuth(spi=SPI, authenticator=b"\x00" * 16)]), "accepted", 0),
+    Case(
+        "nai-and-mn-fa-auth",
+        rrq(before=[MIPExtNAI(nai=b"mn@lab.test")], after=[MIPExtMNFAAuth(spi=SPI, authenticator=b"\x00" * 16)]),
+        "accepted",
+        0,
+    ),
     Case("prefix-suffix-md5", rrq(hoa=HOA_PS, algorithm=PREFIX_SUFFIX_MD5), "accepted", 0),
     Case("untrusted-source", rrq(coa=UNTRUSTED[0]), "dropped", src=UNTRUSTED, auth=None, tnc=False),
     Case("untrusted-source-trusted-coa", rrq(coa=SRC[0]), "dropped", src=UNTRUSTED, auth=None, tnc=False),
     Case("trusted-source-untrusted-coa", rrq(coa="127.0.1.77"), "accepted", 0),
     Case("no-trusted-networks", rrq(), "dropped", config={"trusted_networks": ()}, auth=None, tnc=False),
-    Case("x-ha-any-source", rrq(coa=UNTRUSTED[0]), "accepted", 0, src=UNTRUSTED, config={"role": "x-ha", "trusted_networks": ()}, tnc=False),
+    Case(
+        "x-ha-any-source",
+        rrq(coa=UNTRUSTED[0]),
+        "accepted",
+        0,
+        src=UNTRUSTED,
+        config={"role": "x-ha", "trusted_networks": ()},
+        tnc=False,
+    ),
     Case("x-ha-denial", rrq(key=None), "denied", 131, config={"role": "x-ha"}, tnc=False),
     Case("truncated-fixed-part", rrq()[:20], "dropped", auth=None, tnc=False),
     Case("not-a-request", a_reply(), "ignored", auth=None, tnc=False),
@@ -178,16 +228,57 @@ CASES = [
     Case("deregistration-all", rrq(lifetime=0, coa=HOA, ident=ID0 + 1), "accepted", 0, setup=(rrq(),)),
     # RFC 5265 trust branches: a live binding registered from inside, then probed from outside.
     Case("renewal", rrq(ident=ID0 + 1), "accepted", 0, setup=(rrq(),)),
-    Case("untrusted-renewal", rrq(coa=UNTRUSTED[0], ident=ID0 + 1), "dropped", src=UNTRUSTED, setup=(rrq(),), setup_src=SRC, auth=None, tnc=False),
-    Case("untrusted-dereg", rrq(coa=HOA, lifetime=0, ident=ID0 + 1), "dropped", src=UNTRUSTED, setup=(rrq(),), setup_src=SRC, auth=None, tnc=False),
+    Case(
+        "untrusted-renewal",
+        rrq(coa=UNTRUSTED[0], ident=ID0 + 1),
+        "dropped",
+        src=UNTRUSTED,
+        setup=(rrq(),),
+        setup_src=SRC,
+        auth=None,
+        tnc=False,
+    ),
+    Case(
+        "untrusted-dereg",
+        rrq(coa=HOA, lifetime=0, ident=ID0 + 1),
+        "dropped",
+        src=UNTRUSTED,
+        setup=(rrq(),),
+        setup_src=SRC,
+        auth=None,
+        tnc=False,
+    ),
     Case("untrusted-bad-auth", flip(rrq(coa=UNTRUSTED[0]), -1), "dropped", src=UNTRUSTED, auth=None, tnc=False),
-    Case("untrusted-registered-coa", rrq(coa="127.0.1.77", ident=ID0 + 1), "dropped", src=UNTRUSTED, setup=(rrq(coa="127.0.1.77"),), setup_src=SRC, auth=None, tnc=False),
+    Case(
+        "untrusted-registered-coa",
+        rrq(coa="127.0.1.77", ident=ID0 + 1),
+        "dropped",
+        src=UNTRUSTED,
+        setup=(rrq(coa="127.0.1.77"),),
+        setup_src=SRC,
+        auth=None,
+        tnc=False,
+    ),
     # Replay branches a real HA gets wrong: a replay of a later registration, of a de-registration.
     Case("replay-of-later", rrq(ident=ID_BACK + 1), "denied", 133, setup=(rrq(ident=ID_BACK), rrq(ident=ID_BACK + 1))),
-    Case("dereg-replay", rrq(lifetime=0, ident=ID_BACK + 1), "denied", 133, setup=(rrq(ident=ID_BACK), rrq(lifetime=0, ident=ID_BACK + 1), rrq(ident=ID_BACK + 2))),
+    Case(
+        "dereg-replay",
+        rrq(lifetime=0, ident=ID_BACK + 1),
+        "denied",
+        133,
+        setup=(rrq(ident=ID_BACK), rrq(lifetime=0, ident=ID_BACK + 1), rrq(ident=ID_BACK + 2)),
+    ),
     Case("short-authenticator", SHORT_AUTH, "denied", 131),
     Case("lifetime-shorter-renewal", rrq(lifetime=30, ident=ID0 + 1), "accepted", 0, setup=(rrq(lifetime=300),)),
-    Case("tunnel-keepalive", codec.tunnel_data(echo_request(HOA, HA, seq=7)), "accepted", None, setup=(rrq(coa=NAT_COA, before=[MIPExtUDPTunnelRequest()]),), auth=None, tnc=False),
+    Case(
+        "tunnel-keepalive",
+        codec.tunnel_data(echo_request(HOA, HA, seq=7)),
+        "accepted",
+        None,
+        setup=(rrq(coa=NAT_COA, before=[MIPExtUDPTunnelRequest()]),),
+        auth=None,
+        tnc=False,
+    ),
 ]
 CASE_IDS = [c.name for c in CASES]
 
@@ -219,7 +310,10 @@ def test_reply_code_paths(case: Case) -> None:
     req = MobileIPMessage(case.data)
     assert reply.code == case.code
     assert reply.home_address == req.home_address  # RFC 5944 3.8.3.2: copied
-    assert reply_auth_valid(d.reply, SPI, KEY, PREFIX_SUFFIX_MD5 if req.home_address == HOA_PS else "hmac-md5") is case.auth
+    assert (
+        reply_auth_valid(d.reply, SPI, KEY, PREFIX_SUFFIX_MD5 if req.home_address == HOA_PS else "hmac-md5")
+        is case.auth
+    )
     types = extension_types(d.reply)
     assert (149 in types) is case.tnc
     if case.tnc and case.auth:
@@ -242,7 +336,16 @@ def test_reply_code_paths(case: Case) -> None:
 
 @pytest.mark.parametrize(
     ("offset", "accepted"),
-    [(0.0, True), (-7.0, True), (7.0, True), (-6.999, True), (-7.001, False), (7.001, False), (-3600.0, False), (3600.0, False)],
+    [
+        (0.0, True),
+        (-7.0, True),
+        (7.0, True),
+        (-6.999, True),
+        (-7.001, False),
+        (7.001, False),
+        (-3600.0, False),
+        (3600.0, False),
+    ],
 )
 def test_timestamp_skew_edges(offset: float, accepted: bool) -> None:
     ha = make_ha()
@@ -304,7 +407,18 @@ def test_nonce_flow() -> None:
 
 @pytest.mark.parametrize(
     ("requested", "max_lifetime", "granted"),
-    [(1, 1800, 1), (1799, 1800, 1799), (1800, 1800, 1800), (1801, 1800, 1800), (65534, 1800, 1800), (65535, 1800, 1800), (65535, 65535, 65535), (100, 65535, 100), (1, 1, 1), (2, 1, 1)],
+    [
+        (1, 1800, 1),
+        (1799, 1800, 1799),
+        (1800, 1800, 1800),
+        (1801, 1800, 1800),
+        (65534, 1800, 1800),
+        (65535, 1800, 1800),
+        (65535, 65535, 65535),
+        (100, 65535, 100),
+        (1, 1, 1),
+        (2, 1, 1),
+    ],
 )
 def test_lifetime_edges(requested: int, max_lifetime: int, granted: int) -> None:
     ha = make_ha(max_lifetime=max_lifetime)
@@ -350,7 +464,11 @@ def test_registration_without_s_replaces_bindings() -> None:
 # ---------------------------------------------------------------- TNC (RFC 5265 3.4, 4.3)
 
 
-@pytest.mark.parametrize("data", [rrq(), rrq(ident=timestamp_identification(NOW - 100)), rrq(ha="127.0.0.99")], ids=["accepted", "denied-133", "denied-136"])
+@pytest.mark.parametrize(
+    "data",
+    [rrq(), rrq(ident=timestamp_identification(NOW - 100)), rrq(ha="127.0.0.99")],
+    ids=["accepted", "denied-133", "denied-136"],
+)
 def test_tnc_format_placement_and_coverage(data: bytes) -> None:
     d = make_ha().handle(data, SRC, LOCAL, NOW)
     reply = d.reply
@@ -472,12 +590,33 @@ def key(d: Decision) -> tuple[Any, ...]:
 BASELINE = {c.name: run(c)[1] for c in CASES}
 WITH_REPLY = {n for n, d in BASELINE.items() if d.reply is not None}
 WITH_TNC = {n for n, d in BASELINE.items() if d.tnc}
-WITH_TNC_AND_AUTH = {n for n in WITH_TNC if reply_auth_valid(BASELINE[n].reply, SPI, KEY, PREFIX_SUFFIX_MD5 if n == "prefix-suffix-md5" else "hmac-md5") is not None}
+WITH_TNC_AND_AUTH = {
+    n
+    for n in WITH_TNC
+    if reply_auth_valid(BASELINE[n].reply, SPI, KEY, PREFIX_SUFFIX_MD5 if n == "prefix-suffix-md5" else "hmac-md5")
+    is not None
+}
 DENIED_WITH_TNC = {n for n in WITH_TNC if BASELINE[n].outcome == "denied"}
 ACCEPTED_REGISTRATIONS = {n for n, d in BASELINE.items() if d.outcome == "accepted" and d.lifetime}
-UNTRUSTED_DROPS = {"untrusted-source", "untrusted-source-trusted-coa", "no-trusted-networks", "untrusted-renewal", "untrusted-dereg", "untrusted-bad-auth", "untrusted-registered-coa"}
+UNTRUSTED_DROPS = {
+    "untrusted-source",
+    "untrusted-source-trusted-coa",
+    "no-trusted-networks",
+    "untrusted-renewal",
+    "untrusted-dereg",
+    "untrusted-bad-auth",
+    "untrusted-registered-coa",
+}
 TUNNEL_DATA = {"tunnel-keepalive"}
-REPLAY_CASES = {"stale-timestamp", "future-timestamp", "replay-repeat", "replay-of-later", "dereg-replay", "nonce-first", "nonce-replayed"}
+REPLAY_CASES = {
+    "stale-timestamp",
+    "future-timestamp",
+    "replay-repeat",
+    "replay-of-later",
+    "dereg-replay",
+    "nonce-first",
+    "nonce-replayed",
+}
 TIMESTAMP_REPLAYS = REPLAY_CASES - {"nonce-first", "nonce-replayed"}
 WITH_MN_HA_AUTH = {n for n in WITH_REPLY - TUNNEL_DATA if BASELINE[n].reply and bytes((32, 20)) in BASELINE[n].reply}
 
@@ -492,7 +631,14 @@ EXPECTED_CHANGES: dict[str, set[str]] = {
     "no-tnc-on-denial": DENIED_WITH_TNC,
     "trust-all-when-unconfigured": {"no-trusted-networks"},
     "no-untrusted-log": UNTRUSTED_DROPS,
-    "no-udp-tunnel": {"nat-udp-tunnel", "forced-udp-tunnel", "udp-tunnel-off", "udp-tunnel-gre", "udp-tunnel-short", "tunnel-keepalive"},
+    "no-udp-tunnel": {
+        "nat-udp-tunnel",
+        "forced-udp-tunnel",
+        "udp-tunnel-off",
+        "udp-tunnel-gre",
+        "udp-tunnel-short",
+        "tunnel-keepalive",
+    },
     "reply-to-port-434": WITH_REPLY - TUNNEL_DATA,
     "answer-untrusted-renewal": {"untrusted-renewal", "untrusted-registered-coa"},
     "answer-untrusted-dereg": {"untrusted-dereg"},
@@ -543,11 +689,15 @@ FAULT_EFFECT: dict[str, Callable[[Decision, Decision], bool]] = {
     "trust-by-coa": lambda b, f: (b.reply is None) != (f.reply is None),
     "omit-tnc": lambda b, f: b.tnc and not f.tnc,
     "bad-tnc-format": lambda b, f: bytes((149, 4, 1, 0, 0, 0)) in f.reply and bytes((149, 2, 0, 0)) not in f.reply,
-    "tnc-after-auth": lambda b, f: f.reply.endswith(bytes((149, 2, 0, 0))) and not b.reply.endswith(bytes((149, 2, 0, 0))),
+    "tnc-after-auth": lambda b, f: (
+        f.reply.endswith(bytes((149, 2, 0, 0))) and not b.reply.endswith(bytes((149, 2, 0, 0)))
+    ),
     "no-tnc-on-denial": lambda b, f: f.outcome == "denied" and b.tnc and not f.tnc,
     "trust-all-when-unconfigured": lambda b, f: b.reply is None and f.code == 0 and f.tnc,
     "no-untrusted-log": lambda b, f: b.log and not f.log and f.outcome == "dropped",
-    "no-udp-tunnel": lambda b, f: (not f.udp_tunnel and f.code == 0) or (b.inner is None and b.reply and f.outcome == "dropped"),  # keepalive: no tunnel
+    "no-udp-tunnel": lambda b, f: (
+        (not f.udp_tunnel and f.code == 0) or (b.inner is None and b.reply and f.outcome == "dropped")
+    ),  # keepalive: no tunnel
     "reply-to-port-434": lambda b, f: f.reply_to == (b.reply_to[0], 434) and f.reply == b.reply,
     "answer-untrusted-renewal": lambda b, f: b.reply is None and f.code == 0 and f.lifetime,
     "answer-untrusted-dereg": lambda b, f: b.reply is None and f.code == 0 and f.lifetime == 0,
@@ -627,8 +777,14 @@ BEHAVIOUR_FOR = [
     ((), {}),
     (("omit-tnc",), {"tnc_position": "omitted"}),
     (("tnc-after-auth",), {"tnc_position": "after-auth"}),
-    (("answer-untrusted-dereg", "reply-to-port-434"), {"untrusted_requests": "answer-deregistrations", "reply_port": 434}),
-    (("truncated-auth-compare", "auth-compare-claimed-length"), {"auth_compare_octets": 8, "auth_compare_claimed_length": True}),
+    (
+        ("answer-untrusted-dereg", "reply-to-port-434"),
+        {"untrusted_requests": "answer-deregistrations", "reply_port": 434},
+    ),
+    (
+        ("truncated-auth-compare", "auth-compare-claimed-length"),
+        {"auth_compare_octets": 8, "auth_compare_claimed_length": True},
+    ),
     (("log-untrusted-once",), {"log_untrusted": "once-per-source"}),
     (("no-replay-check", "no-replay-check"), {"replay_check": "none"}),
     (("omit-tnc", "tnc-after-auth"), "both set behaviour.tnc_position"),
@@ -650,7 +806,16 @@ def test_behaviour_for(names: tuple[str, ...], expected: dict[str, Any] | str) -
     assert b.changed() == expected and b == replace(Behaviour(), **expected)
 
 
-@pytest.mark.parametrize(("setting", "value"), [("trust_by", "coa"), ("reply_port", 435), ("tnc_on_denial", 0), ("auth_compare_octets", 17), ("reverse_tunnel_denial_code", 7)])
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("trust_by", "coa"),
+        ("reply_port", 435),
+        ("tnc_on_denial", 0),
+        ("auth_compare_octets", 17),
+        ("reverse_tunnel_denial_code", 7),
+    ],
+)
 def test_behaviour_rejects_unknown_values(setting: str, value: Any) -> None:
     from mipcheck.errors import ConfigError
 
@@ -702,21 +867,69 @@ addresses = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str
 
 @settings(max_examples=150, deadline=None)
 @given(
-    flags=st.integers(0, 255), lifetime=st.integers(0, 65535), hoa=addresses, ha=addresses, coa=addresses,
-    ident=st.integers(0, 2**64 - 1), nai=st.binary(max_size=40), spi=st.integers(256, 2**32 - 1),
-    key=st.binary(min_size=1, max_size=80), tunnel=st.booleans(), force=st.booleans(), algorithm=st.sampled_from(["hmac-md5", PREFIX_SUFFIX_MD5]),
+    flags=st.integers(0, 255),
+    lifetime=st.integers(0, 65535),
+    hoa=addresses,
+    ha=addresses,
+    coa=addresses,
+    ident=st.integers(0, 2**64 - 1),
+    nai=st.binary(max_size=40),
+    spi=st.integers(256, 2**32 - 1),
+    key=st.binary(min_size=1, max_size=80),
+    tunnel=st.booleans(),
+    force=st.booleans(),
+    algorithm=st.sampled_from(["hmac-md5", PREFIX_SUFFIX_MD5]),
 )
-def test_codec_request_matches_scapy(flags: int, lifetime: int, hoa: str, ha: str, coa: str, ident: int, nai: bytes, spi: int, key: bytes, tunnel: bool, force: bool, algorithm: str) -> None:
+def test_codec_request_matches_scapy(
+    flags: int,
+    lifetime: int,
+    hoa: str,
+    ha: str,
+    coa: str,
+    ident: int,
+    nai: bytes,
+    spi: int,
+    key: bytes,
+    tunnel: bool,
+    force: bool,
+    algorithm: str,
+) -> None:
     exts = codec.nai_extension(nai) + (codec.udp_tunnel_request(force=force) if tunnel else b"")
     ours = codec.build_request(flags, lifetime, hoa, ha, coa, ident, exts, auth=(spi, algorithm, key))
     bits = {name: (flags >> (7 - i)) & 1 for i, name in enumerate("SBDMGrTx")}
-    scapy_exts = [MIPExtNAI(nai=nai)] + ([MIPExtUDPTunnelRequest(F=int(force))] if tunnel else []) + [MIPExtMNHAAuth(spi=spi, key=key, algorithm=algorithm)]
-    ref = bytes(RegistrationRequest(lifetime=lifetime, home_address=hoa, home_agent=ha, care_of_address=coa, identification=ident, extensions=scapy_exts, **bits))
+    scapy_exts = (
+        [MIPExtNAI(nai=nai)]
+        + ([MIPExtUDPTunnelRequest(F=int(force))] if tunnel else [])
+        + [MIPExtMNHAAuth(spi=spi, key=key, algorithm=algorithm)]
+    )
+    ref = bytes(
+        RegistrationRequest(
+            lifetime=lifetime,
+            home_address=hoa,
+            home_agent=ha,
+            care_of_address=coa,
+            identification=ident,
+            extensions=scapy_exts,
+            **bits,
+        )
+    )
     assert ours == ref
     parsed = codec.parse_request(ours)
     pkt = MobileIPMessage(ours)
-    assert (parsed.flags, parsed.lifetime, parsed.home_address, parsed.home_agent, parsed.care_of_address, parsed.identification) == (
-        int.from_bytes(ref[1:2], "big"), pkt.lifetime, pkt.home_address, pkt.home_agent, pkt.care_of_address, pkt.identification,
+    assert (
+        parsed.flags,
+        parsed.lifetime,
+        parsed.home_address,
+        parsed.home_agent,
+        parsed.care_of_address,
+        parsed.identification,
+    ) == (
+        int.from_bytes(ref[1:2], "big"),
+        pkt.lifetime,
+        pkt.home_address,
+        pkt.home_agent,
+        pkt.care_of_address,
+        pkt.identification,
     )
     assert [e.type for e in parsed.extensions] == [e.type for e in pkt.extensions]
     auth = parsed.extensions[-1]
@@ -730,17 +943,50 @@ def test_codec_request_matches_scapy(flags: int, lifetime: int, hoa: str, ha: st
 
 @settings(max_examples=100, deadline=None)
 @given(
-    code=st.integers(0, 255), lifetime=st.integers(0, 65535), hoa=addresses, ha=addresses, ident=st.integers(0, 2**64 - 1),
-    tnc=st.booleans(), tunnel=st.booleans(), keepalive=st.integers(0, 65535), spi=st.integers(256, 2**32 - 1), key=st.binary(min_size=1, max_size=70),
+    code=st.integers(0, 255),
+    lifetime=st.integers(0, 65535),
+    hoa=addresses,
+    ha=addresses,
+    ident=st.integers(0, 2**64 - 1),
+    tnc=st.booleans(),
+    tunnel=st.booleans(),
+    keepalive=st.integers(0, 65535),
+    spi=st.integers(256, 2**32 - 1),
+    key=st.binary(min_size=1, max_size=70),
 )
-def test_codec_reply_matches_scapy(code: int, lifetime: int, hoa: str, ha: str, ident: int, tnc: bool, tunnel: bool, keepalive: int, spi: int, key: bytes) -> None:
+def test_codec_reply_matches_scapy(
+    code: int,
+    lifetime: int,
+    hoa: str,
+    ha: str,
+    ident: int,
+    tnc: bool,
+    tunnel: bool,
+    keepalive: int,
+    spi: int,
+    key: bytes,
+) -> None:
     exts = (codec.udp_tunnel_reply(0, keepalive) if tunnel else b"") + (codec.TNC_EXTENSION if tnc else b"")
     ours = codec.build_reply(code, lifetime, hoa, ha, ident, exts, auth=(spi, "hmac-md5", key))
-    scapy_exts = ([MIPExtUDPTunnelReply(code=0, keepalive=keepalive)] if tunnel else []) + ([MIPExtTNC()] if tnc else []) + [MIPExtMNHAAuth(spi=spi, key=key)]
-    ref = bytes(RegistrationReply(code=code, lifetime=lifetime, home_address=hoa, home_agent=ha, identification=ident, extensions=scapy_exts))
+    scapy_exts = (
+        ([MIPExtUDPTunnelReply(code=0, keepalive=keepalive)] if tunnel else [])
+        + ([MIPExtTNC()] if tnc else [])
+        + [MIPExtMNHAAuth(spi=spi, key=key)]
+    )
+    ref = bytes(
+        RegistrationReply(
+            code=code, lifetime=lifetime, home_address=hoa, home_agent=ha, identification=ident, extensions=scapy_exts
+        )
+    )
     assert ours == ref
     parsed = codec.parse_reply(ours)
-    assert (parsed.code, parsed.lifetime, parsed.home_address, parsed.home_agent, parsed.identification) == (code, lifetime, hoa, ha, ident)
+    assert (parsed.code, parsed.lifetime, parsed.home_address, parsed.home_agent, parsed.identification) == (
+        code,
+        lifetime,
+        hoa,
+        ha,
+        ident,
+    )
     if tunnel:
         assert codec.parse_udp_tunnel_reply(ours, parsed.extensions[0]) == (0, False, keepalive)
 
@@ -788,16 +1034,30 @@ def test_accepted_decision_and_binding_hold_their_fields_in_order() -> None:
     ha = make_ha()
     data = rrq(T=1)
     d = ha.handle(data, SRC, LOCAL, NOW)
-    assert d == Decision("accepted", 0, "registration accepted", d.reply, SRC, HOA, SRC, lifetime=100, care_of_address=SRC[0], tnc=True)
+    assert d == Decision(
+        "accepted", 0, "registration accepted", d.reply, SRC, HOA, SRC, lifetime=100, care_of_address=SRC[0], tnc=True
+    )
     assert (d.log, d.suppressed, d.udp_tunnel, d.inner) == (True, 0, False, None)
     (b,) = ha.bindings[HOA]
     assert b == Binding(HOA, SRC[0], 100, NOW, ID0, data[1], SRC)
-    assert (b.expires, b.reverse_tunnel, b.udp_tunnel, b.tunnel_endpoint, b.keepalive) == (NOW + 100, True, False, None, None)
+    assert (b.expires, b.reverse_tunnel, b.udp_tunnel, b.tunnel_endpoint, b.keepalive) == (
+        NOW + 100,
+        True,
+        False,
+        None,
+        None,
+    )
     nat = ("127.0.0.10", 61000)
     d = ha.handle(rrq(coa=NAT_COA, ident=ID0 + 1, before=[MIPExtUDPTunnelRequest()]), nat, LOCAL, NOW)
     assert (d.reply_to, d.care_of_address, d.udp_tunnel, d.lifetime) == (nat, NAT_COA, True, 100)
     (b,) = ha.bindings[HOA]
-    assert (b.care_of_address, b.source, b.udp_tunnel, b.tunnel_endpoint, b.keepalive) == (NAT_COA, nat, True, nat, ha.config.keepalive_interval)
+    assert (b.care_of_address, b.source, b.udp_tunnel, b.tunnel_endpoint, b.keepalive) == (
+        NAT_COA,
+        nat,
+        True,
+        nat,
+        ha.config.keepalive_interval,
+    )
 
 
 STAMPS = ["2027-01-15T08:00:00.000Z", "2027-01-15T08:00:59.999Z"]
@@ -823,7 +1083,19 @@ def test_log_clock_caches_without_changing_a_stamp() -> None:
         return f"{_timestamp(float(sec))[:-5]}.{int((t - sec) * 1000):03d}Z"
 
     clock = _Clock()
-    times = [NOW, NOW, NOW + 0.0004, NOW + 0.0011, NOW + 0.9995, NOW + 1.0, NOW + 0.5, NOW - 86400.25, NOW - 86400.25, 0.0, 1.9999]
+    times = [
+        NOW,
+        NOW,
+        NOW + 0.0004,
+        NOW + 0.0011,
+        NOW + 0.9995,
+        NOW + 1.0,
+        NOW + 0.5,
+        NOW - 86400.25,
+        NOW - 86400.25,
+        0.0,
+        1.9999,
+    ]
     times += [NOW + i * 0.000377 for i in range(6000)]  # many stamps per millisecond, across seconds
     for t in times:
         assert clock(t) == fresh(t), t

@@ -94,11 +94,21 @@ class HomeAgentMachine(RuleBasedStateMachine):
             if not es:
                 del self.model[home]
 
-    @rule(home=st.sampled_from(HOMES), coa=st.sampled_from(COAS), lifetime=st.integers(1, 2 * MAX_LIFETIME), s=st.booleans())
+    @rule(
+        home=st.sampled_from(HOMES),
+        coa=st.sampled_from(COAS),
+        lifetime=st.integers(1, 2 * MAX_LIFETIME),
+        s=st.booleans(),
+    )
     def register(self, home: str, coa: str, lifetime: int, s: bool) -> None:
         self._send(home, coa, lifetime, s=s)
 
-    @rule(home=st.sampled_from(HOMES), coa=st.sampled_from(COAS), lifetime=st.integers(1, MAX_LIFETIME), port=st.sampled_from(NAT_PORTS))
+    @rule(
+        home=st.sampled_from(HOMES),
+        coa=st.sampled_from(COAS),
+        lifetime=st.integers(1, MAX_LIFETIME),
+        port=st.sampled_from(NAT_PORTS),
+    )
     def register_behind_nat(self, home: str, coa: str, lifetime: int, port: int) -> None:
         self._send(home, coa, lifetime, nat_port=port)
 
@@ -117,7 +127,9 @@ class HomeAgentMachine(RuleBasedStateMachine):
     def deregister_all(self, home: str) -> None:
         self._send(home, home, 0)
 
-    @rule(dt=st.one_of(st.floats(0, 2 * MAX_LIFETIME, allow_nan=False), st.sampled_from([0.0, 1.0, float(MAX_LIFETIME)])))
+    @rule(
+        dt=st.one_of(st.floats(0, 2 * MAX_LIFETIME, allow_nan=False), st.sampled_from([0.0, 1.0, float(MAX_LIFETIME)]))
+    )
     def advance(self, dt: float) -> None:
         self.now += dt
         expired = self.ha.expire(self.now)
@@ -168,7 +180,13 @@ class CacheMachine(RuleBasedStateMachine):
     def start(self) -> None:
         self.now = 0.0
 
-    @rule(home=st.sampled_from(HOMES), coa=st.sampled_from(COAS), lifetime=st.sampled_from([1, 5, 50, 0xFFFF]), keep=st.booleans(), renewals=st.integers(1, 800))
+    @rule(
+        home=st.sampled_from(HOMES),
+        coa=st.sampled_from(COAS),
+        lifetime=st.sampled_from([1, 5, 50, 0xFFFF]),
+        keep=st.booleans(),
+        renewals=st.integers(1, 800),
+    )
     def add(self, home: str, coa: str, lifetime: int, keep: bool, renewals: int) -> None:
         for i in range(renewals):
             self.cache.add(Binding(home, coa, lifetime, self.now + i * 1e-6, i, 0, (coa, 1)), keep_others=keep)
@@ -190,7 +208,9 @@ class CacheMachine(RuleBasedStateMachine):
     @invariant()
     def consistent(self) -> None:
         self.cache.check()
-        assert all(b.expires > self.now or math.isinf(b.expires) or self.cache.next_expiry() is not None for b in self.cache)
+        assert all(
+            b.expires > self.now or math.isinf(b.expires) or self.cache.next_expiry() is not None for b in self.cache
+        )
 
 
 TestCacheMachine = CacheMachine.TestCase

@@ -30,7 +30,9 @@ UNTRUSTED = "127.0.0.66"
 
 def ha_config(**over: object) -> HAConfig:
     kw: dict[str, object] = dict(
-        address="127.0.0.1", port=0, trusted_networks=("127.0.0.0/28",),
+        address="127.0.0.1",
+        port=0,
+        trusted_networks=("127.0.0.0/28",),
         mobile_nodes=(MobileNodeConfig(HOA, SPI, KEY), MobileNodeConfig(HOA_NONCE, SPI, KEY, replay="nonce")),
     )
     kw.update(over)
@@ -44,7 +46,17 @@ def iha(tmp_path: Path) -> Iterator[BackgroundHomeAgent]:
 
 
 def mn(ha: BackgroundHomeAgent, **over: object) -> MNConfig:
-    kw: dict[str, object] = dict(home_address=HOA, home_agent=ha.address, ha_port=ha.port, spi=SPI, secret=KEY, local_address=TRUSTED, lifetime=300, timeout=0.2, attempts=3)
+    kw: dict[str, object] = dict(
+        home_address=HOA,
+        home_agent=ha.address,
+        ha_port=ha.port,
+        spi=SPI,
+        secret=KEY,
+        local_address=TRUSTED,
+        lifetime=300,
+        timeout=0.2,
+        attempts=3,
+    )
     kw.update(over)
     return MNConfig(**kw)  # type: ignore[arg-type]
 
@@ -74,7 +86,9 @@ def test_nonce_round_trip_resynchronises(iha: BackgroundHomeAgent) -> None:
 def test_untrusted_source_gets_no_reply_and_is_logged(iha: BackgroundHomeAgent) -> None:
     s = udp_socket(UNTRUSTED)
     try:
-        req = codec.build_request(0x20, 300, HOA, iha.address, TRUSTED, timestamp_identification(time.time()), auth=(SPI, "hmac-md5", KEY))
+        req = codec.build_request(
+            0x20, 300, HOA, iha.address, TRUSTED, timestamp_identification(time.time()), auth=(SPI, "hmac-md5", KEY)
+        )
         s.sendto(req, (iha.address, iha.port))
         s.settimeout(0.7)
         with pytest.raises(TimeoutError):
@@ -90,7 +104,9 @@ def test_untrusted_source_gets_no_reply_and_is_logged(iha: BackgroundHomeAgent) 
 def test_reply_goes_to_the_source_port_from_the_home_agent_port(iha: BackgroundHomeAgent) -> None:
     s = udp_socket(TRUSTED)
     try:
-        req = codec.build_request(0x20, 300, HOA, iha.address, TRUSTED, timestamp_identification(time.time()), auth=(SPI, "hmac-md5", KEY))
+        req = codec.build_request(
+            0x20, 300, HOA, iha.address, TRUSTED, timestamp_identification(time.time()), auth=(SPI, "hmac-md5", KEY)
+        )
         s.sendto(req, (iha.address, iha.port))
         data, (addr, port) = s.recvfrom(2048)
     finally:
@@ -154,7 +170,20 @@ def test_log_file_has_one_json_line_per_decision_and_no_secret(iha: BackgroundHo
 
 def test_binding_expires_while_serving() -> None:
     with run_home_agent(ha_config()) as ha:
-        assert register_once(MNConfig(home_address=HOA, home_agent=ha.address, ha_port=ha.port, spi=SPI, secret=KEY, local_address=TRUSTED, lifetime=1)).outcome == "accepted"
+        assert (
+            register_once(
+                MNConfig(
+                    home_address=HOA,
+                    home_agent=ha.address,
+                    ha_port=ha.port,
+                    spi=SPI,
+                    secret=KEY,
+                    local_address=TRUSTED,
+                    lifetime=1,
+                )
+            ).outcome
+            == "accepted"
+        )
         rec = ha.wait_for(lambda d: d.get("event") == "expired", timeout=5)
         assert rec is not None and rec["home_address"] == HOA
 

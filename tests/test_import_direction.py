@@ -163,7 +163,11 @@ KNOWN = ("mipcheck.suites.catalogue", "mipcheck.ha.core", "mipcheck.engine.verdi
     [
         # the violation issue 9 removed: engine/runner.py read the catalogue from mipcheck.suites
         ("mipcheck.engine.runner", "def f():\n    from mipcheck.suites.catalogue import by_case\n", "up"),
-        ("mipcheck.capture.analysis", "try:\n    import mipcheck.suites.catalogue\nexcept ImportError:\n    pass\n", "up"),
+        (
+            "mipcheck.capture.analysis",
+            "try:\n    import mipcheck.suites.catalogue\nexcept ImportError:\n    pass\n",
+            "up",
+        ),
         ("mipcheck.engine.runner", "from ..suites import catalogue\n", "up"),
         ("mipcheck.outcomes", "from mipcheck.engine.verdicts import Verdict\n", "up"),
         ("mipcheck.capture.analysis", "from mipcheck.ha.core import HomeAgent\n", "sideways"),
@@ -179,7 +183,10 @@ def test_a_lower_module_importing_a_higher_one_fails(module: str, source: str, e
 @pytest.mark.parametrize(
     ("module", "source"),
     [
-        ("mipcheck.suites.ha.judge", "from mipcheck.engine.verdicts import Check\nfrom mipcheck.mn import acceptance\n"),
+        (
+            "mipcheck.suites.ha.judge",
+            "from mipcheck.engine.verdicts import Check\nfrom mipcheck.mn import acceptance\n",
+        ),
         ("mipcheck.engine.runner", "from mipcheck.catalogue import by_case\nfrom .verdicts import Verdict\n"),
         ("mipcheck.keysource", "from mipcheck.errors import ConfigError\n"),
         ("mipcheck.capture.analysis", "from .names import numbers\nfrom mipcheck.outcomes import Party\n"),

@@ -92,8 +92,9 @@ def test_install_exposes_only_prefixed_packages(mode: str, source_copy: Path, tm
     python = _venv(tmp_path / f"venv-{mode}")
     # build isolation fetches setuptools>=68 (the one installed here is older)
     target = ["-e", str(source_copy)] if mode == "editable" else [str(source_copy)]
-    pip = _run([str(python), "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-q", *target],
-               cwd=tmp_path)
+    pip = _run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-q", *target], cwd=tmp_path
+    )
     assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-2000:]
 
     outside = tmp_path / "elsewhere"

@@ -88,17 +88,29 @@ EXTENSION_FIELDS: dict[type[MIPExtension], st.SearchStrategy[dict[str, Any]]] = 
     MIPExtMNHAAuth: auth_fields(),
     MIPExtMNFAAuth: auth_fields(),
     MIPExtFAHAAuth: auth_fields(),
-    MIPExtGenAuth: auth_fields(long_length=True).flatmap(lambda kw: st.fixed_dictionaries({"subtype": u8}).map(kw.__or__)),
+    MIPExtGenAuth: auth_fields(long_length=True).flatmap(
+        lambda kw: st.fixed_dictionaries({"subtype": u8}).map(kw.__or__)
+    ),
     MIPExtCVSE: st.fixed_dictionaries({"reserved": u8, "vendor_id": u32, "vendor_type": u16, "value": blob(300)}),
     MIPExtNVSE: st.fixed_dictionaries({"reserved": u16, "vendor_id": u32, "vendor_type": u16, "value": blob(247)}),
     MIPExtNAI: st.fixed_dictionaries({"nai": blob(255)}),
     MIPExtMNFAChallenge: st.fixed_dictionaries({"challenge": blob(255)}),
     MIPExtRevocationSupport: st.fixed_dictionaries({"I": u1, "reserved": u15, "timestamp": u32, "extra": blob(20)}),
-    MIPExtUDPTunnelRequest: st.fixed_dictionaries({
-        "subtype": u8, "reserved1": u8, "F": u1, "R": u1, "reserved2": u6, "encapsulation": u8,
-        "reserved3": u16, "extra": blob(20)}),
-    MIPExtUDPTunnelReply: st.fixed_dictionaries({
-        "subtype": u8, "code": u8, "F": u1, "reserved": u15, "keepalive": u16, "extra": blob(20)}),
+    MIPExtUDPTunnelRequest: st.fixed_dictionaries(
+        {
+            "subtype": u8,
+            "reserved1": u8,
+            "F": u1,
+            "R": u1,
+            "reserved2": u6,
+            "encapsulation": u8,
+            "reserved3": u16,
+            "extra": blob(20),
+        }
+    ),
+    MIPExtUDPTunnelReply: st.fixed_dictionaries(
+        {"subtype": u8, "code": u8, "F": u1, "reserved": u15, "keepalive": u16, "extra": blob(20)}
+    ),
     MIPExtMessageString: st.fixed_dictionaries({"subtype": u8, "text": blob(254)}),
     MIPExtTNC: st.fixed_dictionaries({"subtype": u8, "reserved": u8, "extra": blob(20)}),
 }
@@ -127,18 +139,50 @@ extension_list = st.lists(extension(), max_size=5)
 # --------------------------------------------------------------------------- message strategies
 
 MESSAGE_FIELDS: dict[type[Packet], st.SearchStrategy[dict[str, Any]]] = {
-    RegistrationRequest: st.fixed_dictionaries({
-        **{f: u1 for f in "SBDMGrTx"}, "lifetime": u16, "home_address": ipv4, "home_agent": ipv4,
-        "care_of_address": ipv4, "identification": u64, "extensions": extension_list}),
-    RegistrationReply: st.fixed_dictionaries({
-        "code": u8, "lifetime": u16, "home_address": ipv4, "home_agent": ipv4, "identification": u64,
-        "extensions": extension_list}),
-    RegistrationRevocation: st.fixed_dictionaries({
-        "reserved": u8, "A": u1, "I": u1, "reserved2": u14, "home_address": ipv4, "home_domain_address": ipv4,
-        "foreign_domain_address": ipv4, "revocation_id": u32, "extensions": extension_list}),
-    RevocationAcknowledgment: st.fixed_dictionaries({
-        "reserved": u8, "I": u1, "reserved2": u15, "home_address": ipv4, "revocation_id": u32,
-        "extensions": extension_list}),
+    RegistrationRequest: st.fixed_dictionaries(
+        {
+            **{f: u1 for f in "SBDMGrTx"},
+            "lifetime": u16,
+            "home_address": ipv4,
+            "home_agent": ipv4,
+            "care_of_address": ipv4,
+            "identification": u64,
+            "extensions": extension_list,
+        }
+    ),
+    RegistrationReply: st.fixed_dictionaries(
+        {
+            "code": u8,
+            "lifetime": u16,
+            "home_address": ipv4,
+            "home_agent": ipv4,
+            "identification": u64,
+            "extensions": extension_list,
+        }
+    ),
+    RegistrationRevocation: st.fixed_dictionaries(
+        {
+            "reserved": u8,
+            "A": u1,
+            "I": u1,
+            "reserved2": u14,
+            "home_address": ipv4,
+            "home_domain_address": ipv4,
+            "foreign_domain_address": ipv4,
+            "revocation_id": u32,
+            "extensions": extension_list,
+        }
+    ),
+    RevocationAcknowledgment: st.fixed_dictionaries(
+        {
+            "reserved": u8,
+            "I": u1,
+            "reserved2": u15,
+            "home_address": ipv4,
+            "revocation_id": u32,
+            "extensions": extension_list,
+        }
+    ),
 }
 
 
@@ -183,9 +227,7 @@ def test_extension_roundtrip(cls: type[MIPExtension], data: st.DataObject) -> No
     assert [type(e) for e in again.extensions] == [MIPExtTNC, cls]
 
 
-inner_ip = st.builds(
-    lambda src, dst, body: IP(src=src, dst=dst) / UDP(sport=1, dport=2) / body, ipv4, ipv4, blob(40)
-)
+inner_ip = st.builds(lambda src, dst, body: IP(src=src, dst=dst) / UDP(sport=1, dport=2) / body, ipv4, ipv4, blob(40))
 
 
 @SETTINGS
@@ -213,9 +255,13 @@ def test_tunnel_data_roundtrip(next_header: int, reserved: int, inner: Packet, p
     cls=st.sampled_from([RegistrationRequest, RegistrationReply, RegistrationRevocation, RevocationAcknowledgment]),
     before=extension_list,
     chain=st.lists(
-        st.tuples(st.sampled_from([*AUTH_CLASSES, MIPExtGenAuth]), st.binary(min_size=1, max_size=20),
-                  st.sampled_from(["hmac-md5", "prefix-suffix-md5"])),
-        min_size=1, max_size=3,
+        st.tuples(
+            st.sampled_from([*AUTH_CLASSES, MIPExtGenAuth]),
+            st.binary(min_size=1, max_size=20),
+            st.sampled_from(["hmac-md5", "prefix-suffix-md5"]),
+        ),
+        min_size=1,
+        max_size=3,
     ),
 )
 def test_computed_authenticators_verify(cls, before, chain) -> None:
@@ -243,8 +289,12 @@ def agent_extension(draw) -> Packet:
     if kind == "mobility":
         kw = {f: draw(u1) for f in "RBHFMGrTUXI"}
         ext = MobilityAgentAdvertisement(
-            sequence=draw(u16), registration_lifetime=draw(u16), reserved=draw(u5),
-            care_of_addresses=draw(st.lists(ipv4, max_size=62)), **kw)
+            sequence=draw(u16),
+            registration_lifetime=draw(u16),
+            reserved=draw(u5),
+            care_of_addresses=draw(st.lists(ipv4, max_size=62)),
+            **kw,
+        )
     elif kind == "prefix":
         ext = PrefixLengths(prefix_lengths=draw(st.lists(u8, max_size=255)))
     elif kind == "challenge":
@@ -261,13 +311,20 @@ def agent_extension(draw) -> Packet:
     code=st.sampled_from([0, 16]) | u8,
     lifetime=u16,
     addresses=st.lists(st.builds(RouterAddress, address=ipv4, preference=st.integers(-(2**31), 2**31 - 1)), max_size=4),
-    extensions=st.lists(agent_extension(), max_size=5) | st.lists(st.just(AgentExtPadding()), min_size=90, max_size=160),
+    extensions=st.lists(agent_extension(), max_size=5)
+    | st.lists(st.just(AgentExtPadding()), min_size=90, max_size=160),
     explicit_count=st.booleans(),
     chksum=st.none() | u16,
 )
 def test_agent_advertisement_roundtrip(code, lifetime, addresses, extensions, explicit_count, chksum) -> None:
-    adv = AgentAdvertisement(code=code, lifetime=lifetime, addresses=addresses, extensions=extensions, chksum=chksum,
-                             num_addrs=len(addresses) if explicit_count else None)
+    adv = AgentAdvertisement(
+        code=code,
+        lifetime=lifetime,
+        addresses=addresses,
+        extensions=extensions,
+        chksum=chksum,
+        num_addrs=len(addresses) if explicit_count else None,
+    )
     raw = bytes(IP(dst="224.0.0.1", ttl=1) / adv)
     parsed = IP(raw)
     assert bytes(parsed) == raw
@@ -329,9 +386,25 @@ def mip_like_bytes(draw) -> bytes:
     head = bytes([next(t for t, c in MESSAGE_CLASSES.items() if c is cls)]) + draw(
         st.binary(min_size=cls.fixed_size - 1, max_size=cls.fixed_size - 1)
     )
-    tail = draw(st.lists(st.sampled_from([
-        b"\x24", b"\x26", b"\x95\x02\x00\x00", b"\x20\x14", b"\xc8", b"\x64", b"\x90\x06", b"\x2c\x06", b"\x83\x05",
-    ]) | blob(12), max_size=6))
+    tail = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    b"\x24",
+                    b"\x26",
+                    b"\x95\x02\x00\x00",
+                    b"\x20\x14",
+                    b"\xc8",
+                    b"\x64",
+                    b"\x90\x06",
+                    b"\x2c\x06",
+                    b"\x83\x05",
+                ]
+            )
+            | blob(12),
+            max_size=6,
+        )
+    )
     return head + b"".join(tail)
 
 

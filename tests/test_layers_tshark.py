@@ -59,7 +59,9 @@ from mipcheck.layers.numbers import REPLY_CODES
 
 pytestmark = [
     pytest.mark.tshark,
-    pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed (CI installs it: apt-get install tshark)"),
+    pytest.mark.skipif(
+        shutil.which("tshark") is None, reason="tshark is not installed (CI installs it: apt-get install tshark)"
+    ),
 ]
 
 MN, HA, FA = "192.0.2.7", "10.0.0.2", "198.51.100.4"
@@ -95,72 +97,131 @@ def _cases() -> list[Case]:
     for flags in range(256):
         bits = {name: (flags >> (7 - i)) & 1 for i, name in enumerate("SBDMGrTx")}
         rrq = RegistrationRequest(
-            **bits, lifetime=flags * 7, home_address=HOA, home_agent=HA, care_of_address=FA,
+            **bits,
+            lifetime=flags * 7,
+            home_address=HOA,
+            home_agent=HA,
+            care_of_address=FA,
             identification=_ts(flags),
             extensions=[MIPExtNAI(nai=b"mn%d@example.net" % flags), MIPExtMNHAAuth(spi=0x100 + flags, key=KEY_HA)],
         )
         cases.append(Case(f"rrq-flags-{flags:02x}", _udp(sport=40000 + flags) / rrq, ident_is_time=True))
     cases += [
-        Case("rrq-udp-tunnel-mnfa-faha", _udp(FA, HA) / RegistrationRequest(
-            T=1, home_address=HOA, home_agent=HA, care_of_address=FA, identification=_ts(1000, 0x40000000),
-            extensions=[
-                MIPExtNAI(nai=b"alice@example.net"),
-                MIPExtUDPTunnelRequest(F=1, R=0, encapsulation=4),
-                MIPExtRevocationSupport(I=1, timestamp=123456),
-                MIPExtMNHAAuth(spi=0x100, key=KEY_HA),
-                MIPExtMNFAChallenge(challenge=b"\x01\x02\x03\x04"),
-                MIPExtMNFAAuth(spi=0x200, key=KEY_FA),
-                MIPExtFAHAAuth(spi=0x300, key=KEY_FAHA),
-            ]), ident_is_time=True),
-        Case("rrq-udp-tunnel-variants", _udp() / RegistrationRequest(
-            identification=nonce_identification(0xAAAA, 0xBBBB),  # nonce: not a time
-            extensions=[
-                MIPExtUDPTunnelRequest(F=0, R=1, encapsulation=47),
-                MIPExtUDPTunnelRequest(F=1, R=1, encapsulation=55, subtype=0, reserved1=0),
-                MIPExtRevocationSupport(I=0, timestamp=0xFFFFFFFF),
-                MIPExtMNHAAuth(spi=0xFFFFFFFF, key=KEY_HA, algorithm="prefix-suffix-md5"),
-            ])),
-        Case("rrq-vendor-genauth-unknown", _udp() / RegistrationRequest(
-            home_address=HOA, identification=_ts(2000),
-            extensions=[
-                MIPExtCVSE(vendor_id=9, vendor_type=0x0102, value=b"\xde\xad"),
-                MIPExtNVSE(vendor_id=9, vendor_type=7, value=b"abc"),
-                MIPExtNVSE(vendor_id=311, vendor_type=1, value=b""),
-                MIPExtUnknown(type=200, data=b"zz"),
-                MIPExtGenAuth(subtype=1, spi=0x400, key=KEY_HA),
-            ]), ident_is_time=True),
+        Case(
+            "rrq-udp-tunnel-mnfa-faha",
+            _udp(FA, HA)
+            / RegistrationRequest(
+                T=1,
+                home_address=HOA,
+                home_agent=HA,
+                care_of_address=FA,
+                identification=_ts(1000, 0x40000000),
+                extensions=[
+                    MIPExtNAI(nai=b"alice@example.net"),
+                    MIPExtUDPTunnelRequest(F=1, R=0, encapsulation=4),
+                    MIPExtRevocationSupport(I=1, timestamp=123456),
+                    MIPExtMNHAAuth(spi=0x100, key=KEY_HA),
+                    MIPExtMNFAChallenge(challenge=b"\x01\x02\x03\x04"),
+                    MIPExtMNFAAuth(spi=0x200, key=KEY_FA),
+                    MIPExtFAHAAuth(spi=0x300, key=KEY_FAHA),
+                ],
+            ),
+            ident_is_time=True,
+        ),
+        Case(
+            "rrq-udp-tunnel-variants",
+            _udp()
+            / RegistrationRequest(
+                identification=nonce_identification(0xAAAA, 0xBBBB),  # nonce: not a time
+                extensions=[
+                    MIPExtUDPTunnelRequest(F=0, R=1, encapsulation=47),
+                    MIPExtUDPTunnelRequest(F=1, R=1, encapsulation=55, subtype=0, reserved1=0),
+                    MIPExtRevocationSupport(I=0, timestamp=0xFFFFFFFF),
+                    MIPExtMNHAAuth(spi=0xFFFFFFFF, key=KEY_HA, algorithm="prefix-suffix-md5"),
+                ],
+            ),
+        ),
+        Case(
+            "rrq-vendor-genauth-unknown",
+            _udp()
+            / RegistrationRequest(
+                home_address=HOA,
+                identification=_ts(2000),
+                extensions=[
+                    MIPExtCVSE(vendor_id=9, vendor_type=0x0102, value=b"\xde\xad"),
+                    MIPExtNVSE(vendor_id=9, vendor_type=7, value=b"abc"),
+                    MIPExtNVSE(vendor_id=311, vendor_type=1, value=b""),
+                    MIPExtUnknown(type=200, data=b"zz"),
+                    MIPExtGenAuth(subtype=1, spi=0x400, key=KEY_HA),
+                ],
+            ),
+            ident_is_time=True,
+        ),
     ]
     # every registered reply code, with TNC before the MN-HA authentication (RFC 5265 3.4)
     for i, code in enumerate(sorted(REPLY_CODES)):
         rrp = RegistrationReply(
-            code=code, lifetime=0 if code >= 64 else 1800, home_address=HOA, home_agent=HA,
-            identification=_ts(3000 + i), extensions=[MIPExtTNC(), MIPExtMNHAAuth(spi=0x100, key=KEY_HA)],
+            code=code,
+            lifetime=0 if code >= 64 else 1800,
+            home_address=HOA,
+            home_agent=HA,
+            identification=_ts(3000 + i),
+            extensions=[MIPExtTNC(), MIPExtMNHAAuth(spi=0x100, key=KEY_HA)],
         )
         cases.append(Case(f"rrp-code-{code}", _udp(HA, MN, 434, 40000 + i) / rrp, ident_is_time=True))
     cases += [
-        Case("rrp-udp-tunnel-reply", _udp(HA, FA) / RegistrationReply(
-            code=0, lifetime=600, home_address=HOA, home_agent=HA, identification=_ts(4000, 0),
-            extensions=[
-                MIPExtUDPTunnelReply(code=0, F=1, keepalive=110),
-                MIPExtMessageString(subtype=1, text=b"welcome"),
-                MIPExtTNC(),
-                MIPExtMNHAAuth(spi=0x100, key=KEY_HA),
-                MIPExtFAHAAuth(spi=0x300, key=KEY_FAHA),
-            ]), ident_is_time=True),
-        Case("rrp-udp-tunnel-declined", _udp(HA, MN) / RegistrationReply(
-            code=142, identification=_ts(4001),
-            extensions=[MIPExtUDPTunnelReply(code=64, keepalive=0), MIPExtMessageString(subtype=2, text=b"no"),
-                        MIPExtGenAuth(subtype=1, spi=5, key=KEY_HA)]), ident_is_time=True),
+        Case(
+            "rrp-udp-tunnel-reply",
+            _udp(HA, FA)
+            / RegistrationReply(
+                code=0,
+                lifetime=600,
+                home_address=HOA,
+                home_agent=HA,
+                identification=_ts(4000, 0),
+                extensions=[
+                    MIPExtUDPTunnelReply(code=0, F=1, keepalive=110),
+                    MIPExtMessageString(subtype=1, text=b"welcome"),
+                    MIPExtTNC(),
+                    MIPExtMNHAAuth(spi=0x100, key=KEY_HA),
+                    MIPExtFAHAAuth(spi=0x300, key=KEY_FAHA),
+                ],
+            ),
+            ident_is_time=True,
+        ),
+        Case(
+            "rrp-udp-tunnel-declined",
+            _udp(HA, MN)
+            / RegistrationReply(
+                code=142,
+                identification=_ts(4001),
+                extensions=[
+                    MIPExtUDPTunnelReply(code=64, keepalive=0),
+                    MIPExtMessageString(subtype=2, text=b"no"),
+                    MIPExtGenAuth(subtype=1, spi=5, key=KEY_HA),
+                ],
+            ),
+            ident_is_time=True,
+        ),
     ]
     for a in (0, 1):
         for i in (0, 1):
             rev = RegistrationRevocation(
-                A=a, I=i, home_address=HOA, home_domain_address=HA, foreign_domain_address=FA,
-                revocation_id=1000 + 2 * a + i, extensions=[MIPExtFAHAAuth(spi=0x300, key=KEY_FAHA)],
+                A=a,
+                I=i,
+                home_address=HOA,
+                home_domain_address=HA,
+                foreign_domain_address=FA,
+                revocation_id=1000 + 2 * a + i,
+                extensions=[MIPExtFAHAAuth(spi=0x300, key=KEY_FAHA)],
             )
             cases.append(Case(f"revocation-A{a}-I{i}", _udp(HA, FA) / rev))
-            ack = RevocationAcknowledgment(I=i, home_address=HOA, revocation_id=1000 + 2 * a + i,
-                                           extensions=[MIPExtFAHAAuth(spi=0x300, key=KEY_FAHA)])
+            ack = RevocationAcknowledgment(
+                I=i,
+                home_address=HOA,
+                revocation_id=1000 + 2 * a + i,
+                extensions=[MIPExtFAHAAuth(spi=0x300, key=KEY_FAHA)],
+            )
             cases.append(Case(f"revocation-ack-A{a}-I{i}", _udp(FA, HA) / ack))
     inner = IP(src=HOA, dst="203.0.113.5") / UDP(sport=1000, dport=2000) / b"data"
     cases += [
@@ -168,29 +229,58 @@ def _cases() -> list[Case]:
         # tshark 4.0 dissects whatever follows a Tunnel Data header as IPv4, whatever its
         # Next Header says: GRE (47) and minimal encapsulation (55) show as "Bogus IP version".
         Case("tunnel-data-gre", _udp() / TunnelData(next_header=47) / GRE(proto=0x0800) / inner, tshark_bogus=True),
-        Case("tunnel-data-minenc", _udp() / TunnelData(next_header=55)
-             / MinimalEncapsulation(proto=17, dst="203.0.113.5") / UDP(sport=1000, dport=2000), tshark_bogus=True),
+        Case(
+            "tunnel-data-minenc",
+            _udp()
+            / TunnelData(next_header=55)
+            / MinimalEncapsulation(proto=17, dst="203.0.113.5")
+            / UDP(sport=1000, dport=2000),
+            tshark_bogus=True,
+        ),
     ]
     agent_flags = "RBHFMGrTUXI"
     for flag in agent_flags:
         adv = AgentAdvertisement(
-            code=16 if flag == "H" else 0, lifetime=9000,
+            code=16 if flag == "H" else 0,
+            lifetime=9000,
             addresses=[RouterAddress(address=HA, preference=0)],
-            extensions=[MobilityAgentAdvertisement(sequence=agent_flags.index(flag), registration_lifetime=600,
-                                                   care_of_addresses=[FA], **{flag: 1})],
+            extensions=[
+                MobilityAgentAdvertisement(
+                    sequence=agent_flags.index(flag), registration_lifetime=600, care_of_addresses=[FA], **{flag: 1}
+                )
+            ],
         )
         cases.append(Case(f"agent-adv-{flag}", _eth() / IP(src=HA, dst="224.0.0.1", ttl=1) / adv))
     cases += [
-        Case("agent-adv-full", _eth() / IP(src=FA, dst="224.0.0.1", ttl=1) / AgentAdvertisement(
-            code=16, lifetime=1800,
-            addresses=[RouterAddress(address=FA, preference=-1), RouterAddress(address="198.51.100.5", preference=7)],
-            extensions=[
-                MobilityAgentAdvertisement(sequence=65535, registration_lifetime=0xFFFF, R=1, F=1, G=1, T=1, U=1, X=1,
-                                           care_of_addresses=[FA, "198.51.100.9"]),
-                PrefixLengths(prefix_lengths=[24, 16]),
-                AgentChallenge(challenge=b"0123456789abcdef"),
-                AgentExtPadding(),
-            ])),
+        Case(
+            "agent-adv-full",
+            _eth()
+            / IP(src=FA, dst="224.0.0.1", ttl=1)
+            / AgentAdvertisement(
+                code=16,
+                lifetime=1800,
+                addresses=[
+                    RouterAddress(address=FA, preference=-1),
+                    RouterAddress(address="198.51.100.5", preference=7),
+                ],
+                extensions=[
+                    MobilityAgentAdvertisement(
+                        sequence=65535,
+                        registration_lifetime=0xFFFF,
+                        R=1,
+                        F=1,
+                        G=1,
+                        T=1,
+                        U=1,
+                        X=1,
+                        care_of_addresses=[FA, "198.51.100.9"],
+                    ),
+                    PrefixLengths(prefix_lengths=[24, 16]),
+                    AgentChallenge(challenge=b"0123456789abcdef"),
+                    AgentExtPadding(),
+                ],
+            ),
+        ),
         Case("agent-solicitation", _eth() / IP(src=MN, dst="224.0.0.11", ttl=1) / AgentSolicitation()),
     ]
     return cases
@@ -240,8 +330,23 @@ def tshark_packets(tmp_path_factory) -> list[Node]:
     wrpcap(str(pcap), [c.pkt for c in CASES])
     env = dict(os.environ, LC_ALL="C", TZ="UTC")
     run = subprocess.run(
-        ["tshark", "-n", "-r", str(pcap), "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-T", "json"],
-        capture_output=True, text=True, env=env, check=True, timeout=120,
+        [
+            "tshark",
+            "-n",
+            "-r",
+            str(pcap),
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-T",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
     )
     packets = json.loads(run.stdout, object_pairs_hook=list)
     assert len(packets) == len(CASES)
@@ -260,32 +365,54 @@ def ours_message(msg: Packet) -> dict[str, str]:
         return {
             "mip.type": "1",
             "mip.flags": f"0x{bytes(msg)[1]:02x}",
-            "mip.s": str(msg.S), "mip.b": str(msg.B), "mip.d": str(msg.D), "mip.m": str(msg.M),
-            "mip.g": str(msg.G), "mip.v": str(msg.r), "mip.t": str(msg.T), "mip.x": str(msg.x),
+            "mip.s": str(msg.S),
+            "mip.b": str(msg.B),
+            "mip.d": str(msg.D),
+            "mip.m": str(msg.M),
+            "mip.g": str(msg.G),
+            "mip.v": str(msg.r),
+            "mip.t": str(msg.T),
+            "mip.x": str(msg.x),
             "mip.life": str(msg.lifetime),
-            "mip.homeaddr": msg.home_address, "mip.haaddr": msg.home_agent, "mip.coa": msg.care_of_address,
+            "mip.homeaddr": msg.home_address,
+            "mip.haaddr": msg.home_agent,
+            "mip.coa": msg.care_of_address,
         }
     if isinstance(msg, RegistrationReply):
         return {
-            "mip.type": "3", "mip.code": str(msg.code), "mip.life": str(msg.lifetime),
-            "mip.homeaddr": msg.home_address, "mip.haaddr": msg.home_agent,
+            "mip.type": "3",
+            "mip.code": str(msg.code),
+            "mip.life": str(msg.lifetime),
+            "mip.homeaddr": msg.home_address,
+            "mip.haaddr": msg.home_agent,
         }
     if isinstance(msg, RegistrationRevocation):
         return {
-            "mip.type": "7", "mip.rev.reserved": f"0x{msg.reserved:02x}",
+            "mip.type": "7",
+            "mip.rev.reserved": f"0x{msg.reserved:02x}",
             "mip.flags2": f"0x{(msg.A << 15) | (msg.I << 14) | msg.reserved2:04x}",
-            "mip.rev.a": str(msg.A), "mip.rev.i": str(msg.I),
-            "mip.homeaddr": msg.home_address, "mip.rev.hda": msg.home_domain_address,
-            "mip.rev.fda": msg.foreign_domain_address, "mip.revid": str(msg.revocation_id),
+            "mip.rev.a": str(msg.A),
+            "mip.rev.i": str(msg.I),
+            "mip.homeaddr": msg.home_address,
+            "mip.rev.hda": msg.home_domain_address,
+            "mip.rev.fda": msg.foreign_domain_address,
+            "mip.revid": str(msg.revocation_id),
         }
     if isinstance(msg, RevocationAcknowledgment):
         return {
-            "mip.type": "15", "mip.ack.reserved": f"0x{msg.reserved:02x}",
-            "mip.flags2": f"0x{(msg.I << 15) | msg.reserved2:04x}", "mip.ack.i": str(msg.I),
-            "mip.homeaddr": msg.home_address, "mip.revid": str(msg.revocation_id),
+            "mip.type": "15",
+            "mip.ack.reserved": f"0x{msg.reserved:02x}",
+            "mip.flags2": f"0x{(msg.I << 15) | msg.reserved2:04x}",
+            "mip.ack.i": str(msg.I),
+            "mip.homeaddr": msg.home_address,
+            "mip.revid": str(msg.revocation_id),
         }
     if isinstance(msg, TunnelData):
-        return {"mip.type": "4", "mip.nattt.nexthdr": str(msg.next_header), "mip.nattt.reserved": f"0x{msg.reserved:04x}"}
+        return {
+            "mip.type": "4",
+            "mip.nattt.nexthdr": str(msg.next_header),
+            "mip.nattt.reserved": f"0x{msg.reserved:04x}",
+        }
     raise AssertionError(f"no tshark mapping for {type(msg).__name__}")
 
 
@@ -298,23 +425,43 @@ def ours_extension(ext: Packet) -> dict[str, str]:
     elif isinstance(ext, MIPExtNAI):
         out["mip.nai"] = ext.nai.decode()
     elif isinstance(ext, MIPExtCVSE):
-        out |= {"mip.ext.cvse.reserved": f"0x{ext.reserved:02x}", "mip.ext.cvse.vendor_id": str(ext.vendor_id),
-                "mip.ext.cvse.vendor_type": f"0x{ext.vendor_type:04x}", "mip.ext.cvse.vendor_value": colon_hex(ext.value)}
+        out |= {
+            "mip.ext.cvse.reserved": f"0x{ext.reserved:02x}",
+            "mip.ext.cvse.vendor_id": str(ext.vendor_id),
+            "mip.ext.cvse.vendor_type": f"0x{ext.vendor_type:04x}",
+            "mip.ext.cvse.vendor_value": colon_hex(ext.value),
+        }
     elif isinstance(ext, MIPExtNVSE):
-        out |= {"mip.ext.nvse.reserved": f"0x{ext.reserved:04x}", "mip.ext.nvse.vendor_id": str(ext.vendor_id),
-                "mip.ext.nvse.vendor_type": str(ext.vendor_type), "mip.ext.nvse.vendor_value": colon_hex(ext.value)}
+        out |= {
+            "mip.ext.nvse.reserved": f"0x{ext.reserved:04x}",
+            "mip.ext.nvse.vendor_id": str(ext.vendor_id),
+            "mip.ext.nvse.vendor_type": str(ext.vendor_type),
+            "mip.ext.nvse.vendor_value": colon_hex(ext.value),
+        }
     elif isinstance(ext, MIPExtRevocationSupport):
-        out |= {"mip.ext.rev.flags": f"0x{(ext.I << 15) | ext.reserved:04x}", "mip.ext.rev.i": str(ext.I),
-                "mip.ext.rev.tstamp": str(ext.timestamp)}
+        out |= {
+            "mip.ext.rev.flags": f"0x{(ext.I << 15) | ext.reserved:04x}",
+            "mip.ext.rev.i": str(ext.I),
+            "mip.ext.rev.tstamp": str(ext.timestamp),
+        }
     elif isinstance(ext, MIPExtUDPTunnelRequest):
-        out |= {"mip.ext.utrq.subtype": str(ext.subtype), "mip.ext.utrq.reserved1": f"0x{ext.reserved1:02x}",
-                "mip.ext.utrq.flags": f"0x{(ext.F << 7) | (ext.R << 6) | ext.reserved2:02x}",
-                "mip.ext.utrq.f": str(ext.F), "mip.ext.utrq.r": str(ext.R),
-                "mip.ext.utrq.encaptype": str(ext.encapsulation), "mip.ext.utrq.reserved3": f"0x{ext.reserved3:04x}"}
+        out |= {
+            "mip.ext.utrq.subtype": str(ext.subtype),
+            "mip.ext.utrq.reserved1": f"0x{ext.reserved1:02x}",
+            "mip.ext.utrq.flags": f"0x{(ext.F << 7) | (ext.R << 6) | ext.reserved2:02x}",
+            "mip.ext.utrq.f": str(ext.F),
+            "mip.ext.utrq.r": str(ext.R),
+            "mip.ext.utrq.encaptype": str(ext.encapsulation),
+            "mip.ext.utrq.reserved3": f"0x{ext.reserved3:04x}",
+        }
     elif isinstance(ext, MIPExtUDPTunnelReply):
-        out |= {"mip.ext.utrp.subtype": str(ext.subtype), "mip.ext.utrp.code": str(ext.code),
-                "mip.ext.utrp.flags": f"0x{(ext.F << 15) | ext.reserved:04x}", "mip.ext.utrp.f": str(ext.F),
-                "mip.ext.utrp.keepalive": str(ext.keepalive)}
+        out |= {
+            "mip.ext.utrp.subtype": str(ext.subtype),
+            "mip.ext.utrp.code": str(ext.code),
+            "mip.ext.utrp.flags": f"0x{(ext.F << 15) | ext.reserved:04x}",
+            "mip.ext.utrp.f": str(ext.F),
+            "mip.ext.utrp.keepalive": str(ext.keepalive),
+        }
     elif isinstance(ext, MIPExtMessageString):
         out |= {"mip.ext.msgstr.subtype": str(ext.subtype), "mip.ext.msgstr.text": ext.text.decode()}
     elif isinstance(ext, MIPExtTNC):
@@ -339,7 +486,8 @@ def ours_agent_extension(ext: Packet) -> dict[str, list[str]]:
         names = ["r", "b", "h", "f", "m", "g", "v", "rt", "u", "x"]
         out |= {f"icmp.mip.{n}": [str(b)] for n, b in zip(names, bits, strict=False)}
         out |= {
-            "icmp.mip.seq": [str(ext.sequence)], "icmp.mip.life": [str(ext.registration_lifetime)],
+            "icmp.mip.seq": [str(ext.sequence)],
+            "icmp.mip.life": [str(ext.registration_lifetime)],
             "icmp.mip.flags": [f"0x{value:04x}"],
             "icmp.mip.reserved": [f"0x{(ext.I << 5) | ext.reserved:04x}"],  # tshark has no I bit: it is in its reserved
             "icmp.mip.coa": list(ext.care_of_addresses),
@@ -374,11 +522,31 @@ def test_pcap_covers_every_modelled_layer() -> None:
                 seen.add(type(ext))
             layer = layer.payload
     wanted = {
-        RegistrationRequest, RegistrationReply, RegistrationRevocation, RevocationAcknowledgment, TunnelData,
-        MIPExtMNHAAuth, MIPExtMNFAAuth, MIPExtFAHAAuth, MIPExtGenAuth, MIPExtCVSE, MIPExtNVSE, MIPExtNAI,
-        MIPExtMNFAChallenge, MIPExtRevocationSupport, MIPExtUDPTunnelRequest, MIPExtUDPTunnelReply,
-        MIPExtMessageString, MIPExtTNC, MIPExtUnknown, AgentAdvertisement, AgentSolicitation,
-        MobilityAgentAdvertisement, PrefixLengths, AgentExtPadding, AgentChallenge,
+        RegistrationRequest,
+        RegistrationReply,
+        RegistrationRevocation,
+        RevocationAcknowledgment,
+        TunnelData,
+        MIPExtMNHAAuth,
+        MIPExtMNFAAuth,
+        MIPExtFAHAAuth,
+        MIPExtGenAuth,
+        MIPExtCVSE,
+        MIPExtNVSE,
+        MIPExtNAI,
+        MIPExtMNFAChallenge,
+        MIPExtRevocationSupport,
+        MIPExtUDPTunnelRequest,
+        MIPExtUDPTunnelReply,
+        MIPExtMessageString,
+        MIPExtTNC,
+        MIPExtUnknown,
+        AgentAdvertisement,
+        AgentSolicitation,
+        MobilityAgentAdvertisement,
+        PrefixLengths,
+        AgentExtPadding,
+        AgentChallenge,
     }
     assert wanted <= seen, wanted - seen
 

@@ -277,8 +277,24 @@ def test_extension_vectors(ext, expected: str) -> None:
     msg = MobileIPMessage(h(RRP_HEX) + raw)
     (parsed,) = msg.extensions
     assert type(parsed) is type(ext)
-    for name in ("spi", "authenticator", "nai", "vendor_id", "vendor_type", "value", "F", "R", "code", "keepalive", "I",
-                 "timestamp", "encapsulation", "text", "subtype", "data"):
+    for name in (
+        "spi",
+        "authenticator",
+        "nai",
+        "vendor_id",
+        "vendor_type",
+        "value",
+        "F",
+        "R",
+        "code",
+        "keepalive",
+        "I",
+        "timestamp",
+        "encapsulation",
+        "text",
+        "subtype",
+        "data",
+    ):
         if name in ext.fields:
             assert getattr(parsed, name) == getattr(ext, name), name
     assert bytes(msg) == h(RRP_HEX) + raw
@@ -338,7 +354,10 @@ def test_length_kept_when_overridden(ext, expected: str) -> None:
         (TunnelData(type=5, next_header=55, reserved=0xBEEF), "05 37 be ef"),
         (RegistrationRevocation(reserved=1, reserved2=0x3FFF), "07 01 3f ff" + "00" * 16),
         (RevocationAcknowledgment(type=16, reserved=2, reserved2=0x7FFF), "10 02 7f ff" + "00" * 8),
-        (MobilityAgentAdvertisement(reserved=0x1F, sequence=0xFFFF, registration_lifetime=0), "10 06 ff ff 00 00 00 1f"),
+        (
+            MobilityAgentAdvertisement(reserved=0x1F, sequence=0xFFFF, registration_lifetime=0),
+            "10 06 ff ff 00 00 00 1f",
+        ),
         (AgentSolicitation(code=3, chksum=0x1234, reserved=0xDEADBEEF), "0a 03 12 34 de ad be ef"),
         (MinimalEncapsulation(proto=4, reserved=0x7F, chksum=0xABCD, dst="1.2.3.4"), "04 7f ab cd 01 02 03 04"),
     ],
@@ -350,8 +369,19 @@ def test_every_field_overridable(pkt, expected: str) -> None:
 
 # --------------------------------------------------------------------------- agent advertisement
 
-AGENT_FLAGS = [("R", 0x8000), ("B", 0x4000), ("H", 0x2000), ("F", 0x1000), ("M", 0x0800), ("G", 0x0400),
-               ("r", 0x0200), ("T", 0x0100), ("U", 0x0080), ("X", 0x0040), ("I", 0x0020)]
+AGENT_FLAGS = [
+    ("R", 0x8000),
+    ("B", 0x4000),
+    ("H", 0x2000),
+    ("F", 0x1000),
+    ("M", 0x0800),
+    ("G", 0x0400),
+    ("r", 0x0200),
+    ("T", 0x0100),
+    ("U", 0x0080),
+    ("X", 0x0040),
+    ("I", 0x0020),
+]
 
 
 @pytest.mark.parametrize(("flag", "value"), AGENT_FLAGS)
@@ -379,8 +409,9 @@ def test_agent_advertisement_full_message() -> None:
         lifetime=1800,
         addresses=[RouterAddress(address=HA, preference=5)],
         extensions=[
-            MobilityAgentAdvertisement(sequence=42, registration_lifetime=300, H=1, F=1, U=1,
-                                       care_of_addresses=[COA, "192.0.2.8"]),
+            MobilityAgentAdvertisement(
+                sequence=42, registration_lifetime=300, H=1, F=1, U=1, care_of_addresses=[COA, "192.0.2.8"]
+            ),
             PrefixLengths(prefix_lengths=[24]),
             AgentExtPadding(),
         ],
@@ -517,8 +548,10 @@ SECRET = b"Sup3r-Secret-Key-Material-42"
 
 @pytest.mark.parametrize("key", [SECRET, SECRET.decode()])
 def test_key_never_printed(key) -> None:
-    pkt = IP() / UDP(sport=434, dport=434) / rrq(
-        extensions=[MIPExtNAI(nai=NAI), MIPExtMNHAAuth(spi=0x100, key=key), MIPExtGenAuth(spi=2, key=key)]
+    pkt = (
+        IP()
+        / UDP(sport=434, dport=434)
+        / rrq(extensions=[MIPExtNAI(nai=NAI), MIPExtMNHAAuth(spi=0x100, key=key), MIPExtGenAuth(spi=2, key=key)])
     )
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -591,7 +624,10 @@ def test_dissect_unknown_and_truncated_messages(raw: bytes, cls, error: str | No
         # known type whose Length cannot hold its fixed body
         (h("20 02 00 00"), [(32, "MIPExtUnknown", False, True)]),
         (h("95 01 00"), [(149, "MIPExtUnknown", True, True)]),
-        (h("24 01 00 02 09 09 20 02 00 00"), [(36, "MIPExtUnknownLong", False, True), (32, "MIPExtUnknown", False, True)]),
+        (
+            h("24 01 00 02 09 09 20 02 00 00"),
+            [(36, "MIPExtUnknownLong", False, True), (32, "MIPExtUnknown", False, True)],
+        ),
         (h("26 00 00 01 05"), [(38, "MIPExtUnknownLong", False, True)]),
         # fewer octets than an extension header
         (h("83"), [(131, "MIPExtTruncated", True, True)]),
@@ -623,8 +659,11 @@ def test_more_extensions_than_scapy_list_default() -> None:
 def test_agent_advertisement_long_lists() -> None:
     adv = AgentAdvertisement(
         addresses=[RouterAddress(address=f"10.0.{i // 256}.{i % 256}") for i in range(255)],
-        extensions=[PrefixLengths(prefix_lengths=[24] * 255), *[AgentExtPadding()] * 150,
-                    MobilityAgentAdvertisement(care_of_addresses=[COA] * 62)],
+        extensions=[
+            PrefixLengths(prefix_lengths=[24] * 255),
+            *[AgentExtPadding()] * 150,
+            MobilityAgentAdvertisement(care_of_addresses=[COA] * 62),
+        ],
     )
     raw = bytes(IP(dst="224.0.0.1", ttl=1) / adv)
     got = IP(raw)[AgentAdvertisement]
@@ -704,8 +743,11 @@ def test_explicit_ports_not_overridden() -> None:
 
 def _exchange(hoa: str, ident: int, reply_ident: int, mn_port: int = 40000, code: int = 0):
     req = IP(src=COA, dst=HA) / UDP(sport=mn_port, dport=434) / rrq(home_address=hoa, identification=ident)
-    rep = IP(src=HA, dst=COA) / UDP(sport=434, dport=mn_port) / rrp(home_address=hoa, identification=reply_ident,
-                                                                    code=code)
+    rep = (
+        IP(src=HA, dst=COA)
+        / UDP(sport=434, dport=mn_port)
+        / rrp(home_address=hoa, identification=reply_ident, code=code)
+    )
     return IP(bytes(req)), IP(bytes(rep))
 
 
@@ -756,11 +798,30 @@ def test_revocation_ack_answers_revocation() -> None:
 # --------------------------------------------------------------------------- every field, generically
 
 _EVERY_CLASS = [
-    RegistrationRequest, RegistrationReply, TunnelData, RegistrationRevocation, RevocationAcknowledgment,
-    MIPExtMNHAAuth, MIPExtMNFAAuth, MIPExtFAHAAuth, MIPExtGenAuth, MIPExtCVSE, MIPExtNVSE, MIPExtNAI,
-    MIPExtRevocationSupport, MIPExtUDPTunnelRequest, MIPExtUDPTunnelReply, MIPExtMessageString, MIPExtTNC,
-    MIPExtUnknown, AgentAdvertisement, AgentSolicitation, MobilityAgentAdvertisement, PrefixLengths,
-    RouterAddress, MinimalEncapsulation,
+    RegistrationRequest,
+    RegistrationReply,
+    TunnelData,
+    RegistrationRevocation,
+    RevocationAcknowledgment,
+    MIPExtMNHAAuth,
+    MIPExtMNFAAuth,
+    MIPExtFAHAAuth,
+    MIPExtGenAuth,
+    MIPExtCVSE,
+    MIPExtNVSE,
+    MIPExtNAI,
+    MIPExtRevocationSupport,
+    MIPExtUDPTunnelRequest,
+    MIPExtUDPTunnelReply,
+    MIPExtMessageString,
+    MIPExtTNC,
+    MIPExtUnknown,
+    AgentAdvertisement,
+    AgentSolicitation,
+    MobilityAgentAdvertisement,
+    PrefixLengths,
+    RouterAddress,
+    MinimalEncapsulation,
 ]
 
 

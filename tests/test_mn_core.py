@@ -45,7 +45,9 @@ def mn_config(**over: Any) -> MNConfig:
 
 def home_agent(replay: str = "timestamp", **over: Any) -> HomeAgent:
     counter = itertools.count(0x7000_0000)
-    cfg = HAConfig(trusted_networks=("127.0.0.0/24",), mobile_nodes=(MobileNodeConfig(HOA, SPI, KEY, replay=replay),), **over)
+    cfg = HAConfig(
+        trusted_networks=("127.0.0.0/24",), mobile_nodes=(MobileNodeConfig(HOA, SPI, KEY, replay=replay),), **over
+    )
     return HomeAgent(cfg, nonce_source=lambda: next(counter))
 
 
@@ -86,7 +88,9 @@ def fire(client: RegistrationClient, now: float) -> list[bytes]:
     return sent(client, now)
 
 
-def exchange(client: RegistrationClient, ha: HomeAgent, request: bytes, mn_now: float, ha_now: float | None = None) -> list[Any]:
+def exchange(
+    client: RegistrationClient, ha: HomeAgent, request: bytes, mn_now: float, ha_now: float | None = None
+) -> list[Any]:
     d = ha.handle(request, SRC, (HA, 434), mn_now if ha_now is None else ha_now)
     assert d.reply is not None, d.reason
     return receive(client, d.reply, mn_now)
@@ -166,9 +170,28 @@ def test_reply_to_an_earlier_transmission_is_accepted() -> None:
 # ---------------------------------------------------------------- reply validation (RFC 5944 3.6.2.1)
 
 
-def accepted_reply(request: bytes, *, key: bytes = KEY, code: int = 0, lifetime: int = 100, exts: bytes = codec.TNC_EXTENSION, trailing: bytes = b"", hoa: str = HOA, ident: int | None = None) -> bytes:
+def accepted_reply(
+    request: bytes,
+    *,
+    key: bytes = KEY,
+    code: int = 0,
+    lifetime: int = 100,
+    exts: bytes = codec.TNC_EXTENSION,
+    trailing: bytes = b"",
+    hoa: str = HOA,
+    ident: int | None = None,
+) -> bytes:
     r = codec.parse_request(request)
-    return codec.build_reply(code, lifetime, hoa, HA, r.identification if ident is None else ident, exts, auth=(SPI, "hmac-md5", key), trailing=trailing)
+    return codec.build_reply(
+        code,
+        lifetime,
+        hoa,
+        HA,
+        r.identification if ident is None else ident,
+        exts,
+        auth=(SPI, "hmac-md5", key),
+        trailing=trailing,
+    )
 
 
 @pytest.mark.parametrize(
@@ -294,7 +317,9 @@ def test_unauthenticated_133_is_not_trusted() -> None:
     c = RegistrationClient(mn_config())
     req = start(c, NOW)
     r = codec.parse_request(req)
-    forged = codec.build_reply(133, 0, HOA, HA, (0xFFFF0000 << 32) | low32(r.identification), auth=(SPI, "hmac-md5", b"attacker"))
+    forged = codec.build_reply(
+        133, 0, HOA, HA, (0xFFFF0000 << 32) | low32(r.identification), auth=(SPI, "hmac-md5", b"attacker")
+    )
     (ev,) = receive(c, forged, NOW)
     assert isinstance(ev, Ignored) and c.clock_offset == 0.0
 
@@ -424,6 +449,13 @@ def test_discarded_replies_name_the_rule_the_home_agent_broke() -> None:
     (bad_id,) = receive(c, accepted_reply(req, ident=codec.parse_request(req).identification ^ 1), NOW)
     (elsewhere,) = receive(c, accepted_reply(req), NOW, "127.0.0.99")
     ids = {r.id for r in load_catalogue()}
-    assert (bad_auth.violation.rule_id, bad_auth.violation.party, bad_auth.violation.code) == ("5944-3.5.2-REPLY-MN-HA-AUTH", Party.HOME_AGENT, "MIP-REPLY-AUTH")
-    assert bad_id.violation.rule_id == "5944-5.7-REPLY-ID-LOW-ORDER" and {bad_auth.violation.rule_id, bad_id.violation.rule_id} <= ids
+    assert (bad_auth.violation.rule_id, bad_auth.violation.party, bad_auth.violation.code) == (
+        "5944-3.5.2-REPLY-MN-HA-AUTH",
+        Party.HOME_AGENT,
+        "MIP-REPLY-AUTH",
+    )
+    assert (
+        bad_id.violation.rule_id == "5944-5.7-REPLY-ID-LOW-ORDER"
+        and {bad_auth.violation.rule_id, bad_id.violation.rule_id} <= ids
+    )
     assert elsewhere.violation is None  # not the home agent's reply at all

@@ -60,7 +60,9 @@ def interface(name: str = "eth0", *, xha: str = XHA, lifetime: int = 1800) -> In
 
 
 def i_ha(faults: frozenset[str] = frozenset()) -> HomeAgent:
-    cfg = HAConfig(address=IHA, role="i-ha", trusted_networks=("10.0.0.0/8",), mobile_nodes=(MobileNodeConfig(HOA, SPI, KEY),))
+    cfg = HAConfig(
+        address=IHA, role="i-ha", trusted_networks=("10.0.0.0/8",), mobile_nodes=(MobileNodeConfig(HOA, SPI, KEY),)
+    )
     return HomeAgent(cfg, faults)
 
 
@@ -118,7 +120,9 @@ class Lab:
         self.drain()
         return held
 
-    def answer(self, data: bytes, local: tuple[str, int], dst: tuple[str, int], now: float, via_vpn: bool = False) -> None:
+    def answer(
+        self, data: bytes, local: tuple[str, int], dst: tuple[str, int], now: float, via_vpn: bool = False
+    ) -> None:
         ha = self.iha if dst[0] == IHA else self.xha
         d = ha.handle(data, local, dst, now)
         if d.reply is not None:
@@ -168,7 +172,9 @@ class Lab:
 
 
 def lab(*broken: str, interfaces: tuple[InterfaceConfig, ...] | None = None, **config: Any) -> Lab:
-    core = MobileNodeDetection(interfaces or (interface(),), DetectionConfig(**config), DetectionBehaviour.breaking(*broken))
+    core = MobileNodeDetection(
+        interfaces or (interface(),), DetectionConfig(**config), DetectionBehaviour.breaking(*broken)
+    )
     return Lab(core)
 
 
@@ -188,9 +194,13 @@ def go_outside(lb: Lab, now: float = NOW) -> float:
     return now + 3.5
 
 
-def reply_to(request: bytes, *, code: int = 0, exts: bytes = codec.TNC_EXTENSION, trailing: bytes = b"", key: bytes = KEY) -> bytes:
+def reply_to(
+    request: bytes, *, code: int = 0, exts: bytes = codec.TNC_EXTENSION, trailing: bytes = b"", key: bytes = KEY
+) -> bytes:
     r = codec.parse_request(request)
-    return codec.build_reply(code, r.lifetime, HOA, IHA, r.identification, exts, auth=(SPI, "hmac-md5", key), trailing=trailing)
+    return codec.build_reply(
+        code, r.lifetime, HOA, IHA, r.identification, exts, auth=(SPI, "hmac-md5", key), trailing=trailing
+    )
 
 
 # ---------------------------------------------------------------- the table and the settings
@@ -203,9 +213,14 @@ def test_transition_table_covers_every_mode_and_every_stimulus() -> None:
     assert {TRANSITIONS[(m, Stimulus.LINK_UP)] for m in Mode} == {Mode.DETECTING}  # 3.2.2
     assert {TRANSITIONS[(m, Stimulus.LINK_DOWN)] for m in Mode} == {Mode.DOWN}
     # 3.2.3: only a trusted direct i-HA registration leads inside.
-    assert {s for (_m, s), new in TRANSITIONS.items() if new is Mode.INSIDE} == {Stimulus.IHA_TRUSTED, Stimulus.REREG_SUCCEEDED}
+    assert {s for (_m, s), new in TRANSITIONS.items() if new is Mode.INSIDE} == {
+        Stimulus.IHA_TRUSTED,
+        Stimulus.REREG_SUCCEEDED,
+    }
     # 2.3: outside only after the inner registration through the VPN.
-    assert {(m, s) for (m, s), new in TRANSITIONS.items() if new is Mode.OUTSIDE} == {(Mode.INNER_REGISTERING, Stimulus.INNER_REGISTERED)}
+    assert {(m, s) for (m, s), new in TRANSITIONS.items() if new is Mode.OUTSIDE} == {
+        (Mode.INNER_REGISTERING, Stimulus.INNER_REGISTERED)
+    }
 
 
 @pytest.mark.parametrize("setting", sorted(FAULTY_MOVES))
@@ -346,7 +361,9 @@ def test_3_2_2_status_change_stops_data_at_once(broken: bool) -> None:
     ],
 )
 @pytest.mark.parametrize("broken", [False, True], ids=["conformant", "broken"])
-def test_3_2_3_and_4_1_no_inside_without_authenticated_tnc(setting: str, ha_fault: str, rule: str, broken: bool) -> None:
+def test_3_2_3_and_4_1_no_inside_without_authenticated_tnc(
+    setting: str, ha_fault: str, rule: str, broken: bool
+) -> None:
     """3.2.3, 4.1: an i-HA reply without TNC (or with TNC after the authenticator) never makes the MN inside."""
     lb = lab(*([setting] if broken else []))
     lb.iha = i_ha(frozenset({ha_fault}))

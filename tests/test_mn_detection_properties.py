@@ -112,7 +112,9 @@ class DetectionMachine(RuleBasedStateMachine):
 
     @rule(name=st.sampled_from(("eth0", "wlan0")), receive=st.booleans())
     def inside_then_the_iha_falls_silent(self, name: str, receive: bool) -> None:
-        """A path random steps rarely take: inside, then no i-HA answer for longer than T_MONITOR, data all along (3.2.4)."""
+        """A path random steps rarely take: inside, then no i-HA answer for longer than T_MONITOR, data all along
+        (3.2.4).
+        """
         self.link_change(name, INSIDE_COA)
         self.deliver("tnc", False, [])
         for _ in range(8):
@@ -190,4 +192,6 @@ def test_the_stateful_test_finds_a_broken_gate(setting: str) -> None:
     """The machine itself fails against a faulty core: the property is not vacuous."""
     machine = type("Faulty", (DetectionMachine,), {"behaviour": DetectionBehaviour.breaking(setting)})
     with pytest.raises(AssertionError, match="plaintext"):
-        run_state_machine_as_test(machine, settings=settings(SETTINGS, max_examples=500, database=None, phases=[Phase.generate]))  # no shrinking: finding is the point
+        run_state_machine_as_test(
+            machine, settings=settings(SETTINGS, max_examples=500, database=None, phases=[Phase.generate])
+        )  # no shrinking: finding is the point

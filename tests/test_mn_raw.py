@@ -31,7 +31,9 @@ def free_port(addr: str) -> int:
 
 
 def request(ha: str, coa: str, ident_offset: int = 0) -> bytes:
-    return codec.build_request(0x20, 60, HOA, ha, coa, timestamp_identification(time.time()) + ident_offset, auth=(SPI, "hmac-md5", KEY))
+    return codec.build_request(
+        0x20, 60, HOA, ha, coa, timestamp_identification(time.time()) + ident_offset, auth=(SPI, "hmac-md5", KEY)
+    )
 
 
 def test_refuses_non_loopback() -> None:
@@ -60,7 +62,13 @@ def test_spoofed_sources_against_the_i_ha() -> None:
         rep = codec.parse_reply(r.reply)
         assert rep.code == 0 and [e.type for e in rep.extensions] == [149, 32]
         # A wrong UDP checksum never reaches the home agent (RFC 5944 3.8.2.1: silently discarded).
-        r = send_spoofed(request(ha.address, trusted[0], 1), (trusted[0], free_port(trusted[0])), dst, timeout=0.5, udp_checksum=0x1234)
+        r = send_spoofed(
+            request(ha.address, trusted[0], 1),
+            (trusted[0], free_port(trusted[0])),
+            dst,
+            timeout=0.5,
+            udp_checksum=0x1234,
+        )
         assert r.reply is None
         # Untrusted source, trusted CoA field: dropped (RFC 5265 4.3).
         untrusted = ("127.0.0.66", free_port("127.0.0.66"))

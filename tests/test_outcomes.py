@@ -84,4 +84,6 @@ def test_json_report_carries_the_violation_next_to_the_old_fields(tmp_path: Path
     assert fail["failure"]["party"] == "device" and fail["failure"]["rule_id"] is None
     assert cases["CASE-ERR"]["violation"]["party"] == "tester"
     assert cases["CASE-PASS"]["violation"] is None
-    assert all(c["violation"]["rule_id"] in CATALOGUE_IDS for c in doc["cases"] if c["violation"] and c["violation"]["rule_id"])
+    assert all(
+        c["violation"]["rule_id"] in CATALOGUE_IDS for c in doc["cases"] if c["violation"] and c["violation"]["rule_id"]
+    )

@@ -25,7 +25,14 @@ def test_rfc_5265_figures_come_out_of_the_built_packets(cipher):
     esp = next(layer for layer in results["cvc"].layers if layer.name.startswith("ESP"))
     # 20 (new IP header) + 4+4+8 (SPI, sequence, IV) + 7+2 (padding, pad length, next header) + 12 (ICV)
     assert esp.octets == 57
-    assert esp.detail == {"ip": 20, "spi_and_sequence": 8, "iv": 8, "padding": 7, "pad_length_and_next_header": 2, "icv": 12}
+    assert esp.detail == {
+        "ip": 20,
+        "spi_and_sequence": 8,
+        "iv": 8,
+        "padding": 7,
+        "pad_length_and_next_header": 2,
+        "icv": 12,
+    }
     natt = results["cvc-natt"]
     # NAT traversal adds 12 (MIP), 8 (IPsec), 12 (MIP) octets over cvc
     assert [layer.octets for layer in natt.layers] == [20 + 12, 57 + 8, 20 + 12]
@@ -60,7 +67,9 @@ def test_the_measured_esp_packet_really_decrypts():
 
 
 def test_cli_table_and_json():
-    run = lambda *a: subprocess.run([sys.executable, "-m", "mipcheck.cli", "overhead", *a], capture_output=True, text=True)  # noqa: E731
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "mipcheck.cli", "overhead", *a], capture_output=True, text=True)
+
     doc = json.loads(run("--json").stdout)
     assert {m["mode"]: m["total"] for m in doc["modes"]} == RFC_FIGURES
     assert doc["block"] == 8 and doc["iv"] == 8 and doc["integrity"] == "hmac-sha1-96"

@@ -48,8 +48,7 @@ def test_every_data_file_is_packaged() -> None:
             if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
                 continue
             # a file belongs to the nearest package folder above it
-            owner = max((d for d, f in _source_packages().items() if path.is_relative_to(f)),
-                        key=lambda d: len(d))
+            owner = max((d for d, f in _source_packages().items() if path.is_relative_to(f)), key=lambda d: len(d))
             if owner != dotted:
                 continue
             rel = path.relative_to(folder).as_posix()

@@ -29,10 +29,17 @@ make_pcaps = _generator()
 ALL = sorted(make_pcaps.CAPTURES)
 WELL_FORMED = [name for name in ALL if name != "malformed.pcap"]
 
-needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark (the independent oracle) is not installed")
+needs_tshark = pytest.mark.skipif(
+    shutil.which("tshark") is None, reason="tshark (the independent oracle) is not installed"
+)
 
 # Wireshark's names for the ESP algorithms of the key file (its esp_sa UAT)
-WS_CIPHERS = {"3des-cbc": "TripleDES-CBC [RFC2451]", "aes-cbc": "AES-CBC [RFC3602]", "des-cbc": "DES-CBC [RFC2405]", "null": "NULL"}
+WS_CIPHERS = {
+    "3des-cbc": "TripleDES-CBC [RFC2451]",
+    "aes-cbc": "AES-CBC [RFC3602]",
+    "des-cbc": "DES-CBC [RFC2405]",
+    "null": "NULL",
+}
 WS_INTEGRITY = {"hmac-sha1-96": "HMAC-SHA-1-96 [RFC2404]", "hmac-md5-96": "HMAC-MD5-96 [RFC2403]", "null": "NULL"}
 
 
@@ -93,13 +100,24 @@ def test_tshark_reads_each_capture_without_malformed_packets_or_errors(name):
 @pytest.mark.tshark
 def test_tshark_also_finds_the_broken_packets_broken():
     ours = {r["frame"] for r in dissect("malformed.pcap") if r["errors"]}
-    theirs = {int(n) for n, malformed in tshark_fields(PCAPS / "malformed.pcap", "frame.number", "_ws.malformed") if malformed}
+    theirs = {
+        int(n) for n, malformed in tshark_fields(PCAPS / "malformed.pcap", "frame.number", "_ws.malformed") if malformed
+    }
     assert theirs, "tshark flags nothing: the capture no longer holds broken packets"
     assert theirs <= ours, f"tshark flags frames {sorted(theirs - ours)} that mipcheck does not"
 
 
 # RFC 5265 appendix A, packet by packet: headers (ESP trailer omitted) and the addresses under each IP header.
-CO, XHA, XHOA, VPN, TIA, IHA, HOA, CN = "192.0.2.10", "198.51.100.1", "198.51.100.50", "198.51.100.2", "10.99.0.50", "10.20.0.1", "10.20.0.50", "203.0.113.7"
+CO, XHA, XHOA, VPN, TIA, IHA, HOA, CN = (
+    "192.0.2.10",
+    "198.51.100.1",
+    "198.51.100.50",
+    "198.51.100.2",
+    "10.99.0.50",
+    "10.20.0.1",
+    "10.20.0.50",
+    "203.0.113.7",
+)
 APPENDIX_A = [
     ("{1a}", ["IP", "IP", "UDP", "IKE"], [(CO, XHA), (XHOA, VPN)]),
     ("{2a}", ["IP", "IP", "ESP", "IP", "UDP", "RRQ"], [(CO, XHA), (XHOA, VPN), (TIA, IHA)]),

@@ -13,7 +13,10 @@ import sys
 
 import pytest
 
-CHECK = "import {modules}, sys; assert not any(m.startswith('scapy') for m in sys.modules), sorted(m for m in sys.modules if m.startswith('scapy'))[:5]"
+CHECK = (
+    "import {modules}, sys; assert not any(m.startswith('scapy') for m in sys.modules), sorted(m for m in "
+    "sys.modules if m.startswith('scapy'))[:5]"
+)
 
 
 def _imports_without_scapy(*modules: str) -> subprocess.CompletedProcess[str]:

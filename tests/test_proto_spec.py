@@ -92,14 +92,21 @@ def test_min_body_decides_modelled_in_both(spec: ExtensionSpec) -> None:
 def test_derived_sets() -> None:
     assert extensions.LONG_FORMAT_TYPES == {numbers.EXT_GEN_AUTH, numbers.EXT_CVSE}
     assert extensions.AUTHENTICATOR_TYPES == {
-        numbers.EXT_MN_HA_AUTH, numbers.EXT_MN_FA_AUTH, numbers.EXT_FA_HA_AUTH, numbers.EXT_GEN_AUTH,
+        numbers.EXT_MN_HA_AUTH,
+        numbers.EXT_MN_FA_AUTH,
+        numbers.EXT_FA_HA_AUTH,
+        numbers.EXT_GEN_AUTH,
     }
     assert extensions.AUTHORIZATION_ENABLING_TYPES == {numbers.EXT_MN_HA_AUTH, numbers.EXT_GEN_AUTH}
     assert extensions.RECOGNISED_BY_HA == set(EXTENSION_CLASSES)
     # RFC 5944 1.9 only asks about the non-skippable ones: these are what the mobile node understands in a reply.
     assert {t for t in extensions.RECOGNISED_BY_MN if t < 128} == {
-        numbers.EXT_MN_HA_AUTH, numbers.EXT_MN_FA_AUTH, numbers.EXT_FA_HA_AUTH, numbers.EXT_GEN_AUTH,
-        numbers.EXT_CVSE, numbers.EXT_UDP_TUNNEL_REPLY,
+        numbers.EXT_MN_HA_AUTH,
+        numbers.EXT_MN_FA_AUTH,
+        numbers.EXT_FA_HA_AUTH,
+        numbers.EXT_GEN_AUTH,
+        numbers.EXT_CVSE,
+        numbers.EXT_UDP_TUNNEL_REPLY,
     }
     assert bytes(EXTENSION_CLASSES[numbers.EXT_TNC]()) == extensions.TNC_EXTENSION
 
@@ -114,7 +121,16 @@ def test_flag_letters_and_bits_match_the_request_layer() -> None:
     """RFC 5944 3.3: S B D M G r T x, most significant bit first."""
     flag_fields = [f.name for f in RegistrationRequest.fields_desc[1:9]]
     assert list(numbers.RRQ_FLAG_LETTERS) == flag_fields
-    bits = (numbers.FLAG_S, numbers.FLAG_B, numbers.FLAG_D, numbers.FLAG_M, numbers.FLAG_G, numbers.FLAG_R, numbers.FLAG_T, numbers.FLAG_X)
+    bits = (
+        numbers.FLAG_S,
+        numbers.FLAG_B,
+        numbers.FLAG_D,
+        numbers.FLAG_M,
+        numbers.FLAG_G,
+        numbers.FLAG_R,
+        numbers.FLAG_T,
+        numbers.FLAG_X,
+    )
     for letter, bit in zip(numbers.RRQ_FLAG_LETTERS, bits, strict=True):
         assert bytes(RegistrationRequest(**{letter: 1}))[1] == bit
 

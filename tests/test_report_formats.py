@@ -23,18 +23,57 @@ def make_run(evidence_dir: Path) -> RunResult:
     cap.record(("127.0.0.2", 40000), ("127.0.0.1", 434), b"\x01" + bytes(23), "sent")
     cap.record(("127.0.0.1", 434), ("127.0.0.2", 40000), b"\x03" + bytes(19), "received")
     write_pcap(evidence_dir / "pcaps" / "CASE-FAIL.pcap", cap.frames)
-    req = [{"id": "5265-4.3-DROP-UNTRUSTED", "rfc": 5265, "section": "4.3", "keyword": "MUST", "level": "MUST", "text": "MUST reject (drop silently) ..."}]
+    req = [
+        {
+            "id": "5265-4.3-DROP-UNTRUSTED",
+            "rfc": 5265,
+            "section": "4.3",
+            "keyword": "MUST",
+            "level": "MUST",
+            "text": "MUST reject (drop silently) ...",
+        }
+    ]
     bad = Check("reply to untrusted source", "no reply at all", f"frame 2: reply code 0 {NASTY}", False, (1, 2))
     results = [
-        CaseResult("CASE-PASS", "passes", "MUST", "RFC 5265 4.3", req, Verdict.PASS, "all met", checks=[Check("a", "b", "b", True, (1,))], evidence={"frames": 1, "judged": [1]}),
         CaseResult(
-            "CASE-FAIL", "fails", "MUST", "RFC 5265 4.3", req, Verdict.FAIL, f"reply to untrusted source: expected no reply at all, observed {NASTY}",
-            failure=bad, checks=[bad], evidence={"pcap": "pcaps/CASE-FAIL.pcap", "frames": 2, "judged": [1, 2]},
+            "CASE-PASS",
+            "passes",
+            "MUST",
+            "RFC 5265 4.3",
+            req,
+            Verdict.PASS,
+            "all met",
+            checks=[Check("a", "b", "b", True, (1,))],
+            evidence={"frames": 1, "judged": [1]},
         ),
-        CaseResult("CASE-WARN", "warns", "SHOULD", "RFC 5265 4.3", [], Verdict.WARN, "log: expected a line, observed none"),
+        CaseResult(
+            "CASE-FAIL",
+            "fails",
+            "MUST",
+            "RFC 5265 4.3",
+            req,
+            Verdict.FAIL,
+            f"reply to untrusted source: expected no reply at all, observed {NASTY}",
+            failure=bad,
+            checks=[bad],
+            evidence={"pcap": "pcaps/CASE-FAIL.pcap", "frames": 2, "judged": [1, 2]},
+        ),
+        CaseResult(
+            "CASE-WARN", "warns", "SHOULD", "RFC 5265 4.3", [], Verdict.WARN, "log: expected a line, observed none"
+        ),
         CaseResult("CASE-INC", "inconclusive", "MUST", "RFC 5944 1.9", [], Verdict.INCONCLUSIVE, "could not see"),
-        CaseResult("CASE-NA", "not applicable", "MUST", "RFC 5265 4.3", [], Verdict.NOT_APPLICABLE, "profile says x-ha"),
-        CaseResult("CASE-ERR", "tester error", "MUST", "RFC 5265 4.3", [], Verdict.ERROR, "cannot bind tester source 127.0.0.66:0"),
+        CaseResult(
+            "CASE-NA", "not applicable", "MUST", "RFC 5265 4.3", [], Verdict.NOT_APPLICABLE, "profile says x-ha"
+        ),
+        CaseResult(
+            "CASE-ERR",
+            "tester error",
+            "MUST",
+            "RFC 5265 4.3",
+            [],
+            Verdict.ERROR,
+            "cannot bind tester source 127.0.0.66:0",
+        ),
     ]
     return RunResult(
         suite="ha",
@@ -71,7 +110,12 @@ def test_junit_maps_verdicts(tmp_path: Path) -> None:
     root = ET.parse(path).getroot()
     suite = root.find("testsuite")
     assert suite is not None
-    assert suite.get("tests") == "6" and suite.get("failures") == "1" and suite.get("errors") == "1" and suite.get("skipped") == "2"
+    assert (
+        suite.get("tests") == "6"
+        and suite.get("failures") == "1"
+        and suite.get("errors") == "1"
+        and suite.get("skipped") == "2"
+    )
     cases = {tc.get("name"): tc for tc in suite.iter("testcase")}
     assert cases["CASE-FAIL"].find("failure") is not None
     assert "expected: no reply at all" in cases["CASE-FAIL"].find("failure").text

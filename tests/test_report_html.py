@@ -92,11 +92,21 @@ def test_html_in_headless_chromium(tmp_path: Path) -> None:
     with tempfile.TemporaryDirectory() as profile_dir:
         done = subprocess.run(
             [
-                CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile_dir}",
-                "--dump-dom", path.resolve().as_uri(),
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={profile_dir}",
+                "--dump-dom",
+                path.resolve().as_uri(),
             ],
-            capture_output=True, timeout=120, check=False,
+            capture_output=True,
+            timeout=120,
+            check=False,
         )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     dom = _Dom()

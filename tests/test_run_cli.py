@@ -26,7 +26,19 @@ def _run(args: list[str], capsys) -> tuple[int, str, str]:
 
 def test_builtin_default_passes_and_writes_every_report(tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
-    rc, stdout, stderr = _run(["--out", str(out), "--report-json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "j.xml"), "--html", str(tmp_path / "r.html")], capsys)
+    rc, stdout, stderr = _run(
+        [
+            "--out",
+            str(out),
+            "--report-json",
+            str(tmp_path / "r.json"),
+            "--junit",
+            str(tmp_path / "j.xml"),
+            "--html",
+            str(tmp_path / "r.html"),
+        ],
+        capsys,
+    )
     assert rc == 0, stdout + stderr
     total = len(CASES)
     assert "built-in i-HA" in stderr and f"[{total}/{total}]" in stderr  # live progress on stderr
@@ -76,7 +88,10 @@ def test_usage_errors_are_one_line_exit_2(tmp_path: Path, capsys, args, key) -> 
 
 def test_bad_profile_names_the_key(tmp_path: Path, capsys) -> None:
     p = tmp_path / "p.toml"
-    p.write_text('[dut]\naddress = "127.0.0.1"\n[mn]\nhome_address = "10.0.0.1"\nspi = 12\nsecret = "x"\n[tester]\ntrusted_sources = ["127.0.0.2"]\n')
+    p.write_text(
+        '[dut]\naddress = "127.0.0.1"\n[mn]\nhome_address = "10.0.0.1"\nspi = 12\nsecret = "x"\n'
+        '[tester]\ntrusted_sources = ["127.0.0.2"]\n'
+    )
     rc, _, stderr = _run(["--profile", str(p), "--out", str(tmp_path)], capsys)
     assert rc == 2 and stderr.strip() == f"mipcheck: error: {p}: mn.spi: 12 is out of range 256..4294967295"
 
@@ -110,7 +125,9 @@ def vendor_lab(tmp_path: Path):
     from mipcheck.ha.server import run_home_agent
     from mipcheck.layers.secret import Secret
 
-    nodes = [MobileNode(f"127.3.0.{i}", None, 8193, Secret(SECRET)) for i in range(1, 9)]  # one SPI, as [mn] home_addresses gives
+    nodes = [
+        MobileNode(f"127.3.0.{i}", None, 8193, Secret(SECRET)) for i in range(1, 9)
+    ]  # one SPI, as [mn] home_addresses gives
     log = tmp_path / "ha.log"
     with run_home_agent(ha_config(nodes, log_file=str(log))) as ha:
         yield ha, log
@@ -143,7 +160,19 @@ def test_vendor_profile_via_target_and_no_secret_anywhere(tmp_path: Path, capsys
     monkeypatch.setenv("MIPCHECK_TEST_VENDOR_SECRET", SECRET)
     out = tmp_path / "out"
     profile = _vendor_profile(tmp_path, log)
-    rc, stdout, stderr = _run(["--profile", str(profile), "--target", f"{ha.address}:{ha.port}", "--out", str(out), "--html", str(tmp_path / "v.html")], capsys)
+    rc, stdout, stderr = _run(
+        [
+            "--profile",
+            str(profile),
+            "--target",
+            f"{ha.address}:{ha.port}",
+            "--out",
+            str(out),
+            "--html",
+            str(tmp_path / "v.html"),
+        ],
+        capsys,
+    )
     doc = json.loads((out / "report.json").read_text())
     verdicts = {c["id"]: c["verdict"] for c in doc["cases"]}
     assert doc["target"] == {"address": ha.address, "port": ha.port, "role": "i-ha", "builtin": False}
@@ -152,7 +181,9 @@ def test_vendor_profile_via_target_and_no_secret_anywhere(tmp_path: Path, capsys
     reason = next(c["reason"] for c in doc["cases"] if c["id"] == "HA-TRUST-NONE-DEFAULT")
     assert "commands.start_unconfigured" in reason
     assert rc == 0, {k: v for k, v in verdicts.items() if v != "pass"}
-    blobs = [stdout.encode(), stderr.encode()] + [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != profile]
+    blobs = [stdout.encode(), stderr.encode()] + [
+        p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != profile
+    ]
     assert not any(SECRET.encode() in b for b in blobs)
     assert '"secret": "<hidden: environment variable MIPCHECK_TEST_VENDOR_SECRET>"' in (out / "report.json").read_text()
 
@@ -160,8 +191,23 @@ def test_vendor_profile_via_target_and_no_secret_anywhere(tmp_path: Path, capsys
 def test_unbindable_tester_source_is_a_tester_error(tmp_path: Path, capsys, monkeypatch, vendor_lab) -> None:
     ha, log = vendor_lab
     monkeypatch.setenv("MIPCHECK_TEST_VENDOR_SECRET", SECRET)
-    profile = _vendor_profile(tmp_path, log, untrusted="192.0.2.77")  # not an address of this machine: bind fails, nothing is sent
-    rc, _, _ = _run(["-q", "--profile", str(profile), "--target", f"{ha.address}:{ha.port}", "--out", str(tmp_path), "--case", "HA-UNTRUSTED-DROP"], capsys)
+    profile = _vendor_profile(
+        tmp_path, log, untrusted="192.0.2.77"
+    )  # not an address of this machine: bind fails, nothing is sent
+    rc, _, _ = _run(
+        [
+            "-q",
+            "--profile",
+            str(profile),
+            "--target",
+            f"{ha.address}:{ha.port}",
+            "--out",
+            str(tmp_path),
+            "--case",
+            "HA-UNTRUSTED-DROP",
+        ],
+        capsys,
+    )
     doc = json.loads((tmp_path / "report.json").read_text())
     assert doc["cases"][0]["verdict"] == "error" and "cannot bind tester source 192.0.2.77" in doc["cases"][0]["reason"]
     assert rc == 2

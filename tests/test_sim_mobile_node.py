@@ -65,11 +65,15 @@ def no_vpn_skip(ent: Enterprise) -> list[Violation]:
             continue
         if t.dst == ent.iha_place and codec.parse_request(t.data) is not None:
             continue  # 3.3: parallel detection asks the i-HA in plaintext
-        found.append(Violation(
-            "5265-2.3-NO-VPN-SKIP", Party.MOBILE_NODE, "MN-NO-VPN-SKIP",
-            f"{len(t.data)} octets from {t.src[0]}:{t.src[1]} to {t.dst[0]}:{t.dst[1]} at +{t.time - NOW:.3f} s "
-            f"left the external network outside the VPN ({t.fate})",
-        ))
+        found.append(
+            Violation(
+                "5265-2.3-NO-VPN-SKIP",
+                Party.MOBILE_NODE,
+                "MN-NO-VPN-SKIP",
+                f"{len(t.data)} octets from {t.src[0]}:{t.src[1]} to {t.dst[0]}:{t.dst[1]} at +{t.time - NOW:.3f} s "
+                f"left the external network outside the VPN ({t.fate})",
+            )
+        )
     return found
 
 
@@ -84,7 +88,11 @@ def tnc_in(data: bytes) -> bool:
 def test_tunnel_packets_round_trip_and_reject_garbage() -> None:
     data = encapsulate(("10.8.0.1", 49434), ("10.1.0.1", 434), b"rrq")
     inner = decapsulate(data)
-    assert inner is not None and (inner.src, inner.dst, inner.payload) == (("10.8.0.1", 49434), ("10.1.0.1", 434), b"rrq")
+    assert inner is not None and (inner.src, inner.dst, inner.payload) == (
+        ("10.8.0.1", 49434),
+        ("10.1.0.1", 434),
+        b"rrq",
+    )
     assert decapsulate(b"rrq") is None
     assert decapsulate(data[:-1]) is None  # length mismatch
     assert decapsulate(data[:10] + b"\0\0" + data[12:]) is None  # bad header checksum
@@ -134,7 +142,9 @@ def test_inside_outside_inside() -> None:
     assert heard == {tia}
     assert not any(t.src[0] == outside and t.dst == ent.correspondent_place for t in log)
     tunnelled = [t for t in log if ent.vpn.in_vpn(t)]
-    assert tunnelled and all(t.src[0] == identity.outer.home_address or t.dst[0] == identity.outer.home_address for t in tunnelled)
+    assert tunnelled and all(
+        t.src[0] == identity.outer.home_address or t.dst[0] == identity.outer.home_address for t in tunnelled
+    )
     assert all(decapsulate(t.data) is not None for t in tunnelled)
 
     # Back inside: plaintext again, the VPN released, the x-HA de-registered (3.3).
@@ -194,7 +204,9 @@ def test_interfaces_are_separate_parties_on_the_network() -> None:
     ent.move(mn, "wlan0", EXTERNAL)
     ent.run_for(100)
     assert (mn.mode("eth0"), mn.mode("wlan0")) == (Mode.INSIDE, Mode.OUTSIDE)
-    by_iface = {i: {r.decision for r in mn.decisions() if r.interface == i and r.at - NOW > 10} for i in ("eth0", "wlan0")}
+    by_iface = {
+        i: {r.decision for r in mn.decisions() if r.interface == i and r.at - NOW > 10} for i in ("eth0", "wlan0")
+    }
     assert by_iface == {"eth0": {PLAIN}, "wlan0": {VPN}}
     ent.move(mn, "wlan0", "down")
     ent.run_for(5)
@@ -241,7 +253,11 @@ def test_the_gateway_forwards_only_for_an_up_vpn_and_its_vpn_tia() -> None:
     assert [r.src for r in ent.correspondent.received] == [(tia, 5)]
     (_at, src, data) = sock.queue.popleft()  # the echo came back through the tunnel
     inner = decapsulate(data)
-    assert src == ent.vpn.place and inner is not None and (inner.src, inner.dst, inner.payload) == (ent.correspondent_place, (tia, 5), b"hello")
+    assert (
+        src == ent.vpn.place
+        and inner is not None
+        and (inner.src, inner.dst, inner.payload) == (ent.correspondent_place, (tia, 5), b"hello")
+    )
     ent.vpn.disconnect("192.0.2.200")
     sock.send(encapsulate((tia, 5), ent.correspondent_place, b"again"), ent.vpn.place)
     ent.run_for(1)

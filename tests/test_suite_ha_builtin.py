@@ -50,7 +50,12 @@ def test_untrusted_requests_really_came_from_untrusted_sources(conformant) -> No
 
 
 def test_case_ids_match_the_catalogue() -> None:
-    active = {c for r in load_catalogue() for c in r.cases if not c.startswith("PASSIVE-") and r.role in ("ha", "i-ha", "x-ha", "vpn")}
+    active = {
+        c
+        for r in load_catalogue()
+        for c in r.cases
+        if not c.startswith("PASSIVE-") and r.role in ("ha", "i-ha", "x-ha", "vpn")
+    }
     assert active == set(CASES_BY_ID)
     for case in CASES:
         assert by_case(case.id), f"{case.id} tests no catalogued requirement"

@@ -63,7 +63,13 @@ def test_strict_home_agent_does_reject_out_of_order_identifications() -> None:
         codes = []
         with Endpoint(Capture(), "127.0.0.2") as ep:
             for ident in (late, early):  # two "cases" sharing a home address, sent out of order
-                req = build_request(mn, home_agent=lab.profile.dut_address, care_of_address="127.0.0.2", identification=ident, lifetime=60)
+                req = build_request(
+                    mn,
+                    home_agent=lab.profile.dut_address,
+                    care_of_address="127.0.0.2",
+                    identification=ident,
+                    lifetime=60,
+                )
                 ep.send(req.data, lab.profile.target)
                 reply = ep.receive(1.0, lambda d, req=req: judge.is_reply_to(req, d))
                 assert reply is not None

@@ -29,9 +29,19 @@ def _dg(payload: bytes, frame: int = 2) -> Datagram:
     return Datagram(frame, 0.0, ("127.0.0.1", 434), ("127.0.0.2", 40000), payload, "received")
 
 
-def _reply(code: int = 0, lifetime: int = 300, ident: int = IDENT, before: bytes = TNC_OK, after: bytes = b"", auth: bool = True, key: bytes = b"test-key") -> bytes:
+def _reply(
+    code: int = 0,
+    lifetime: int = 300,
+    ident: int = IDENT,
+    before: bytes = TNC_OK,
+    after: bytes = b"",
+    auth: bool = True,
+    key: bytes = b"test-key",
+) -> bytes:
     """Reply octets: fixed part, ``before`` (covered), MN-HA authentication, ``after`` (not covered)."""
-    rrp = RegistrationReply(code=code, lifetime=lifetime, home_address=MN.home_address, home_agent="127.0.0.1", identification=ident)
+    rrp = RegistrationReply(
+        code=code, lifetime=lifetime, home_address=MN.home_address, home_agent="127.0.0.1", identification=ident
+    )
     body = bytes(rrp) + before
     if auth:
         # RFC 5944 3.5.1: message, prior extensions, then Type, Length and SPI of this one.
@@ -58,9 +68,19 @@ def test_request_builder_authenticates_and_flips() -> None:
         assert sum(a != b for a, b in zip(bad.data, req.data, strict=True)) == 1
         assert bad.data[-16 + i] == req.data[-16 + i] ^ 0xFF
         assert [c.valid for c in MobileIPMessage(bad.data).verify({MN.spi: Key(b"test-key")})] == [False]
-    unauth = build_request(MN, home_agent="127.0.0.1", care_of_address="127.0.0.2", identification=IDENT, lifetime=300, authenticate=False)
+    unauth = build_request(
+        MN, home_agent="127.0.0.1", care_of_address="127.0.0.2", identification=IDENT, lifetime=300, authenticate=False
+    )
     assert len(unauth.data) == 24
-    odd = build_request(MN, home_agent="127.0.0.1", care_of_address="127.0.0.2", identification=IDENT, lifetime=300, spi=0x9999, before_auth=[MIPExtUnknown(type=200, data=b"ab")])
+    odd = build_request(
+        MN,
+        home_agent="127.0.0.1",
+        care_of_address="127.0.0.2",
+        identification=IDENT,
+        lifetime=300,
+        spi=0x9999,
+        before_auth=[MIPExtUnknown(type=200, data=b"ab")],
+    )
     m = MobileIPMessage(odd.data)
     assert m.extensions[0].type == 200 and m.extensions[-1].spi == 0x9999
     assert [c.valid for c in m.verify({0x9999: Key(b"test-key")})] == [True]  # same key, other SPI

@@ -41,7 +41,11 @@ def test_a_device_that_requires_g_is_inconclusive_without_the_flag_and_passes_wi
     ha.before = requires_gre(ha)
     with ha:
         run = _run(ha.profile())
-        assert run.preflight.status == "denied" and "code 128" in run.preflight.detail and "[mn] flags" in run.preflight.detail
+        assert (
+            run.preflight.status == "denied"
+            and "code 128" in run.preflight.detail
+            and "[mn] flags" in run.preflight.detail
+        )
         bad = {r.id: r.reason for r in run.results if r.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR)}
         assert not bad, "a device that denies every request without G was judged on rules it keeps"
         assert exit_code(run.results) == 0
@@ -52,7 +56,11 @@ def test_a_device_that_requires_g_is_inconclusive_without_the_flag_and_passes_wi
         with_g = tuple(replace(m, flags=FLAG_G) for m in ha.nodes)
         run = _run(ha.profile(mobile_nodes=with_g))
         assert run.preflight.status == "accepted"
-        bad = {r.id: r.reason for r in run.results if r.verdict not in (Verdict.PASS, Verdict.NOT_APPLICABLE, Verdict.INCONCLUSIVE)}
+        bad = {
+            r.id: r.reason
+            for r in run.results
+            if r.verdict not in (Verdict.PASS, Verdict.NOT_APPLICABLE, Verdict.INCONCLUSIVE)
+        }
         assert not bad
         # Inconclusive only where the scripted device has no side channel (its log).
         assert {r.id for r in run.results if r.verdict is Verdict.INCONCLUSIVE} <= {"HA-UNTRUSTED-LOG"}
@@ -126,6 +134,13 @@ def test_replies_sent_to_port_434_are_named_by_the_preflight() -> None:
     from mipcheck.sim.home_agent import SimLab
 
     lab = SimLab(("reply-to-port-434",))
-    run = run_suite(SUITE, [CASES_BY_ID["HA-ANY-SOURCE-PORT"]], lab.profile, lab.control, preflight=PREFLIGHT, transport=lab.transport)
+    run = run_suite(
+        SUITE,
+        [CASES_BY_ID["HA-ANY-SOURCE-PORT"]],
+        lab.profile,
+        lab.control,
+        preflight=PREFLIGHT,
+        transport=lab.transport,
+    )
     assert run.preflight.status == "misdirected" and "port 434" in run.preflight.detail
     assert run.results[0].verdict is Verdict.FAIL and "port 434" in run.results[0].reason

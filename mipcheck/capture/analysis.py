@@ -55,7 +55,9 @@ MAX_FRAMES = 100  # frame numbers kept per finding; ``count`` has them all
 
 RRQ_NAME = "Registration Request"
 RRP_NAME = "Registration Reply"
-MIP_SIGNALLING = frozenset(("RRQ", "RRP", "Revocation", "Revocation Ack", "Agent Advertisement", "Agent Solicitation", "MIP"))
+MIP_SIGNALLING = frozenset(
+    ("RRQ", "RRP", "Revocation", "Revocation Ack", "Agent Advertisement", "Agent Solicitation", "MIP")
+)
 
 
 @dataclass
@@ -203,8 +205,10 @@ class Analyzer:
                 PLAINTEXT_RRQ_EXTERNAL,
                 f"{src}>{dst}",
                 frame,
-                f"plaintext Registration Request from external address {src} to the i-HA {dst}: the firewall must block "
-                "it (RFC 5265 3.1); on the wire it reveals the i-HA address, the home address, NAI and authenticator (6.1)",
+                f"plaintext Registration Request from external address {src} to the i-HA {dst}: the firewall must "
+                "block "
+                "it (RFC 5265 3.1); on the wire it reveals the i-HA address, the home address, NAI and authenticator "
+                "(6.1)",
             )
         hoa, ha = mip.get("home_address"), mip.get("home_agent")
         if hoa and ha and ha != "0.0.0.0":
@@ -259,7 +263,8 @@ class Analyzer:
                 SAME_HA_ADDRESS,
                 "profile",
                 0,
-                f"the site profile gives {', '.join(same)} as both i-HA and x-HA address; RFC 5265 3.5 requires them to differ",
+                f"the site profile gives {', '.join(same)} as both i-HA and x-HA address; RFC 5265 3.5 requires them "
+                "to differ",
             )
             self._open[(SAME_HA_ADDRESS, "profile")].frames.clear()
         for ident, by_ha in self._registrations.items():
@@ -282,7 +287,14 @@ class Analyzer:
             violation = Violation(rule_id, entry.party or party, case_id, entry.explanation)
             out.append(
                 Finding(
-                    case_id, finding_level(case_id, reqs), reqs, entry.frames, entry.count, entry.explanation, self.file, violation
+                    case_id,
+                    finding_level(case_id, reqs),
+                    reqs,
+                    entry.frames,
+                    entry.count,
+                    entry.explanation,
+                    self.file,
+                    violation,
                 )
             )
         out.sort(key=lambda f: (LEVEL_ORDER.get(f.level, 9), f.frames[0] if f.frames else 0, f.id))

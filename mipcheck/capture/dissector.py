@@ -64,7 +64,9 @@ class Dissector:
         items = self._slow().dissect_frame(data, linktype, record, self.ring, self._esp, tree=True)
         return record, items or []
 
-    def summaries(self, packets: Iterable[Frame], chunk: int = 2048, t0: float | None = None, first: int = 1) -> Iterator[list[str]]:
+    def summaries(
+        self, packets: Iterable[Frame], chunk: int = 2048, t0: float | None = None, first: int = 1
+    ) -> Iterator[list[str]]:
         """Summary lines of a whole file, a chunk at a time (the hot loop of ``dissect``)."""
         decode, summary_of, keys = fastpath.decode, fastpath.summary_of, self.keys
         fast = not self.scapy_only
@@ -92,7 +94,9 @@ class Dissector:
             yield lines
 
 
-def records(path: str, dissector: Dissector, on_progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+def records(
+    path: str, dissector: Dissector, on_progress: Callable[[int], None] | None = None
+) -> Iterator[dict[str, Any]]:
     """Records of every packet of one file, in order; raises InputError when the file breaks."""
     with CaptureReader(path) as reader:
         for frame, packet in enumerate(reader, start=1):

@@ -403,7 +403,8 @@ def summary_of(decoded: tuple, keys: dict[int, MipKey] | None = None) -> str:
             _t, flags, life, hoa, ha, coa, ident = _RRQ.unpack_from(data, start)
             what = (
                 f"RRQ flags={_RRQ_LETTERS[flags]} life={life} HoA={ip(hoa) or _ip(hoa)} "
-                f"HA={ip(ha) or _ip(ha)} CoA={ip(coa) or _ip(coa)} id=0x{ident:016x}{_ext_labels(data, start, exts, keys)}"
+                f"HA={ip(ha) or _ip(ha)} CoA={ip(coa) or _ip(coa)} "
+                f"id=0x{ident:016x}{_ext_labels(data, start, exts, keys)}"
             )
         elif mtype == 3:  # RRP
             _t, code, life, hoa, ha, ident = _RRP.unpack_from(data, start)

@@ -80,7 +80,10 @@ class EspSA:
     authentication_key: bytes = field(repr=False)
 
     def __repr__(self) -> str:
-        return f"EspSA(spi={self.spi:#x}, encryption={self.encryption!r}, authentication={self.authentication!r}, keys=<hidden>)"
+        return (
+            f"EspSA(spi={self.spi:#x}, encryption={self.encryption!r}, authentication={self.authentication!r}, "
+            "keys=<hidden>)"
+        )
 
 
 @dataclass
@@ -187,7 +190,10 @@ def _check_esp_key_sizes(sa: EspSA, what: str) -> None:
         "aes-gcm": (20, 28, 36),
     }[sa.encryption]
     if len(sa.encryption_key) not in sizes:
-        raise InputError(f"{what}: {sa.encryption} needs a key of {' or '.join(map(str, sizes))} octets, got {len(sa.encryption_key)}")
+        raise InputError(
+            f"{what}: {sa.encryption} needs a key of {' or '.join(map(str, sizes))} octets, got "
+            f"{len(sa.encryption_key)}"
+        )
     if sa.authentication != "null" and not sa.authentication_key:
         raise InputError(f"{what}: {sa.authentication} needs a key")
 

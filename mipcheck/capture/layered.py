@@ -163,7 +163,8 @@ def extension_errors(raw: bytes, start: int, parsed: list[Packet]) -> list[str]:
     for ext_type, off, hdr, length in iter_extension_spans(raw, start):
         if off + hdr + length > len(raw):
             errors.append(
-                f"{extension_name(ext_type)} extension truncated: Length {length}, {len(raw) - off - hdr} octets present"
+                f"{extension_name(ext_type)} extension truncated: Length {length}, {len(raw) - off - hdr} octets "
+                "present"
             )
         end = off + hdr + length
     if end < len(raw):
@@ -173,7 +174,9 @@ def extension_errors(raw: bytes, start: int, parsed: list[Packet]) -> list[str]:
         length = getattr(ext, "length", None)
         if cls is not None and isinstance(ext, MIPExtUnknown) and length is not None and length < cls.min_body:
             need = cls.min_body
-            errors.append(f"malformed {extension_name(ext.type)} extension: Length {length} is below its fixed {need} octets")
+            errors.append(
+                f"malformed {extension_name(ext.type)} extension: Length {length} is below its fixed {need} octets"
+            )
     return errors
 
 
@@ -190,7 +193,11 @@ def agent_dict(msg: Packet) -> tuple[dict[str, Any], list[str]]:
         length = getattr(ext, "length", None)
         if not isinstance(ext, AgentExtension) or (isinstance(ext, AgentExtUnknown) and length is None):
             errors.append("stray octet after the last agent advertisement extension")
-        elif isinstance(ext, AgentExtUnknown) and ext.type in AGENT_EXTENSION_CLASSES and not isinstance(ext, AgentExtPadding):
+        elif (
+            isinstance(ext, AgentExtUnknown)
+            and ext.type in AGENT_EXTENSION_CLASSES
+            and not isinstance(ext, AgentExtPadding)
+        ):
             errors.append(f"malformed agent advertisement extension {ext.type}: Length {length}")
     return out, errors
 
@@ -408,7 +415,12 @@ class _Walk:
                 self.errors.append(f"tunnel data with unknown next header {nh}")
             return
         msg = MobileIPMessage(body)
-        self.add(MESSAGE_LAYER.get(msg.type, "MIP") if not isinstance(msg, MIPUnknownMessage | MIPTruncatedMessage) else "MIP", msg)
+        self.add(
+            MESSAGE_LAYER.get(msg.type, "MIP")
+            if not isinstance(msg, MIPUnknownMessage | MIPTruncatedMessage)
+            else "MIP",
+            msg,
+        )
         self.r["mip"], errors = message_dict(msg, body, self.keys)
         self.errors.extend(errors)
 

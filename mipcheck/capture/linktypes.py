@@ -9,4 +9,11 @@ LINUX_SLL2 = 276  # Linux cooked capture v2, 20-octet header, protocol at offset
 RAW = frozenset((101, 228, 12, 14))  # LINKTYPE_RAW, LINKTYPE_IPV4, and DLT_RAW as some systems write it
 BSD_AF_INET6 = frozenset((10, 24, 28, 30))  # AF_INET6 differs between Linux and the BSDs
 
-NAMES = {NULL: "BSD loopback", ETHERNET: "Ethernet", LINUX_SLL: "Linux cooked (SLL)", LINUX_SLL2: "Linux cooked v2 (SLL2)", 101: "raw IP", 228: "raw IPv4"}
+NAMES = {
+    NULL: "BSD loopback",
+    ETHERNET: "Ethernet",
+    LINUX_SLL: "Linux cooked (SLL)",
+    LINUX_SLL2: "Linux cooked v2 (SLL2)",
+    101: "raw IP",
+    228: "raw IPv4",
+}

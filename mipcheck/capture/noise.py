@@ -54,7 +54,9 @@ class LibraryNoise:
         warnings.simplefilter("always")
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         assert self._warnings is not None
         self._warnings.__exit__(exc_type, exc, tb)
         self._scapy.handlers = self._handlers

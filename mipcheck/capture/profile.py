@@ -79,7 +79,7 @@ def _one_address(value: object, key: str, source: str) -> str:
 
 def _networks(value: object, key: str, source: str) -> tuple[ipaddress.IPv4Network, ...]:
     if value is None:
-        raise ConfigError(key, "missing (a list of IPv4 subnets such as \"10.0.0.0/8\")", source=source)
+        raise ConfigError(key, 'missing (a list of IPv4 subnets such as "10.0.0.0/8")', source=source)
     if not isinstance(value, list):
         raise ConfigError(key, "expected a list of IPv4 subnets", source=source)
     out = []

@@ -168,7 +168,9 @@ class CaptureReader:
                 return None
             return scan.offset, count, first
 
-    def iter_from(self, start: int, stop: int | None = None, count_before: int = 0) -> Iterator[tuple[float, int, bytes, int]]:
+    def iter_from(
+        self, start: int, stop: int | None = None, count_before: int = 0
+    ) -> Iterator[tuple[float, int, bytes, int]]:
         """Records of a classic pcap from offset ``start`` (a record boundary from ``pcap_split``) to ``stop``."""
         self.count = count_before
         return self._pcap(start, stop)

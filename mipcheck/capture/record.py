@@ -193,4 +193,7 @@ def safe_summary_line(record: Record, t0: float) -> str:
     try:
         return summary_line(record, t0)
     except Exception as exc:  # noqa: BLE001 - one bad packet must not end the run
-        return f"{record['frame']:>6} {record['time'] - t0:11.6f} (cannot summarise: {type(exc).__name__}: {exc}) {record['errors']}"
+        return (
+            f"{record['frame']:>6} {record['time'] - t0:11.6f} (cannot summarise: {type(exc).__name__}: {exc}) "
+            f"{record['errors']}"
+        )

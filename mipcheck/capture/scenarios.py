@@ -194,7 +194,11 @@ def agent_advertisement(fa: str, care_of: str, seq: int = 1) -> Packet:
         code=16,
         lifetime=1800,
         addresses=[RouterAddress(address=fa, preference=0)],
-        extensions=[MobilityAgentAdvertisement(sequence=seq, registration_lifetime=LIFETIME, R=1, F=1, T=1, care_of_addresses=[care_of])],
+        extensions=[
+            MobilityAgentAdvertisement(
+                sequence=seq, registration_lifetime=LIFETIME, R=1, F=1, T=1, care_of_addresses=[care_of]
+            )
+        ],
     )
     return IP(bytes(IP(src=fa, dst="224.0.0.1", ttl=1, id=0) / adv))
 

@@ -59,5 +59,7 @@ class PcapngWriter:
     def write(self, data: bytes, time: float, linktype: int = LINKTYPE_ETHERNET, wirelen: int | None = None) -> None:
         iface = self.interface(linktype)
         ns = round(time * 1_000_000_000)
-        head = struct.pack("<IIIII", iface, ns >> 32, ns & 0xFFFFFFFF, len(data), len(data) if wirelen is None else wirelen)
+        head = struct.pack(
+            "<IIIII", iface, ns >> 32, ns & 0xFFFFFFFF, len(data), len(data) if wirelen is None else wirelen
+        )
         self._block(PCAPNG_EPB, head + data)

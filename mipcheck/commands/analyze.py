@@ -13,12 +13,32 @@ from mipcheck.keysource import INLINE_WARNING
 
 @click.command("analyze")
 @click.argument("file", metavar="FILE")
-@click.option("--profile", "profile_path", required=True, metavar="SITE.toml", help="Site profile: home agents, trusted and internal networks, T_MONITOR, mobile nodes (see examples/site.toml).")
+@click.option(
+    "--profile",
+    "profile_path",
+    required=True,
+    metavar="SITE.toml",
+    help="Site profile: home agents, trusted and internal networks, T_MONITOR, mobile nodes (see examples/site.toml).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
-@click.option("--key", "keys", multiple=True, metavar="SPI=[ALG:]SOURCE", help="Mobile IP key from env:NAME or file:PATH (as for dissect).")
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    metavar="SPI=[ALG:]SOURCE",
+    help="Mobile IP key from env:NAME or file:PATH (as for dissect).",
+)
 @click.option("--keys", "keys_file", metavar="FILE", help="TOML keys file (as for dissect).")
-@click.option("--esp-sa", "esp_sas", multiple=True, metavar="SPI,ENC,KEY,AUTH,KEY", help="ESP SA, to see registrations inside the VPN (as for dissect).")
-def analyze(file: str, profile_path: str, as_json: bool, keys: tuple[str, ...], keys_file: str | None, esp_sas: tuple[str, ...]) -> int:
+@click.option(
+    "--esp-sa",
+    "esp_sas",
+    multiple=True,
+    metavar="SPI,ENC,KEY,AUTH,KEY",
+    help="ESP SA, to see registrations inside the VPN (as for dissect).",
+)
+def analyze(
+    file: str, profile_path: str, as_json: bool, keys: tuple[str, ...], keys_file: str | None, esp_sas: tuple[str, ...]
+) -> int:
     """Check capture FILE passively against RFC 5265.
 
     Findings: a reply with TNC sent to an untrusted address; the i-HA answering

@@ -17,7 +17,14 @@ def coverage_rows(rfc: int | None = None) -> list[dict[str, object]]:
     rows = []
     for keyword, c in coverage(rfc).items():
         if c["total"]:
-            rows.append({"keyword": keyword, "total": c["total"], "with_case": c["with_case"], "percent": round(100 * c["with_case"] / c["total"], 1)})
+            rows.append(
+                {
+                    "keyword": keyword,
+                    "total": c["total"],
+                    "with_case": c["with_case"],
+                    "percent": round(100 * c["with_case"] / c["total"], 1),
+                }
+            )
     return rows
 
 
@@ -34,8 +41,16 @@ def list_cmd(as_json: bool, rfc: int | None) -> None:
         doc = {
             "requirements": [
                 {
-                    "id": r.id, "rfc": r.rfc, "section": r.section, "keyword": r.keyword, "level": r.level,
-                    "role": r.role, "test": r.test, "cases": list(r.cases), "text": r.text, "reason": r.reason,
+                    "id": r.id,
+                    "rfc": r.rfc,
+                    "section": r.section,
+                    "keyword": r.keyword,
+                    "level": r.level,
+                    "role": r.role,
+                    "test": r.test,
+                    "cases": list(r.cases),
+                    "text": r.text,
+                    "reason": r.reason,
                 }
                 for r in reqs
             ],
@@ -50,7 +65,9 @@ def list_cmd(as_json: bool, rfc: int | None) -> None:
     for col in ("id", "section", "keyword", "role", "test", "cases"):
         table.add_column(col, no_wrap=col != "cases", overflow="fold")
     for r in reqs:
-        table.add_row(Text(r.id), f"RFC {r.rfc} {r.section}", r.keyword, r.role, r.test, Text(", ".join(r.cases) or "-"))
+        table.add_row(
+            Text(r.id), f"RFC {r.rfc} {r.section}", r.keyword, r.role, r.test, Text(", ".join(r.cases) or "-")
+        )
     console.print(table)
     cov_table = Table(title="coverage: requirements with a case")
     for col in ("keyword", "with a case", "total", "%"):
@@ -59,5 +76,7 @@ def list_cmd(as_json: bool, rfc: int | None) -> None:
         cov_table.add_row(str(row["keyword"]), str(row["with_case"]), str(row["total"]), f"{row['percent']:.1f}")
     with_case = sum(int(row["with_case"]) for row in cov)
     total = sum(int(row["total"]) for row in cov)
-    cov_table.add_row(Text("all", style="bold"), str(with_case), str(total), f"{100 * with_case / total:.1f}" if total else "-")
+    cov_table.add_row(
+        Text("all", style="bold"), str(with_case), str(total), f"{100 * with_case / total:.1f}" if total else "-"
+    )
     console.print(cov_table)

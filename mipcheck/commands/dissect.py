@@ -41,7 +41,9 @@ Secrets are never printed. Verdicts: "ok", "BAD", nothing when no key.
 TYPE_FILTERS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "rrq": lambda r: r["mip"] is not None and r["mip"]["name"] == "Registration Request",
     "rrp": lambda r: r["mip"] is not None and r["mip"]["name"] == "Registration Reply",
-    "registration": lambda r: r["mip"] is not None and r["mip"]["name"] in ("Registration Request", "Registration Reply"),
+    "registration": lambda r: (
+        r["mip"] is not None and r["mip"]["name"] in ("Registration Request", "Registration Reply")
+    ),
     "tunnel": lambda r: r["mip"] is not None and r["mip"]["name"] == "Tunnel Data",
     "revocation": lambda r: r["mip"] is not None and r["mip"]["name"] == "Registration Revocation",
     "revocation-ack": lambda r: r["mip"] is not None and r["mip"]["name"] == "Revocation Acknowledgment",
@@ -108,12 +110,34 @@ class _Output:
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--tree", is_flag=True, help="Every field of every header, as a tree per packet (uses Scapy).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per packet and line.")
-@click.option("--key", "keys", multiple=True, metavar="SPI=[ALG:]SOURCE", help="Mobile IP key to verify authenticators, from env:NAME or file:PATH (repeatable).")
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    metavar="SPI=[ALG:]SOURCE",
+    help="Mobile IP key to verify authenticators, from env:NAME or file:PATH (repeatable).",
+)
 @click.option("--keys", "keys_file", metavar="FILE", help="TOML file with Mobile IP keys and ESP SAs.")
-@click.option("--esp-sa", "esp_sas", multiple=True, metavar="SPI,ENC,KEY,AUTH,KEY", help="ESP SA to decrypt with (repeatable).")
-@click.option("--type", "types", multiple=True, type=click.Choice(sorted(TYPE_FILTERS)), help="Only packets of this kind (repeatable).")
-@click.option("--home-address", "home_addresses", multiple=True, metavar="ADDR", help="Only packets about this home address: in the message or any IP header (repeatable).")
-@click.option("--scapy", "scapy_only", is_flag=True, help="Decode every packet with the Scapy layers (slow; for cross-checks).")
+@click.option(
+    "--esp-sa", "esp_sas", multiple=True, metavar="SPI,ENC,KEY,AUTH,KEY", help="ESP SA to decrypt with (repeatable)."
+)
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    type=click.Choice(sorted(TYPE_FILTERS)),
+    help="Only packets of this kind (repeatable).",
+)
+@click.option(
+    "--home-address",
+    "home_addresses",
+    multiple=True,
+    metavar="ADDR",
+    help="Only packets about this home address: in the message or any IP header (repeatable).",
+)
+@click.option(
+    "--scapy", "scapy_only", is_flag=True, help="Decode every packet with the Scapy layers (slow; for cross-checks)."
+)
 def dissect(
     files: tuple[str, ...],
     tree: bool,

@@ -75,21 +75,105 @@ def fuzz() -> None:
 
 @fuzz.command("run")
 @click.option("--target", metavar="HOST[:PORT]", help="The home agent to fuzz; omit for the built-in i-HA on loopback.")
-@click.option("--profile", "profile_path", metavar="FILE", help="Test profile (TOML) with the device's keys and the tester's trusted sources.")
-@click.option("--target-cmd", metavar="'SHELL COMMAND'", help="Start the target with this command (own process group; restarted after a crash or hang). With --jobs > 1, '{port}' in it is replaced by each worker's port.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Campaign seed [default: random, printed; on --resume: the campaign's].")
-@click.option("--max-cases", type=click.IntRange(1), default=None, help="Stop after this many cases of this shard (counted over resumed runs).")
-@click.option("--duration", type=click.FloatRange(0.1), default=None, help="Stop after this many seconds (whichever of --max-cases/--duration comes first).")
-@click.option("--health-every", type=click.IntRange(1), default=100, show_default=True, help="Cases between health checks (also after any unusual reaction).")
-@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes (each its own built-in i-HA when there is no --target).")
-@click.option("--shard", "shard_text", default="1/1", show_default=True, metavar="K/N", help="Run only indexes i with i % N == K-1.")
-@click.option("--out", "out_dir", default=DEFAULT_OUT, show_default=True, metavar="DIR", help="campaign.sqlite, findings.json, summary.json, pcaps/.")
+@click.option(
+    "--profile",
+    "profile_path",
+    metavar="FILE",
+    help="Test profile (TOML) with the device's keys and the tester's trusted sources.",
+)
+@click.option(
+    "--target-cmd",
+    metavar="'SHELL COMMAND'",
+    help="Start the target with this command (own process group; restarted after a crash or hang). With --jobs > 1, "
+    "'{port}' in it is replaced by each worker's port.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=None,
+    help="Campaign seed [default: random, printed; on --resume: the campaign's].",
+)
+@click.option(
+    "--max-cases",
+    type=click.IntRange(1),
+    default=None,
+    help="Stop after this many cases of this shard (counted over resumed runs).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(0.1),
+    default=None,
+    help="Stop after this many seconds (whichever of --max-cases/--duration comes first).",
+)
+@click.option(
+    "--health-every",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    help="Cases between health checks (also after any unusual reaction).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes (each its own built-in i-HA when there is no --target).",
+)
+@click.option(
+    "--shard",
+    "shard_text",
+    default="1/1",
+    show_default=True,
+    metavar="K/N",
+    help="Run only indexes i with i % N == K-1.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=DEFAULT_OUT,
+    show_default=True,
+    metavar="DIR",
+    help="campaign.sqlite, findings.json, summary.json, pcaps/.",
+)
 @click.option("--resume", is_flag=True, help="Continue the campaign in --out: no case is lost or run twice.")
-@click.option("--strategy", "strategy_names", multiple=True, metavar="NAME", help="Only these strategies (repeatable; see 'mipcheck fuzz strategies').")
-@click.option("--window", type=click.FloatRange(0.001, 5.0), default=0.02, show_default=True, help="Seconds each case is listened to (cases are pipelined meanwhile).")
-@click.option("--restart-wait", type=click.FloatRange(0.0, 3600.0), default=0.0, help="--target without --target-cmd: seconds to wait for a failed device to come back.")
+@click.option(
+    "--strategy",
+    "strategy_names",
+    multiple=True,
+    metavar="NAME",
+    help="Only these strategies (repeatable; see 'mipcheck fuzz strategies').",
+)
+@click.option(
+    "--window",
+    type=click.FloatRange(0.001, 5.0),
+    default=0.02,
+    show_default=True,
+    help="Seconds each case is listened to (cases are pipelined meanwhile).",
+)
+@click.option(
+    "--restart-wait",
+    type=click.FloatRange(0.0, 3600.0),
+    default=0.0,
+    help="--target without --target-cmd: seconds to wait for a failed device to come back.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
-def run_cmd(target, profile_path, target_cmd, seed, max_cases, duration, health_every, jobs, shard_text, out_dir, resume, strategy_names, window, restart_wait, quiet) -> int:
+def run_cmd(
+    target,
+    profile_path,
+    target_cmd,
+    seed,
+    max_cases,
+    duration,
+    health_every,
+    jobs,
+    shard_text,
+    out_dir,
+    resume,
+    strategy_names,
+    window,
+    restart_wait,
+    quiet,
+) -> int:
     """Run (or resume) a fuzz campaign; exit 1 when it holds a finding."""
     from mipcheck.fuzz import store
     from mipcheck.fuzz.campaign import (
@@ -106,15 +190,21 @@ def run_cmd(target, profile_path, target_cmd, seed, max_cases, duration, health_
     spec = _target_spec(target, profile_path, target_cmd, restart_wait)
     strategies = _strategies(strategy_names)
     if jobs > 1 and spec.kind == "command" and "{port}" not in spec.command:
-        raise ConfigError("--target-cmd", "with --jobs > 1 each worker starts its own target: put {port} in the command")
+        raise ConfigError(
+            "--target-cmd", "with --jobs > 1 each worker starts its own target: put {port} in the command"
+        )
     _check_profile(spec)
     out = Path(out_dir)
     if seed is None and resume and (out / store.DB_NAME).exists():
         seed = int(dict(sqlite3.connect(out / store.DB_NAME).execute("SELECT key, value FROM meta")).get("seed", 0))
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
-    meta = {"seed": str(seed), "shard": f"{shard[0]}/{shard[1]}", "target": spec.kind if spec.kind == "lab" else f"{spec.address}:{spec.port}",
-            "strategies": ",".join(strategies) or "all"}
+    meta = {
+        "seed": str(seed),
+        "shard": f"{shard[0]}/{shard[1]}",
+        "target": spec.kind if spec.kind == "lab" else f"{spec.address}:{spec.port}",
+        "strategies": ",".join(strategies) or "all",
+    }
     db = store.open_campaign(out, meta, resume=resume)
     try:
         gaps, first_new = store.pending(store.committed_positions(db, seed, shard), max_cases)
@@ -129,12 +219,31 @@ def run_cmd(target, profile_path, target_cmd, seed, max_cases, duration, health_
 
             port = free_port()
             ts = replace(spec, port=port, command=spec.command.replace("{port}", str(port)))
-        specs.append(WorkerSpec(seed, shard, w, jobs, max_cases, deadline, ts, str(out), tuple(gaps), first_new, health_every, window, strategies=strategies))
+        specs.append(
+            WorkerSpec(
+                seed,
+                shard,
+                w,
+                jobs,
+                max_cases,
+                deadline,
+                ts,
+                str(out),
+                tuple(gaps),
+                first_new,
+                health_every,
+                window,
+                strategies=strategies,
+            )
+        )
 
     progress = Progress(quiet)
     if not quiet:
         where = "the built-in i-HA" if spec.kind == "lab" else f"{spec.address}:{spec.port}"
-        progress.final(f"mipcheck fuzz: seed {seed}, shard {shard[0]}/{shard[1]}, {jobs} job(s), against {where}{' (resumed)' if resume else ''}")
+        progress.final(
+            f"mipcheck fuzz: seed {seed}, shard {shard[0]}/{shard[1]}, {jobs} job(s), against "
+            f"{where}{' (resumed)' if resume else ''}"
+        )
     started = time.monotonic()
     stopped: str | None = None
     with progress:
@@ -162,8 +271,11 @@ def run_cmd(target, profile_path, target_cmd, seed, max_cases, duration, health_
     elapsed = time.monotonic() - started
     summary = write_reports(out, elapsed, this_run)
     if not quiet:
-        progress.final(f"mipcheck fuzz: {summary['cases']} cases in the campaign ({this_run} this run, {summary['cases_per_s']:,.0f}/s), "
-                       f"{summary['health_checks']} health checks, {summary['findings']} findings -> {out}")
+        progress.final(
+            f"mipcheck fuzz: {summary['cases']} cases in the campaign ({this_run} this run, "
+            f"{summary['cases_per_s']:,.0f}/s), "
+            f"{summary['health_checks']} health checks, {summary['findings']} findings -> {out}"
+        )
     if stopped:
         click.echo(f"mipcheck: campaign stopped: {stopped}", err=True)
     return 1 if summary["findings"] else 0
@@ -212,17 +324,24 @@ def replay(seed, index, target, profile_path, target_cmd, window) -> int:
         try:
             if spec.kind == "remote":
                 if not health.check().ok:
-                    raise MipcheckError(f"the target {tgt.address}:{tgt.port} fails the health check before the case is sent")
+                    raise MipcheckError(
+                        f"the target {tgt.address}:{tgt.port} fails the health check before the case is sent"
+                    )
             else:
                 tgt.start(lambda: health.check(min(ctx.reply_timeout, 0.5), counted=False).ok)
             result = Prober(ctx, tgt, health, window).fails(case.steps())
         finally:
             health.close()
         if result is None:
-            click.echo(f"case {seed}/{index} ({case.strategy}, {len(case.payload)} octets): target healthy afterwards: not reproduced")
+            click.echo(
+                f"case {seed}/{index} ({case.strategy}, {len(case.payload)} octets): target healthy afterwards: not "
+                "reproduced"
+            )
             return 0
         kind = ("crash" if tgt.exited() else "hang") if tgt.watched else result.status
-        click.echo(f"case {seed}/{index} ({case.strategy}, {len(case.payload)} octets): reproduced: {kind} ({result.detail})")
+        click.echo(
+            f"case {seed}/{index} ({case.strategy}, {len(case.payload)} octets): reproduced: {kind} ({result.detail})"
+        )
         return 1
     finally:
         tgt.stop()
@@ -231,7 +350,12 @@ def replay(seed, index, target, profile_path, target_cmd, window) -> int:
 @fuzz.command("show")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), required=True)
 @click.option("--index", type=click.IntRange(0), required=True)
-@click.option("--profile", "profile_path", metavar="FILE", help="The campaign's profile (its addresses and keys shape the octets); omit for the built-in i-HA's.")
+@click.option(
+    "--profile",
+    "profile_path",
+    metavar="FILE",
+    help="The campaign's profile (its addresses and keys shape the octets); omit for the built-in i-HA's.",
+)
 @click.option("--target", metavar="HOST[:PORT]", help="As given to the campaign (overrides the profile's [dut]).")
 def show(seed, index, profile_path, target) -> None:
     """Dissect case (seed, index) without sending it: strategy, mutations, octets, Scapy dissection."""
@@ -245,7 +369,10 @@ def show(seed, index, profile_path, target) -> None:
     _ctx, case = _one_case(seed, index, spec)
     from mipcheck.layers import MobileIPMessage
 
-    click.echo(f"case seed={seed} index={index} strategy={case.strategy} kind={case.kind} signed={'yes' if case.signed else 'no'}")
+    click.echo(
+        f"case seed={seed} index={index} strategy={case.strategy} kind={case.kind} "
+        f"signed={'yes' if case.signed else 'no'}"
+    )
     click.echo("mutations: " + (json.dumps([list(op) for op in case.draft.ops]) if case.draft.ops else "none"))
     if case.before or case.after:
         click.echo(f"sequence: {len(case.before)} valid request(s) before, {len(case.after)} after (de-registration)")

@@ -22,8 +22,20 @@ def ha() -> None:
 
 
 @ha.command("serve")
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="TOML config (see examples/ha-i.toml).")
-@click.option("--fault", "faults", multiple=True, metavar="NAME", help="Break one rule on purpose (repeatable); see `mipcheck ha faults`.")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="TOML config (see examples/ha-i.toml).",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="NAME",
+    help="Break one rule on purpose (repeatable); see `mipcheck ha faults`.",
+)
 @click.option("--log-json", is_flag=True, help="One JSON object per log line.")
 @click.option("--address", default=None, help="Override the config's address.")
 @click.option("--port", type=int, default=None, help="Override the config's port (0: any free port).")
@@ -75,9 +87,15 @@ async def _serve(config: Any, faults: frozenset[str], log_json: bool) -> None:
         gc.collect()
         gc.freeze()
         log.record(
-            {"event": "listening", "address": address, "port": port, "role": config.role,
-             "mobile_nodes": len(config.mobile_nodes), "trusted_networks": ",".join(map(str, config.trusted_networks)) or "none",
-             "faults": ",".join(sorted(faults)) or "none"},
+            {
+                "event": "listening",
+                "address": address,
+                "port": port,
+                "role": config.role,
+                "mobile_nodes": len(config.mobile_nodes),
+                "trusted_networks": ",".join(map(str, config.trusted_networks)) or "none",
+                "faults": ",".join(sorted(faults)) or "none",
+            },
             time.time(),
         )
         log.flush()

@@ -22,7 +22,13 @@ def _describe(reply: bytes) -> str:
 
 
 @mn.command("register")
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="TOML config (see examples/mn.toml).")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="TOML config (see examples/mn.toml).",
+)
 @click.option("--deregister", is_flag=True, help="Send Lifetime 0 instead.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of text.")
 def register(config_path: str, deregister: bool, as_json: bool) -> None:
@@ -42,20 +48,40 @@ def register(config_path: str, deregister: bool, as_json: bool) -> None:
     else:
         outcome, code = result.outcome, getattr(final, "code", None)
     if as_json:
-        rec = {"outcome": outcome, "code": code, "sent": result.sent, "local": f"{result.local[0]}:{result.local[1]}" if result.local else None}
+        rec = {
+            "outcome": outcome,
+            "code": code,
+            "sent": result.sent,
+            "local": f"{result.local[0]}:{result.local[1]}" if result.local else None,
+        }
         if isinstance(final, Registered):
-            rec.update(lifetime=final.lifetime, tnc=final.tnc, tnc_issue=final.tnc_issue, udp_tunnel=final.udp_tunnel, warnings=list(final.warnings))
+            rec.update(
+                lifetime=final.lifetime,
+                tnc=final.tnc,
+                tnc_issue=final.tnc_issue,
+                udp_tunnel=final.udp_tunnel,
+                warnings=list(final.warnings),
+            )
         rec["ignored"] = [{"reason": e.reason, "code": e.code} for e in result.ignored]
         click.echo(json.dumps(rec))
     else:
         click.echo(f"{outcome}" + (f" code={code}" if code is not None else "") + f" after {result.sent} request(s)")
         if isinstance(final, Registered):
-            click.echo(f"lifetime={final.lifetime} tnc={'yes' if final.tnc else 'no'}" + (f" udp_tunnel=code {final.udp_tunnel[0]}, keepalive {final.udp_tunnel[1]} s" if final.udp_tunnel else ""))
+            click.echo(
+                f"lifetime={final.lifetime} tnc={'yes' if final.tnc else 'no'}"
+                + (
+                    f" udp_tunnel=code {final.udp_tunnel[0]}, keepalive {final.udp_tunnel[1]} s"
+                    if final.udp_tunnel
+                    else ""
+                )
+            )
             for w in (*final.warnings, *([final.tnc_issue] if final.tnc_issue else [])):
                 click.echo(f"warning: {w}")
         for e in result.ignored:
             click.echo(f"ignored reply: {e.reason}" + (f" (code {e.code})" if e.code is not None else ""))
-        reply = getattr(final, "reply", b"") or (unauthenticated[-1].reply if unauthenticated and final is None else b"")
+        reply = getattr(final, "reply", b"") or (
+            unauthenticated[-1].reply if unauthenticated and final is None else b""
+        )
         if reply:
             click.echo(_describe(reply))
     if isinstance(final, Registered) or outcome == "deregistered":

@@ -21,8 +21,21 @@ LABELS = {
 
 @click.command("overhead")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
-@click.option("--payload", type=int, default=None, metavar="N", help="User packet size in octets, its IP and UDP headers included (default: per mode, the size that gives the worst-case ESP padding).")
-@click.option("--cipher", type=click.Choice(["des-cbc", "3des-cbc", "aes-cbc"]), default="3des-cbc", show_default=True, help="ESP cipher; integrity is always HMAC-SHA1-96 (12-octet ICV) as RFC 5265 5.2 assumes.")
+@click.option(
+    "--payload",
+    type=int,
+    default=None,
+    metavar="N",
+    help="User packet size in octets, its IP and UDP headers included (default: per mode, the size that gives the "
+    "worst-case ESP padding).",
+)
+@click.option(
+    "--cipher",
+    type=click.Choice(["des-cbc", "3des-cbc", "aes-cbc"]),
+    default="3des-cbc",
+    show_default=True,
+    help="ESP cipher; integrity is always HMAC-SHA1-96 (12-octet ICV) as RFC 5265 5.2 assumes.",
+)
 def overhead(as_json: bool, payload: int | None, cipher: str) -> None:
     """Build each access mode's packet and report the octets each layer adds.
 
@@ -37,7 +50,13 @@ def overhead(as_json: bool, payload: int | None, cipher: str) -> None:
     results = measure_all(cipher, payload)
     if as_json:
         block, iv = block_and_iv(cipher)
-        doc = {"cipher": cipher, "block": block, "iv": iv, "integrity": "hmac-sha1-96", "modes": [r.as_dict() for r in results]}
+        doc = {
+            "cipher": cipher,
+            "block": block,
+            "iv": iv,
+            "integrity": "hmac-sha1-96",
+            "modes": [r.as_dict() for r in results],
+        }
         click.echo(json.dumps(doc, indent=2))
         return
     from rich.console import Console
@@ -51,6 +70,8 @@ def overhead(as_json: bool, payload: int | None, cipher: str) -> None:
             table.add_row(r.mode, str(r.payload), "(none)", "0", "")
         for i, layer in enumerate(r.layers):
             detail = ", ".join(f"{LABELS.get(k, k)} {v}" for k, v in layer.detail.items())
-            table.add_row(r.mode if i == 0 else "", str(r.payload) if i == 0 else "", layer.name, str(layer.octets), detail)
+            table.add_row(
+                r.mode if i == 0 else "", str(r.payload) if i == 0 else "", layer.name, str(layer.octets), detail
+            )
         table.add_row("", "", "[bold]total[/]", f"[bold]{r.total}[/]", f"packet {r.packet} octets", end_section=True)
     Console().print(table)

@@ -35,8 +35,13 @@ class _LiveProgress:
         self.bar: Progress | None = None
         if console.is_terminal:
             self.bar = Progress(
-                TextColumn("[bold]mipcheck[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("{task.description}"), console=console, transient=True,
+                TextColumn("[bold]mipcheck[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=console,
+                transient=True,
             )
             self.task = self.bar.add_task("", total=total)
 
@@ -93,7 +98,10 @@ def _print_cases(cases, as_json: bool) -> None:
     case IDs and fault names, so the rows go out whole, one case per line, for grep.
     """
     if as_json:
-        rows = [{"id": c.id, "level": c.level, "requirement": c.requirement, "title": c.title, "faults": list(c.faults)} for c in cases]
+        rows = [
+            {"id": c.id, "level": c.level, "requirement": c.requirement, "title": c.title, "faults": list(c.faults)}
+            for c in cases
+        ]
         click.echo(json.dumps(rows, indent=2))
         return
     rows = [(c.id, c.level, c.requirement, ", ".join(c.faults), c.title) for c in cases]
@@ -123,22 +131,84 @@ def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 @click.command("run")
-@click.option("--suite", type=click.Choice(["ha"]), default="ha", show_default=True, help="Which suite: ha plays the mobile node against a home agent.")
-@click.option("--target", metavar="HOST[:PORT]", help="The device under test (overrides the profile's [dut]); omit both --target and --profile for the built-in i-HA.")
-@click.option("--profile", "profile_path", metavar="FILE", help="Test profile (TOML): keys, addresses, applicability; see examples/profile-vendor.toml.")
-@click.option("--case", "case_patterns", multiple=True, metavar="ID|GLOB", help="Run only these cases (repeatable, comma-separated, globs like 'HA-TNC-*').")
-@click.option("--level", "levels", multiple=True, type=click.Choice(LEVELS, case_sensitive=False), help="Run only cases of this level (repeatable).")
+@click.option(
+    "--suite",
+    type=click.Choice(["ha"]),
+    default="ha",
+    show_default=True,
+    help="Which suite: ha plays the mobile node against a home agent.",
+)
+@click.option(
+    "--target",
+    metavar="HOST[:PORT]",
+    help="The device under test (overrides the profile's [dut]); omit both --target and --profile for the built-in "
+    "i-HA.",
+)
+@click.option(
+    "--profile",
+    "profile_path",
+    metavar="FILE",
+    help="Test profile (TOML): keys, addresses, applicability; see examples/profile-vendor.toml.",
+)
+@click.option(
+    "--case",
+    "case_patterns",
+    multiple=True,
+    metavar="ID|GLOB",
+    help="Run only these cases (repeatable, comma-separated, globs like 'HA-TNC-*').",
+)
+@click.option(
+    "--level",
+    "levels",
+    multiple=True,
+    type=click.Choice(LEVELS, case_sensitive=False),
+    help="Run only cases of this level (repeatable).",
+)
 @click.option("--report-json", "report_json", metavar="FILE", help="Write the JSON report here.")
 @click.option("--junit", "junit", metavar="FILE", help="Write JUnit XML here (for CI servers).")
 @click.option("--html", "html_path", metavar="FILE", help="Write the self-contained HTML report here.")
-@click.option("--out", "out_dir", metavar="DIR", default=None, help=f"Folder for all evidence: pcaps and every report [default: {DEFAULT_OUT}].")
-@click.option("--fault", "faults", multiple=True, metavar="NAME", help="Built-in i-HA only: inject a fault to watch the suite fail (--list shows the fault that breaks each case).")
-@click.option("--jobs", type=click.IntRange(1, 256), default=None, help="Cases run at once [default: the profile's tester.jobs].")
-@click.option("--sim", is_flag=True, help="Built-in i-HA only: run over the simulated network in virtual time instead of loopback UDP.")
+@click.option(
+    "--out",
+    "out_dir",
+    metavar="DIR",
+    default=None,
+    help=f"Folder for all evidence: pcaps and every report [default: {DEFAULT_OUT}].",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="NAME",
+    help="Built-in i-HA only: inject a fault to watch the suite fail (--list shows the fault that breaks each case).",
+)
+@click.option(
+    "--jobs", type=click.IntRange(1, 256), default=None, help="Cases run at once [default: the profile's tester.jobs]."
+)
+@click.option(
+    "--sim",
+    is_flag=True,
+    help="Built-in i-HA only: run over the simulated network in virtual time instead of loopback UDP.",
+)
 @click.option("--list", "list_only", is_flag=True, help="List the suite's cases (with their faults) and exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: JSON instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
-def run(suite, target, profile_path, case_patterns, levels, report_json, junit, html_path, out_dir, faults, jobs, sim, list_only, as_json, quiet) -> int:
+def run(
+    suite,
+    target,
+    profile_path,
+    case_patterns,
+    levels,
+    report_json,
+    junit,
+    html_path,
+    out_dir,
+    faults,
+    jobs,
+    sim,
+    list_only,
+    as_json,
+    quiet,
+) -> int:
     """Run a conformance suite against a device (default: the built-in i-HA on loopback)."""
     from mipcheck.engine.runner import select_cases
     from mipcheck.suites.ha import CASES, PREFLIGHT, SUITE
@@ -168,7 +238,9 @@ def run(suite, target, profile_path, case_patterns, levels, report_json, junit, 
         profile = load_profile(profile_path, target=target)
         control = CommandControl(profile.commands, profile.target)
         with progress:
-            result = run_suite(SUITE, cases, profile, control, evidence_dir=out, progress=progress, jobs=jobs, preflight=PREFLIGHT)
+            result = run_suite(
+                SUITE, cases, profile, control, evidence_dir=out, progress=progress, jobs=jobs, preflight=PREFLIGHT
+            )
     else:
         from mipcheck.builtin import BuiltinLab
         from mipcheck.engine.runner import run_suite
@@ -177,16 +249,40 @@ def run(suite, target, profile_path, case_patterns, levels, report_json, junit, 
         check_faults(faults)
         where = "the simulated network" if sim else "loopback"
         if not quiet:
-            err.print(Text(f"mipcheck: no --target: testing the built-in i-HA on {where}{' with fault ' + ', '.join(faults) if faults else ''}"), highlight=False)
+            err.print(
+                Text(
+                    "mipcheck: no --target: testing the built-in i-HA on "
+                    f"{where}{' with fault ' + ', '.join(faults) if faults else ''}"
+                ),
+                highlight=False,
+            )
         if sim:
             from mipcheck.sim.home_agent import SimLab
 
             lab = SimLab(faults)
             with progress:
-                result = run_suite(SUITE, cases, lab.profile, lab.control, evidence_dir=out, progress=progress, preflight=PREFLIGHT, transport=lab.transport)
+                result = run_suite(
+                    SUITE,
+                    cases,
+                    lab.profile,
+                    lab.control,
+                    evidence_dir=out,
+                    progress=progress,
+                    preflight=PREFLIGHT,
+                    transport=lab.transport,
+                )
         else:
             with BuiltinLab(faults) as lab, progress:
-                result = run_suite(SUITE, cases, lab.profile, lab.control, evidence_dir=out, progress=progress, jobs=jobs, preflight=PREFLIGHT)
+                result = run_suite(
+                    SUITE,
+                    cases,
+                    lab.profile,
+                    lab.control,
+                    evidence_dir=out,
+                    progress=progress,
+                    jobs=jobs,
+                    preflight=PREFLIGHT,
+                )
 
     from mipcheck.engine.report_console import print_run
     from mipcheck.engine.report_html import write_html

@@ -31,7 +31,9 @@ class Datagram:
     def summary(self) -> str:
         arrow = "->" if self.direction == SENT else "<-"
         peer, me = (self.dst, self.src) if self.direction == SENT else (self.src, self.dst)
-        return f"frame {self.frame}: {me[0]}:{me[1]} {arrow} {peer[0]}:{peer[1]} {len(self.payload)} octets {self.note}".rstrip()
+        return (
+            f"frame {self.frame}: {me[0]}:{me[1]} {arrow} {peer[0]}:{peer[1]} {len(self.payload)} octets {self.note}"
+        ).rstrip()
 
 
 class Capture:
@@ -42,9 +44,19 @@ class Capture:
         self._frames: list[Datagram] = []
         self.clock = clock  # evidence carries the time of the network it was recorded on
 
-    def record(self, src: tuple[str, int], dst: tuple[str, int], payload: bytes, direction: str, note: str = "") -> Datagram:
+    def record(
+        self, src: tuple[str, int], dst: tuple[str, int], payload: bytes, direction: str, note: str = ""
+    ) -> Datagram:
         with self._lock:
-            d = Datagram(len(self._frames) + 1, self.clock.time(), (src[0], int(src[1])), (dst[0], int(dst[1])), bytes(payload), direction, note)
+            d = Datagram(
+                len(self._frames) + 1,
+                self.clock.time(),
+                (src[0], int(src[1])),
+                (dst[0], int(dst[1])),
+                bytes(payload),
+                direction,
+                note,
+            )
             self._frames.append(d)
             return d
 

@@ -35,7 +35,8 @@ MAX_MOBILE_NODES = 256
 APPLICABILITY_FLAGS: dict[str, str] = {
     "trusted_networks": "the device is an i-HA with a trusted-subnet list (RFC 5265 4.3); default: role is i-ha",
     "nat_traversal": "the device implements Mobile IPv4 NAT traversal, RFC 3519 (RFC 5265 4.3 SHOULD); default true",
-    "reverse_tunneling": "the device offers reverse tunnelling, RFC 3024; default: undeclared (accept or deny with 137)",
+    "reverse_tunneling": "the device offers reverse tunnelling, RFC 3024; default: undeclared (accept or deny with "
+    "137)",
     "reverse_tunnel_mandatory": "the device requires the T bit (RFC 3024 code 138); default false",
 }
 
@@ -51,8 +52,30 @@ COMMAND_KEYS: dict[str, str] = {
 
 _TABLES = {
     "dut": ("address", "port", "role"),
-    "mn": ("home_address", "home_addresses", "home_agent", "spi", "secret", "secret_hex", "secret_file", "secret_env", "algorithm", "replay", "nai", "flags"),
-    "tester": ("trusted_sources", "untrusted_sources", "reply_timeout", "silence_window", "correspondent", "nat_care_of_address", "jobs", "lifetime"),
+    "mn": (
+        "home_address",
+        "home_addresses",
+        "home_agent",
+        "spi",
+        "secret",
+        "secret_hex",
+        "secret_file",
+        "secret_env",
+        "algorithm",
+        "replay",
+        "nai",
+        "flags",
+    ),
+    "tester": (
+        "trusted_sources",
+        "untrusted_sources",
+        "reply_timeout",
+        "silence_window",
+        "correspondent",
+        "nat_care_of_address",
+        "jobs",
+        "lifetime",
+    ),
     "applicability": tuple(APPLICABILITY_FLAGS),
     "commands": tuple(COMMAND_KEYS),
 }
@@ -88,7 +111,9 @@ class Profile:
     reply_timeout: float = 2.0  # longest wait for an expected reply (costs nothing when it comes)
     silence_window: float | None = None  # how long "no reply" is listened for; None: reply_timeout
     correspondent: str | None = None  # inner destination of tunnelled test packets; None: the device
-    nat_care_of_address: str = "192.0.2.1"  # Care-of Address "behind the NAT" (RFC 3519 tests); never sent to by the tester
+    nat_care_of_address: str = (
+        "192.0.2.1"  # Care-of Address "behind the NAT" (RFC 3519 tests); never sent to by the tester
+    )
     jobs: int = 16
     lifetime: int = 300
     applicability: Mapping[str, bool] = field(default_factory=dict)
@@ -242,7 +267,11 @@ def _flags(r: _Reader, key: str, value: Any) -> int:
     bits = 0
     for letter in value:
         if letter not in FLAG_LETTERS:
-            raise r.fail(key, f"{letter!r} is not a Registration Request flag ({', '.join(FLAG_LETTERS)}; case matters: r and x are the reserved bits)")
+            raise r.fail(
+                key,
+                f"{letter!r} is not a Registration Request flag ({', '.join(FLAG_LETTERS)}; case matters: r and x are "
+                "the reserved bits)",
+            )
         bits |= 0x80 >> FLAG_LETTERS.index(letter)
     return bits
 
@@ -275,7 +304,9 @@ def _mobile_nodes(r: _Reader, raw: Any) -> tuple[MobileNode, ...]:
         secret, secret_from = r.secret(prefix, table)
         algorithm = r.choice(f"{prefix}.algorithm", table.get("algorithm", HMAC_MD5), ALGORITHMS)
         if table.get("replay", "timestamp") == "nonce":
-            raise r.fail(f"{prefix}.replay", "'nonce' is not supported by the suite yet; configure timestamp replay protection")
+            raise r.fail(
+                f"{prefix}.replay", "'nonce' is not supported by the suite yet; configure timestamp replay protection"
+            )
         replay = r.choice(f"{prefix}.replay", table.get("replay", "timestamp"), REPLAY_MODES)
         nai = table.get("nai")
         if nai is not None and (not isinstance(nai, str) or not nai or len(nai.encode()) > 255):
@@ -314,7 +345,9 @@ def parse_profile(doc: Mapping[str, Any], source: str | None = None, *, target: 
     trusted = r.addresses("tester.trusted_sources", tester.get("trusted_sources", []))
     untrusted = r.addresses("tester.untrusted_sources", tester.get("untrusted_sources", []))
     if not trusted and role == "i-ha":
-        raise r.fail("tester.trusted_sources", "missing: the tester needs at least one source address the device trusts")
+        raise r.fail(
+            "tester.trusted_sources", "missing: the tester needs at least one source address the device trusts"
+        )
     if not trusted:
         # An x-HA keeps no trust list (RFC 5265 3.7): any address of the tester's will do.
         trusted = (route_source(address),)
@@ -322,9 +355,15 @@ def parse_profile(doc: Mapping[str, Any], source: str | None = None, *, target: 
     if both:
         raise r.fail("tester.untrusted_sources", f"{sorted(both)[0]} is also a trusted source")
     reply_timeout = r.number("tester.reply_timeout", tester.get("reply_timeout", 2.0), 0.05, 60.0)
-    silence = r.number("tester.silence_window", tester["silence_window"], 0.05, 60.0) if "silence_window" in tester else None
+    silence = (
+        r.number("tester.silence_window", tester["silence_window"], 0.05, 60.0) if "silence_window" in tester else None
+    )
     correspondent = r.address("tester.correspondent", tester["correspondent"]) if "correspondent" in tester else None
-    nat_coa = r.address("tester.nat_care_of_address", tester["nat_care_of_address"]) if "nat_care_of_address" in tester else "192.0.2.1"
+    nat_coa = (
+        r.address("tester.nat_care_of_address", tester["nat_care_of_address"])
+        if "nat_care_of_address" in tester
+        else "192.0.2.1"
+    )
     jobs = r.integer("tester.jobs", tester.get("jobs", 16), 1, 256)
     lifetime = r.integer("tester.lifetime", tester.get("lifetime", 300), 1, 65534)
 
@@ -393,7 +432,11 @@ def route_source(address: str) -> str:
         try:
             s.connect((address, MIP_PORT))
         except OSError as exc:
-            raise ConfigError("tester.trusted_sources", f"no route to {address} to choose a source address from ({exc.strerror or exc}); give tester.trusted_sources") from None
+            raise ConfigError(
+                "tester.trusted_sources",
+                f"no route to {address} to choose a source address from ({exc.strerror or exc}); give "
+                "tester.trusted_sources",
+            ) from None
         return s.getsockname()[0]
 
 

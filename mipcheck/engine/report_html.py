@@ -95,7 +95,7 @@ def _row(run: RunResult, r: CaseResult, report_dir: Path | None) -> str:
     return (
         f'<tr id="case-{_e(r.id)}" class="{_e(r.verdict)}" data-verdict="{_e(r.verdict)}">'
         f"<td><code>{_e(r.id)}</code><div>{_e(r.title)}</div></td><td>{_e(r.level)}</td>"
-        f"<td>{_e(r.requirement)}{reqs}</td><td class=\"verdict\">{_e(r.verdict)}</td>"
+        f'<td>{_e(r.requirement)}{reqs}</td><td class="verdict">{_e(r.verdict)}</td>'
         f"<td>{reason}</td><td>{'<br>'.join(ev)}</td></tr>"
     )
 

@@ -176,7 +176,11 @@ def _requirements(case_id: str) -> list[dict[str, object]]:
 
     return [
         {
-            "id": r.id, "rfc": r.rfc, "section": r.section, "keyword": r.keyword, "level": r.level,
+            "id": r.id,
+            "rfc": r.rfc,
+            "section": r.section,
+            "keyword": r.keyword,
+            "level": r.level,
             # A base-RFC sentence that could not be checked against the RFC text says so where it is shown.
             "text": f"(paraphrase, not a quote of RFC {r.rfc}) {r.text}" if r.paraphrase else r.text,
             "quoted": not r.paraphrase,
@@ -200,7 +204,12 @@ def _result(case: Case, verdict: Verdict, reason: str, **kw: Any) -> CaseResult:
 
 
 def run_case(
-    case: Case, profile: Profile, control: DeviceControl, mobile_nodes: list[MobileNode], evidence_dir: Path | None, transport: Any = UDP
+    case: Case,
+    profile: Profile,
+    control: DeviceControl,
+    mobile_nodes: list[MobileNode],
+    evidence_dir: Path | None,
+    transport: Any = UDP,
 ) -> CaseResult:
     """Run one case with the mobile nodes it was given; always returns a result."""
     ctx = CaseContext(case, profile, control, Capture(transport.clock), mobile_nodes, evidence_dir, transport=transport)
@@ -235,7 +244,9 @@ def run_case(
         evidence["notes"] = ctx.notes
     if ctx.files:
         evidence["files"] = ctx.files
-    return _result(case, verdict, reason, failure=failure, checks=checks, evidence=evidence, duration=time.monotonic() - t0)
+    return _result(
+        case, verdict, reason, failure=failure, checks=checks, evidence=evidence, duration=time.monotonic() - t0
+    )
 
 
 def run_suite(
@@ -277,7 +288,13 @@ def run_suite(
         if why:
             finish(_result(case, Verdict.NOT_APPLICABLE, why, evidence={"frames": 0, "judged": [], "datagrams": []}))
         elif case.mobile_nodes > pool.size:
-            finish(_result(case, Verdict.ERROR, f"needs {case.mobile_nodes} mobile nodes; the profile has {pool.size} (add home_addresses)"))
+            finish(
+                _result(
+                    case,
+                    Verdict.ERROR,
+                    f"needs {case.mobile_nodes} mobile nodes; the profile has {pool.size} (add home_addresses)",
+                )
+            )
         elif case.exclusive(profile, control):
             exclusive.append(case)
         else:
@@ -291,7 +308,14 @@ def run_suite(
             write_pcap(out / "pcaps" / "PREFLIGHT.pcap", list(checked.frames))
         if not checked.answered:
             for case in runnable + exclusive:
-                finish(_result(case, Verdict.ERROR, "not run: the device did not answer the pre-flight registration (see pre-flight)", evidence={"frames": 0, "judged": [], "datagrams": []}))
+                finish(
+                    _result(
+                        case,
+                        Verdict.ERROR,
+                        "not run: the device did not answer the pre-flight registration (see pre-flight)",
+                        evidence={"frames": 0, "judged": [], "datagrams": []},
+                    )
+                )
             runnable, exclusive = [], []
 
     def work(case: Case) -> CaseResult:
@@ -309,7 +333,12 @@ def run_suite(
 
     return RunResult(
         suite=suite,
-        target={"address": profile.dut_address, "port": profile.dut_port, "role": profile.role, "builtin": profile.builtin},
+        target={
+            "address": profile.dut_address,
+            "port": profile.dut_port,
+            "role": profile.role,
+            "builtin": profile.builtin,
+        },
         profile=profile.public(),
         results=[results[c.id] for c in cases],
         started=started,

@@ -50,7 +50,9 @@ class Endpoint:
         try:
             self.sock.sendto(payload, dst)
         except OSError as exc:
-            raise TesterError(f"cannot send from {self.address}:{self.port} to {dst[0]}:{dst[1]}: {exc.strerror or exc}") from exc
+            raise TesterError(
+                f"cannot send from {self.address}:{self.port} to {dst[0]}:{dst[1]}: {exc.strerror or exc}"
+            ) from exc
         return self.capture.record(self.local, dst, payload, SENT, note)
 
     def _read(self, timeout: float) -> Datagram | None:

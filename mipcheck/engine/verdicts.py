@@ -137,7 +137,9 @@ def grade(level: str, checks: list[Check] | tuple[Check, ...]) -> Grade:
     optional = [c for c in checks if c.ok is False]
     if optional:
         return Grade(Verdict.PASS, f"optional behaviour absent: {describe(optional[0])}", optional[0])
-    return Grade(Verdict.PASS, checks[-1].what + ": as expected" if len(checks) == 1 else f"all {len(checks)} checks met")
+    return Grade(
+        Verdict.PASS, checks[-1].what + ": as expected" if len(checks) == 1 else f"all {len(checks)} checks met"
+    )
 
 
 @dataclass

@@ -96,8 +96,15 @@ class Stats:
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"cases": self.cases, "health_passed": self.health_passed, "health_failed": self.health_failed,
-                "findings": self.findings, "reactions": dict(self.reactions), "elapsed": self.elapsed, "note": self.note}
+        return {
+            "cases": self.cases,
+            "health_passed": self.health_passed,
+            "health_failed": self.health_failed,
+            "findings": self.findings,
+            "reactions": dict(self.reactions),
+            "elapsed": self.elapsed,
+            "note": self.note,
+        }
 
 
 def _step_idents(case: Case) -> frozenset[int]:
@@ -144,7 +151,10 @@ class Worker:
         if isinstance(self.target, RemoteTarget):
             result = self.health.check()
             if not result.ok:
-                raise MipcheckError(f"the target {self.target.address}:{self.target.port} fails the first health check ({result.status}: {result.detail}); check --target, the profile's keys and trusted sources")
+                raise MipcheckError(
+                    f"the target {self.target.address}:{self.target.port} fails the first health check "
+                    f"({result.status}: {result.detail}); check --target, the profile's keys and trusted sources"
+                )
         else:
             self.target.start(lambda: self.health.check(min(self.ctx.reply_timeout, 0.5), counted=False).ok)
 
@@ -218,12 +228,19 @@ class Worker:
 
     def finish(self, flight: Flight) -> None:
         case: Case = flight.token
-        reaction = classify(flight.replies, flight.refused, signed=case.signed, step_idents=_step_idents(case) if case.before else frozenset())
+        reaction = classify(
+            flight.replies,
+            flight.refused,
+            signed=case.signed,
+            step_idents=_step_idents(case) if case.before else frozenset(),
+        )
         if reaction in UNUSUAL:
             self.unusual = True
         self.stats.cases += 1
         self.stats.reactions[reaction] += 1
-        self.recorder.add((case.seed, case.index, case.strategy, case.kind, reaction, int(case.signed)), self.counters())
+        self.recorder.add(
+            (case.seed, case.index, case.strategy, case.kind, reaction, int(case.signed)), self.counters()
+        )
 
     # ---------------------------------------------------------------- findings
     def failure_kind(self, result: HealthResult) -> str:
@@ -245,7 +262,12 @@ class Worker:
             if found is None:
                 self.stats.note = f"{kind} not reproduced by any of the last {len(suspects)} cases"
                 if suspects:
-                    self.record(kind, suspects[-1], None, f"{result.detail}; not reproduced by a single case of the last {len(suspects)}")
+                    self.record(
+                        kind,
+                        suspects[-1],
+                        None,
+                        f"{result.detail}; not reproduced by a single case of the last {len(suspects)}",
+                    )
                 return
             culprit, again = found
             kind = self.failure_kind(again)
@@ -267,12 +289,20 @@ class Worker:
         dst = (self.target.address, self.target.port)
         payloads = case.steps() + (small.steps() if small is not None else [])
         pcap = write_finding_pcap(self.out / "pcaps" / f"{finding_id}.pcap", src, dst, payloads)
-        self.recorder.finding({
-            "id": finding_id, "kind": kind, "seed": case.seed, "index": case.index, "case_hex": case.payload.hex(),
-            "minimised_hex": small.payload.hex() if small is not None else None,
-            "minimised_ops": json.dumps([list(op) for op in small.draft.ops]) if small is not None else None,
-            "pcap": str(pcap.relative_to(self.out)), "detail": detail, "found_at": time.time(),
-        })
+        self.recorder.finding(
+            {
+                "id": finding_id,
+                "kind": kind,
+                "seed": case.seed,
+                "index": case.index,
+                "case_hex": case.payload.hex(),
+                "minimised_hex": small.payload.hex() if small is not None else None,
+                "minimised_ops": json.dumps([list(op) for op in small.draft.ops]) if small is not None else None,
+                "pcap": str(pcap.relative_to(self.out)),
+                "detail": detail,
+                "found_at": time.time(),
+            }
+        )
         self.stats.findings += 1
 
 

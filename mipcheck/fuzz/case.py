@@ -191,7 +191,9 @@ def render(draft: Draft) -> bytes:
 
 
 def boundaries(payload: bytes, fixed_size: int, field_ends: tuple[int, ...] = ()) -> list[int]:
-    """Every length at which cutting ``payload`` splits it on a field or extension boundary (and one octet either side)."""
+    """Every length at which cutting ``payload`` splits it on a field or extension boundary (and one octet either
+    side).
+    """
     cuts = {0, 1, *field_ends, fixed_size}
     off = fixed_size
     while off < len(payload):

@@ -1,4 +1,4 @@
-"""What a campaign knows about its target, from the test profile: addresses, the fuzzed and the health-check mobile node.
+"""What a campaign knows about its target, from the test profile: addresses, the fuzzed and the health-check MN.
 
 Cases are built from these values, so (seed, index) give the same octets for
 the same profile. The health check uses the profile's first mobile node and

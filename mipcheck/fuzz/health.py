@@ -103,7 +103,9 @@ class HealthChecker:
         return self.outstanding is not None and time.monotonic() - self.sent_at > timeout
 
     def timed_out(self) -> HealthResult:
-        return self._done(HealthResult(NO_REPLY, f"no reply to a valid registration within {self.ctx.reply_timeout:g} s"))
+        return self._done(
+            HealthResult(NO_REPLY, f"no reply to a valid registration within {self.ctx.reply_timeout:g} s")
+        )
 
     def check(self, timeout: float | None = None, *, counted: bool = True) -> HealthResult:
         """One blocking check; ``counted=False`` for the checks that only wait for a (re)started target to come up."""
@@ -127,8 +129,14 @@ class HealthChecker:
     def _judge(self, data: bytes) -> HealthResult | None:
         node = self.ctx.health
         mn = node.mn
-        j = judge_reply(data, home_address=node.home_address, identifications=(low32(self.outstanding),), spi=mn.spi,
-                        algorithm=mn.algorithm, key=mn.secret.reveal())
+        j = judge_reply(
+            data,
+            home_address=node.home_address,
+            identifications=(low32(self.outstanding),),
+            spi=mn.spi,
+            algorithm=mn.algorithm,
+            key=mn.secret.reveal(),
+        )
         if j.rule == "identification" or (j.reply is not None and j.reply.home_address != node.home_address):
             return None  # a late reply to an earlier check
         if j.problem is None and j.code == 0:

@@ -1,4 +1,6 @@
-"""Evidence of a finding: the culprit (and its minimised form) as IPv4/UDP packets in a pcap, for Wireshark or ``mipcheck dissect``."""
+"""Evidence of a finding: the culprit (and its minimised form) as IPv4/UDP packets in a pcap, for Wireshark or
+``mipcheck dissect``.
+"""
 
 from __future__ import annotations
 

@@ -45,8 +45,10 @@ class Progress:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         top = ", ".join(f"{r} {c}" for r, c in reactions.most_common(5))
         notes = "; ".join(w["note"] for w in workers.values() if w.get("note"))
-        return (f"fuzz: {cases} cases, {cases / elapsed:,.0f}/s, health {passed} ok / {failed} failed, "
-                f"{findings} findings | {top}" + (f" | {notes}" if notes else ""))
+        return (
+            f"fuzz: {cases} cases, {cases / elapsed:,.0f}/s, health {passed} ok / {failed} failed, "
+            f"{findings} findings | {top}" + (f" | {notes}" if notes else "")
+        )
 
     def update(self, workers: dict[int, dict]) -> None:
         if self.quiet:

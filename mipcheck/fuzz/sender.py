@@ -32,7 +32,9 @@ class Flight:
 
 
 class Pipeline:
-    def __init__(self, source: str, target: tuple[str, int], slots: int = DEFAULT_SLOTS, window: float = DEFAULT_WINDOW) -> None:
+    def __init__(
+        self, source: str, target: tuple[str, int], slots: int = DEFAULT_SLOTS, window: float = DEFAULT_WINDOW
+    ) -> None:
         self.window = window
         self.poller = select.epoll()
         self.socks: list[socket.socket] = []

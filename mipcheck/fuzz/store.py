@@ -97,8 +97,10 @@ class Recorder:
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?)", self.rows)
         self.cases += len(self.rows)
-        db.execute("UPDATE runs SET elapsed = ?, cases = ?, health_checks = ?, health_failed = ? WHERE id = ?",
-                   (elapsed, self.cases, checks, failed, self.run_id))
+        db.execute(
+            "UPDATE runs SET elapsed = ?, cases = ?, health_checks = ?, health_failed = ? WHERE id = ?",
+            (elapsed, self.cases, checks, failed, self.run_id),
+        )
         db.execute("COMMIT")
         self.rows = []
         self.last = time.monotonic()
@@ -107,7 +109,8 @@ class Recorder:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         db.execute(
-            "INSERT OR IGNORE INTO findings VALUES (:id, :kind, :seed, :index, :case_hex, :minimised_hex, :minimised_ops, :pcap, :detail, :found_at)",
+            "INSERT OR IGNORE INTO findings VALUES (:id, :kind, :seed, :index, :case_hex, :minimised_hex, "
+            ":minimised_ops, :pcap, :detail, :found_at)",
             row,
         )
         db.execute("COMMIT")
@@ -127,7 +130,9 @@ def committed_positions(db: sqlite3.Connection, seed: int, shard: tuple[int, int
 
 
 def pending(done: list[int], limit: int | None) -> tuple[list[int], int]:
-    """The positions still to run: the gaps below the highest done one, then every position from ``first_new`` on (below ``limit``)."""
+    """The positions still to run: the gaps below the highest done one, then every position from ``first_new`` on
+    (below ``limit``).
+    """
     have = set(done)
     top = (max(done) + 1) if done else 0
     gaps = [j for j in range(top) if j not in have]
@@ -151,18 +156,34 @@ def positions(gaps: list[int], first_new: int, limit: int | None, worker: int, w
 
 
 def findings(db: sqlite3.Connection) -> list[dict]:
-    rows = db.execute("SELECT id, kind, seed, idx, case_hex, minimised_hex, pcap, detail, minimised_ops FROM findings ORDER BY found_at, id")
+    rows = db.execute(
+        "SELECT id, kind, seed, idx, case_hex, minimised_hex, pcap, detail, minimised_ops FROM findings ORDER BY "
+        "found_at, id"
+    )
     return [
-        {"id": r[0], "kind": r[1], "seed": r[2], "index": r[3], "case_hex": r[4], "minimised_hex": r[5], "pcap": r[6],
-         "detail": r[7], "minimised_ops": json.loads(r[8]) if r[8] else None}
+        {
+            "id": r[0],
+            "kind": r[1],
+            "seed": r[2],
+            "index": r[3],
+            "case_hex": r[4],
+            "minimised_hex": r[5],
+            "pcap": r[6],
+            "detail": r[7],
+            "minimised_ops": json.loads(r[8]) if r[8] else None,
+        }
         for r in rows
     ]
 
 
 def totals(db: sqlite3.Connection) -> dict:
     cases = db.execute("SELECT count(*) FROM cases").fetchone()[0]
-    checks, failed = db.execute("SELECT coalesce(sum(health_checks), 0), coalesce(sum(health_failed), 0) FROM runs").fetchone()
-    coverage = {f"{k}/{r}": c for k, r, c in db.execute("SELECT kind, reaction, cases FROM coverage ORDER BY kind, reaction")}
+    checks, failed = db.execute(
+        "SELECT coalesce(sum(health_checks), 0), coalesce(sum(health_failed), 0) FROM runs"
+    ).fetchone()
+    coverage = {
+        f"{k}/{r}": c for k, r, c in db.execute("SELECT kind, reaction, cases FROM coverage ORDER BY kind, reaction")
+    }
     return {"cases": cases, "health_checks": checks, "health_failed": failed, "coverage": coverage}
 
 
@@ -181,7 +202,10 @@ def merge(sources: Iterable[Path], out: Path) -> sqlite3.Connection:
         db.execute("BEGIN IMMEDIATE")
         db.execute(f"INSERT OR IGNORE INTO cases SELECT * FROM s{i}.cases")
         db.execute(f"INSERT OR IGNORE INTO findings SELECT * FROM s{i}.findings")
-        db.execute(f"INSERT INTO runs (started, elapsed, cases, health_checks, health_failed) SELECT started, elapsed, cases, health_checks, health_failed FROM s{i}.runs")
+        db.execute(
+            "INSERT INTO runs (started, elapsed, cases, health_checks, health_failed) SELECT started, elapsed, cases, "
+            f"health_checks, health_failed FROM s{i}.runs"
+        )
         db.execute(f"INSERT OR IGNORE INTO meta SELECT * FROM s{i}.meta WHERE key = 'seed'")
         db.execute("COMMIT")
         db.execute(f"DETACH DATABASE s{i}")

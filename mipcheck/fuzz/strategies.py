@@ -1,4 +1,4 @@
-"""The fuzzing strategies: each a named, documented way to break a message, from the wire knowledge in :mod:`mipcheck.proto`.
+"""The fuzzing strategies: each a named, documented way to break a message, from :mod:`mipcheck.proto`.
 
 :func:`generate` picks a strategy and everything else from the case's own
 generator (:func:`~mipcheck.fuzz.case.case_rng`), so (seed, index) name the
@@ -60,8 +60,13 @@ def identification(index: int, rng: random.Random) -> int:
 
 def rrq_fixed(ctx: FuzzContext, node: Node, ident: int, lifetime: int | None = None, flags: int | None = None) -> bytes:
     return RRQ_FIXED.pack(
-        n.MSG_RRQ, node.flags if flags is None else flags, ctx.lifetime if lifetime is None else lifetime,
-        node.hoa, node.ha, ctx.coa, ident,
+        n.MSG_RRQ,
+        node.flags if flags is None else flags,
+        ctx.lifetime if lifetime is None else lifetime,
+        node.hoa,
+        node.ha,
+        ctx.coa,
+        ident,
     )
 
 
@@ -99,7 +104,9 @@ def _random_ext(rng: random.Random, ext_type: int, body: int | None = None) -> b
 
 @strategy("field-boundaries")
 def field_boundaries(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
-    """Fixed-part edges (RFC 5944 3.3): Lifetime 0/1/0xFFFE/0xFFFF, flags with the reserved r/x bits, Identification edges, addresses 0.0.0.0/broadcast/multicast/own."""
+    """Fixed-part edges (RFC 5944 3.3): Lifetime 0/1/0xFFFE/0xFFFF, flags with the reserved r/x bits, Identification
+    edges, addresses 0.0.0.0/broadcast/multicast/own.
+    """
     draft = base_rrq(rng, ctx, index)
     ops: list[Op] = []
     for _ in range(rng.randint(1, 3)):
@@ -107,9 +114,36 @@ def field_boundaries(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
         if field == "lifetime":
             ops.append(("u16", 2, rng.choice((0, 1, 2, 0x7FFF, 0xFFFE, 0xFFFF))))
         elif field == "flags":
-            ops.append(("u8", 1, rng.choice((0, 0xFF, n.FLAG_R, n.FLAG_X, n.FLAG_R | n.FLAG_X, n.FLAG_S, n.FLAG_B, n.FLAG_M | n.FLAG_G, n.FLAG_T, rng.getrandbits(8)))))
+            ops.append(
+                (
+                    "u8",
+                    1,
+                    rng.choice(
+                        (
+                            0,
+                            0xFF,
+                            n.FLAG_R,
+                            n.FLAG_X,
+                            n.FLAG_R | n.FLAG_X,
+                            n.FLAG_S,
+                            n.FLAG_B,
+                            n.FLAG_M | n.FLAG_G,
+                            n.FLAG_T,
+                            rng.getrandbits(8),
+                        )
+                    ),
+                )
+            )
         elif field == "identification":
-            ops.append(("u64", 16, rng.choice((0, 1, (1 << 32) - 1, 1 << 32, 1 << 63, (1 << 64) - 1, IDENT_EPOCH << 32, rng.getrandbits(32)))))
+            ops.append(
+                (
+                    "u64",
+                    16,
+                    rng.choice(
+                        (0, 1, (1 << 32) - 1, 1 << 32, 1 << 63, (1 << 64) - 1, IDENT_EPOCH << 32, rng.getrandbits(32))
+                    ),
+                )
+            )
         else:
             off = {"home_address": 4, "home_agent": 8, "care_of_address": 12}[field]
             own = {4: ctx.node.home_agent, 8: ctx.node.home_address, 12: ctx.node.home_agent}[off]
@@ -119,7 +153,9 @@ def field_boundaries(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
 
 @strategy("extension-length-lies")
 def length_lies(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
-    """An extension's Length lies: zero, one short of its fixed body, one or many long, past the end of the message, 255/0xFFFF."""
+    """An extension's Length lies: zero, one short of its fixed body, one or many long, past the end of the message,
+    255/0xFFFF.
+    """
     draft = base_rrq(rng, ctx, index)
     exts = list(draft.extensions) + [TNC_EXTENSION, udp_tunnel_request()][: rng.randint(0, 2)]
     draft = Draft(draft.fixed, tuple(exts), (), draft.signer)
@@ -130,7 +166,19 @@ def length_lies(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
     t = exts[i][0]
     actual = len(exts[i]) - (4 if t in LONG_FORMAT_TYPES else 2)
     spec = EXTENSIONS.get(t)
-    lie = rng.choice((0, 1, max(0, (spec.min_body if spec else 1) - 1), actual + 1, actual + rng.randint(2, 40), actual - 1, 255, 0xFFFF, 0x100))
+    lie = rng.choice(
+        (
+            0,
+            1,
+            max(0, (spec.min_body if spec else 1) - 1),
+            actual + 1,
+            actual + rng.randint(2, 40),
+            actual - 1,
+            255,
+            0xFFFF,
+            0x100,
+        )
+    )
     return Case(0, index, "extension-length-lies", draft.with_ops(("ext_len", i, lie)))
 
 
@@ -158,9 +206,13 @@ def extension_order(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
 
 @strategy("duplication")
 def duplication(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
-    """An extension repeated: NAI, UDP Tunnel Request, TNC, or the MN-HA authenticator itself (RFC 5944 3.8.2.1: exactly one)."""
+    """An extension repeated: NAI, UDP Tunnel Request, TNC, or the MN-HA authenticator itself (RFC 5944 3.8.2.1:
+    exactly one).
+    """
     draft = base_rrq(rng, ctx, index)
-    exts = list(draft.extensions) + [rng.choice((udp_tunnel_request(), TNC_EXTENSION, nai_extension("dup@mipcheck.invalid")))]
+    exts = list(draft.extensions) + [
+        rng.choice((udp_tunnel_request(), TNC_EXTENSION, nai_extension("dup@mipcheck.invalid")))
+    ]
     draft = Draft(draft.fixed, tuple(exts), (), draft.signer)
     if draft.signer is not None and rng.random() < 0.4:
         return Case(0, index, "duplication", draft.with_ops(("auth_twice",)))
@@ -170,23 +222,35 @@ def duplication(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
 
 @strategy("type-confusion")
 def type_confusion(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
-    """Short versus long format (RFC 3012 5, RFC 3115: types 36 and 38 carry a 16-bit Length): a type moved to the other format."""
+    """Short versus long format (RFC 3012 5, RFC 3115: types 36 and 38 carry a 16-bit Length): a type moved to the
+    other format.
+    """
     draft = base_rrq(rng, ctx, index)
     long_type = rng.choice(sorted(LONG_FORMAT_TYPES))
     r = rng.random()
     if r < 0.4 and draft.extensions:  # a short-format extension relabelled as a long-format type
         op: Op = ("ext_type", rng.randrange(len(draft.extensions)), long_type)
     elif r < 0.7:  # a long-format type written with a one-octet Length
-        op = ("ext_insert", rng.randint(0, len(draft.extensions)), (bytes((long_type, rng.choice((0, 4, 20, 255)))) + rng.randbytes(rng.choice((0, 4, 20)))).hex())
+        op = (
+            "ext_insert",
+            rng.randint(0, len(draft.extensions)),
+            (bytes((long_type, rng.choice((0, 4, 20, 255)))) + rng.randbytes(rng.choice((0, 4, 20)))).hex(),
+        )
     else:  # a short-format type written in the long layout
         t = rng.choice((n.EXT_NAI, n.EXT_TNC, n.EXT_UDP_TUNNEL_REQUEST, n.EXT_MN_HA_AUTH))
-        op = ("ext_insert", rng.randint(0, len(draft.extensions)), (bytes((t, 0)) + struct.pack("!H", rng.choice((0, 2, 6, 20))) + rng.randbytes(rng.choice((0, 2, 6)))).hex())
+        op = (
+            "ext_insert",
+            rng.randint(0, len(draft.extensions)),
+            (bytes((t, 0)) + struct.pack("!H", rng.choice((0, 2, 6, 20))) + rng.randbytes(rng.choice((0, 2, 6)))).hex(),
+        )
     return Case(0, index, "type-confusion", draft.with_ops(op))
 
 
 @strategy("unknown-extensions")
 def unknown_extensions(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
-    """Unmodelled types (RFC 5944 1.9): non-skippable 0-127 must discard the message, skippable 128-255 be skipped; before or after the authenticator."""
+    """Unmodelled types (RFC 5944 1.9): non-skippable 0-127 must discard the message, skippable 128-255 be skipped;
+    before or after the authenticator.
+    """
     draft = base_rrq(rng, ctx, index)
     t = rng.choice(NONSKIPPABLE_UNKNOWN if rng.random() < 0.6 else SKIPPABLE_UNKNOWN)
     pos = rng.randint(0, len(draft.extensions))
@@ -198,7 +262,9 @@ def unknown_extensions(rng: random.Random, ctx: FuzzContext, index: int) -> Case
 
 @strategy("tnc-variants")
 def tnc_variants(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
-    """TNC extension (RFC 5265 3.4: type 149, Length 2, Sub-Type 0) with other Lengths/Sub-Types/Reserved, before or after the authenticator, repeated."""
+    """TNC extension (RFC 5265 3.4: type 149, Length 2, Sub-Type 0) with other Lengths/Sub-Types/Reserved, before or
+    after the authenticator, repeated.
+    """
     draft = base_rrq(rng, ctx, index)
     length = rng.choice((2, 2, 0, 1, 3, 4, 255))
     body = bytes((rng.choice((0, 0, 1, 255)), rng.choice((0, 0, 1, 0x80)))) + rng.randbytes(max(0, min(length, 8) - 2))
@@ -213,11 +279,21 @@ def tnc_variants(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
 
 @strategy("udp-tunnel-request")
 def udp_tunnel_variants(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
-    """UDP Tunnel Request (RFC 3519 3.1) with short/long Length, Sub-Type, F/R bits, encapsulation 4/47/55/other, reserved bits, repeated, NAT-ed care-of address."""
+    """UDP Tunnel Request (RFC 3519 3.1) with short/long Length, Sub-Type, F/R bits, encapsulation 4/47/55/other,
+    reserved bits, repeated, NAT-ed care-of address.
+    """
     draft = base_rrq(rng, ctx, index)
     length = rng.choice((6, 6, 0, 1, 5, 7, 255))
-    body = bytes((rng.choice((0, 0, 1, 255)), rng.choice((0, 0, 1)), rng.choice((0, 0x80, 0x40, 0xC0, 0x3F)),
-                  rng.choice((4, 47, 55, 0, 17, 255)), rng.choice((0, 0, 1)), rng.choice((0, 0, 1)))) + rng.randbytes(2)
+    body = bytes(
+        (
+            rng.choice((0, 0, 1, 255)),
+            rng.choice((0, 0, 1)),
+            rng.choice((0, 0x80, 0x40, 0xC0, 0x3F)),
+            rng.choice((4, 47, 55, 0, 17, 255)),
+            rng.choice((0, 0, 1)),
+            rng.choice((0, 0, 1)),
+        )
+    ) + rng.randbytes(2)
     req = bytes((n.EXT_UDP_TUNNEL_REQUEST, length)) + body[: min(length, 8)]
     pos = rng.randint(0, len(draft.extensions))
     ops: list[Op] = [("ext_insert", pos, req.hex())]
@@ -230,7 +306,9 @@ def udp_tunnel_variants(rng: random.Random, ctx: FuzzContext, index: int) -> Cas
 
 @strategy("tunnel-data", weight=6)
 def tunnel_data(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
-    """MIP Tunnel Data (RFC 3519 3.3, type 4): Next Header 4/47/55/other, reserved bits, empty, short or lying inner IPv4 headers."""
+    """MIP Tunnel Data (RFC 3519 3.3, type 4): Next Header 4/47/55/other, reserved bits, empty, short or lying inner
+    IPv4 headers.
+    """
     nh = rng.choice((4, 4, 47, 55, 0, 17, 255))
     reserved = rng.choice((0, 0, 1, 0xFFFF))
     src = socket.inet_aton(ctx.node.home_address)
@@ -244,7 +322,10 @@ def tunnel_data(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
         ihl = rng.choice((5, 5, 0, 4, 15))
         total = rng.choice((28, 20, 0, 0xFFFF))
         proto = rng.choice((1, 1, 17, 4, 255))
-        inner = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, total, 0, 0, 64, proto, 0, src, dst) + bytes((8, 0, 0, 0, 0, 1, 0, 1))[: rng.choice((8, 8, 0, 3))]
+        inner = (
+            struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, total, 0, 0, 64, proto, 0, src, dst)
+            + bytes((8, 0, 0, 0, 0, 1, 0, 1))[: rng.choice((8, 8, 0, 3))]
+        )
     fixed = bytes((n.MSG_TUNNEL_DATA, nh)) + struct.pack("!H", reserved)
     draft = Draft(fixed, (inner,) if inner else ())
     if rng.random() < 0.15:
@@ -254,13 +335,24 @@ def tunnel_data(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
 
 @strategy("revocation", weight=6)
 def revocation(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
-    """Registration Revocation and its Acknowledgment (RFC 3543 3.1-3.2, types 7 and 15) sent to the home agent: flags, addresses, truncated, signed or not."""
+    """Registration Revocation and its Acknowledgment (RFC 3543 3.1-3.2, types 7 and 15) sent to the home agent: flags,
+    addresses, truncated, signed or not.
+    """
     node = ctx.node
     if rng.random() < 0.6:
-        fixed = REVOCATION_FIXED.pack(n.MSG_REVOCATION, rng.choice((0, 0, 0xFF)), rng.choice((0, 0x8000, 0x4000, 0xC000, 0xFFFF)),
-                                      node.hoa, node.ha, ctx.coa, rng.getrandbits(32))
+        fixed = REVOCATION_FIXED.pack(
+            n.MSG_REVOCATION,
+            rng.choice((0, 0, 0xFF)),
+            rng.choice((0, 0x8000, 0x4000, 0xC000, 0xFFFF)),
+            node.hoa,
+            node.ha,
+            ctx.coa,
+            rng.getrandbits(32),
+        )
     else:
-        fixed = REVOCATION_ACK_FIXED.pack(n.MSG_REVOCATION_ACK, 0, rng.choice((0, 0x8000, 0xFFFF)), node.hoa, rng.getrandbits(32))
+        fixed = REVOCATION_ACK_FIXED.pack(
+            n.MSG_REVOCATION_ACK, 0, rng.choice((0, 0x8000, 0xFFFF)), node.hoa, rng.getrandbits(32)
+        )
     exts = (bytes((n.EXT_REVOCATION_SUPPORT, 6)) + rng.randbytes(6),) if rng.random() < 0.3 else ()
     draft = Draft(fixed, exts, (), node.signer if rng.random() < 0.5 else None)
     if rng.random() < 0.3:
@@ -277,7 +369,9 @@ def message_type(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
 
 @strategy("byte-flips")
 def byte_flips(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
-    """Random octets of a valid request overwritten before signing (so a signed case still authenticates), or flipped after it."""
+    """Random octets of a valid request overwritten before signing (so a signed case still authenticates), or flipped
+    after it.
+    """
     draft = base_rrq(rng, ctx, index)
     payload = draft.render()
     ops: list[Op] = []
@@ -295,7 +389,9 @@ def byte_flips(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
 @strategy("stateful-sequence", weight=5)
 def stateful(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
     """A mutated message in the middle of a valid sequence: register, renew, the mutated request, de-register."""
-    inner_name = rng.choice([name for name in STRATEGIES if name not in ("stateful-sequence", "tunnel-data", "revocation")])
+    inner_name = rng.choice(
+        [name for name in STRATEGIES if name not in ("stateful-sequence", "tunnel-data", "revocation")]
+    )
     inner = STRATEGIES[inner_name][0](rng, ctx, index)
     node = ctx.node
     base = identification(index, rng)
@@ -303,7 +399,14 @@ def stateful(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
     def valid(k: int, lifetime: int | None) -> Draft:
         return Draft(rrq_fixed(ctx, node, base - 4 + k, lifetime), (), (), node.signer)
 
-    return Case(0, index, f"stateful-sequence/{inner_name}", inner.draft, before=(valid(0, None), valid(1, None)), after=(valid(3, 0),))
+    return Case(
+        0,
+        index,
+        f"stateful-sequence/{inner_name}",
+        inner.draft,
+        before=(valid(0, None), valid(1, None)),
+        after=(valid(3, 0),),
+    )
 
 
 _NAMES = tuple(STRATEGIES)

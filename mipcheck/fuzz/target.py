@@ -123,8 +123,15 @@ class CommandTarget(_ProcessTarget):
 
     def start(self, ready: Ready) -> None:
         out = self.log if self.log is not None else subprocess.DEVNULL
-        self.proc = subprocess.Popen(self.command, shell=True, start_new_session=True, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                     preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            self.command,
+            shell=True,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            preexec_fn=_die_with_parent,
+        )
         self.starts += 1
         self._await(ready, "--target-cmd")
 
@@ -138,9 +145,14 @@ class LabTarget(_ProcessTarget):
 
     def launch(self) -> tuple[str, int]:
         err = self.log if self.log is not None else subprocess.DEVNULL
-        self.proc = subprocess.Popen([sys.executable, "-m", "mipcheck.fuzz.lab", str(self.port)], start_new_session=True,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                                     preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mipcheck.fuzz.lab", str(self.port)],
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            preexec_fn=_die_with_parent,
+        )
         self.starts += 1
         line = self.proc.stdout.readline().decode().split() if self.proc.stdout else []
         if len(line) != 3 or line[0] != "READY":

@@ -20,8 +20,13 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "trust_by": ("source", "care-of-address"),
     "trust_when_unconfigured": ("none", "all"),
     "untrusted_requests": (
-        "drop", "answer", "answer-at-care-of-address", "answer-renewals", "answer-deregistrations",
-        "answer-registered-coa", "drop-after-auth",
+        "drop",
+        "answer",
+        "answer-at-care-of-address",
+        "answer-renewals",
+        "answer-deregistrations",
+        "answer-registered-coa",
+        "drop-after-auth",
     ),
     "log_untrusted": ("every", "never", "once-per-source"),
     "nonskippable": ("discard", "accept", "ignore-after-auth"),
@@ -159,7 +164,9 @@ class Behaviour:
 
     def changed(self) -> dict[str, Any]:
         """The fields that differ from the conformant default: field -> value."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(CONFORMANT, f.name)}
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(CONFORMANT, f.name)
+        }
 
 
 CONFORMANT = Behaviour()

@@ -212,7 +212,9 @@ class BindingCache:
             assert self.find(b.home_address, b.care_of_address) is b, "endpoint index points at a removed binding"
         for b in self:
             if b.tunnel_endpoint is not None:
-                assert self._by_endpoint.get(b.tunnel_endpoint) is b, "binding claims an endpoint the index gives to another"
+                assert self._by_endpoint.get(b.tunnel_endpoint) is b, (
+                    "binding claims an endpoint the index gives to another"
+                )
         live = {(b.home_address, b.care_of_address, b.expires) for b in self if b.lifetime != INFINITE_LIFETIME}
         in_heap = {(h, c, e) for e, _s, h, c in self._heap}
         assert live <= in_heap, "a binding has no expiry entry"

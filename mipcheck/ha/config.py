@@ -124,7 +124,13 @@ class HAConfig:
         if isinstance(self.replay_skew, bool) or not isinstance(self.replay_skew, int | float) or self.replay_skew < 0:
             raise ConfigError("replay_skew", f"expected a number of seconds >= 0, got {self.replay_skew!r}")
         object.__setattr__(self, "replay_skew", float(self.replay_skew))
-        for key in ("replay_strict", "simultaneous_bindings", "reverse_tunneling", "udp_tunneling", "reverse_tunnel_required"):
+        for key in (
+            "replay_strict",
+            "simultaneous_bindings",
+            "reverse_tunneling",
+            "udp_tunneling",
+            "reverse_tunnel_required",
+        ):
             _bool(key, getattr(self, key), None)
         _int("keepalive_interval", self.keepalive_interval, 0, 65535, None)
         _int("max_simultaneous_bindings", self.max_simultaneous_bindings, 1, 1 << 16, None)
@@ -149,9 +155,21 @@ class HAConfig:
 # --------------------------------------------------------------------------- loading
 
 _HA_KEYS = {
-    "address", "port", "role", "trusted_networks", "max_lifetime", "replay_skew", "replay_strict",
-    "keepalive_interval", "simultaneous_bindings", "reverse_tunneling", "udp_tunneling", "log_file",
-    "reverse_tunnel_required", "max_simultaneous_bindings", "mobile_node",
+    "address",
+    "port",
+    "role",
+    "trusted_networks",
+    "max_lifetime",
+    "replay_skew",
+    "replay_strict",
+    "keepalive_interval",
+    "simultaneous_bindings",
+    "reverse_tunneling",
+    "udp_tunneling",
+    "log_file",
+    "reverse_tunnel_required",
+    "max_simultaneous_bindings",
+    "mobile_node",
 }
 _MN_KEYS = {"home_address", "spi", *keysource.TABLE_KEYS, "algorithm", "replay", "nai"}
 
@@ -197,13 +215,15 @@ def ha_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), 
     if "trusted_networks" in data:
         nets = data["trusted_networks"]
         if not isinstance(nets, list):
-            raise ConfigError("trusted_networks", "expected a list of networks like [\"127.0.0.0/24\"]", source=source)
+            raise ConfigError("trusted_networks", 'expected a list of networks like ["127.0.0.0/24"]', source=source)
         parsed = []
         for i, net in enumerate(nets):
             try:
                 parsed.append(ipaddress.IPv4Network(net))
             except (ValueError, TypeError) as exc:
-                raise ConfigError(f"trusted_networks[{i}]", f"{net!r} is not an IPv4 network ({exc})", source=source) from None
+                raise ConfigError(
+                    f"trusted_networks[{i}]", f"{net!r} is not an IPv4 network ({exc})", source=source
+                ) from None
         kw["trusted_networks"] = tuple(parsed)
     if "max_lifetime" in data:
         kw["max_lifetime"] = _int("max_lifetime", data["max_lifetime"], 1, INFINITE_LIFETIME, source)
@@ -212,13 +232,21 @@ def ha_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), 
         if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
             raise ConfigError("replay_skew", f"expected a number of seconds >= 0, got {v!r}", source=source)
         kw["replay_skew"] = float(v)
-    for key in ("replay_strict", "simultaneous_bindings", "reverse_tunneling", "udp_tunneling", "reverse_tunnel_required"):
+    for key in (
+        "replay_strict",
+        "simultaneous_bindings",
+        "reverse_tunneling",
+        "udp_tunneling",
+        "reverse_tunnel_required",
+    ):
         if key in data:
             kw[key] = _bool(key, data[key], source)
     if "keepalive_interval" in data:
         kw["keepalive_interval"] = _int("keepalive_interval", data["keepalive_interval"], 0, 65535, source)
     if "max_simultaneous_bindings" in data:
-        kw["max_simultaneous_bindings"] = _int("max_simultaneous_bindings", data["max_simultaneous_bindings"], 1, 1 << 16, source)
+        kw["max_simultaneous_bindings"] = _int(
+            "max_simultaneous_bindings", data["max_simultaneous_bindings"], 1, 1 << 16, source
+        )
     if "log_file" in data:
         lf = data["log_file"]
         if not isinstance(lf, str) or not lf:
@@ -231,7 +259,11 @@ def ha_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), 
     seen: dict[str, int] = {}
     for i, mn in enumerate(nodes):
         if mn.home_address in seen:
-            raise ConfigError(f"mobile_node[{i}].home_address", f"{mn.home_address} already used by mobile_node[{seen[mn.home_address]}]", source=source)
+            raise ConfigError(
+                f"mobile_node[{i}].home_address",
+                f"{mn.home_address} already used by mobile_node[{seen[mn.home_address]}]",
+                source=source,
+            )
         seen[mn.home_address] = i
     kw["mobile_nodes"] = tuple(nodes)
     try:

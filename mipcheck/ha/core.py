@@ -161,13 +161,33 @@ class _Request:
     """
 
     __slots__ = (
-        "data", "src", "local", "now", "trusted",  # as received; trusted: RFC 5265 4.3
-        "flags", "lifetime", "hoa_octets", "ha_octets", "coa_octets", "ident", "hoa", "coa",  # fixed part
-        "sa", "reply_auth",  # the home address's security association; (SPI, algorithm, key, MAC) for replies
-        "auth_exts", "tunnel_req", "cvse",  # extensions
-        "state", "reply_id",  # Identification
-        "code", "udp", "tunnel_ext", "keep_others",  # policy
-        "renewal", "granted", "reason",  # bindings
+        "data",
+        "src",
+        "local",
+        "now",
+        "trusted",  # as received; trusted: RFC 5265 4.3
+        "flags",
+        "lifetime",
+        "hoa_octets",
+        "ha_octets",
+        "coa_octets",
+        "ident",
+        "hoa",
+        "coa",  # fixed part
+        "sa",
+        "reply_auth",  # the home address's security association; (SPI, algorithm, key, MAC) for replies
+        "auth_exts",
+        "tunnel_req",
+        "cvse",  # extensions
+        "state",
+        "reply_id",  # Identification
+        "code",
+        "udp",
+        "tunnel_ext",
+        "keep_others",  # policy
+        "renewal",
+        "granted",
+        "reason",  # bindings
     )
 
 
@@ -207,7 +227,11 @@ class HomeAgent:
         # the reply up to its SPI): one security association each.
         self._sa: dict[str, tuple[int, str, bytes, Callable[[bytes], bytes], str, bytes]] = {
             mn.home_address: (
-                mn.spi, mn.algorithm, mn.secret.reveal(), codec.keyed(mn.algorithm, mn.secret.reveal()), mn.replay,
+                mn.spi,
+                mn.algorithm,
+                mn.secret.reveal(),
+                codec.keyed(mn.algorithm, mn.secret.reveal()),
+                mn.replay,
                 codec.AUTH_HDR.pack(reply_auth_type, 4 + codec.DIGEST_SIZE, mn.spi),
             )
             for mn in config.mobile_nodes
@@ -250,7 +274,7 @@ class HomeAgent:
     # on its hot path, which is the same decision without the queues.
 
     def receive_datagram(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> None:
-        """:meth:`handle`, with its reply queued for :meth:`datagrams_to_send` and its Decision for :meth:`next_event`."""
+        """:meth:`handle`, its reply queued for :meth:`datagrams_to_send`, its Decision for :meth:`next_event`."""
         d = self.handle(data, src, local, now)
         self._events.append(d)
         if d.reply is not None and d.reply_to is not None:
@@ -316,7 +340,9 @@ class HomeAgent:
             or self._reply(rq)  # RFC 5944 3.8.3
         )
 
-    def _accept_conformant(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> Decision | None:
+    def _accept_conformant(
+        self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float
+    ) -> Decision | None:
         """The steps below, fused, for a conformant home agent and a request that passes every one of them.
 
         The hot path (bench/bench_ha.py): the steps' context object and nine calls cost about a
@@ -361,7 +387,11 @@ class HomeAgent:
         _t, ext_offset, ext_header, ext_length = auth
         spi_at = ext_offset + ext_header
         mac = sa[3]
-        if ext_length < 4 or _unpack_spi(data, spi_at)[0] != sa[0] or not compare_digest(data[spi_at + 4 : spi_at + ext_length], mac(data[: spi_at + 4])):
+        if (
+            ext_length < 4
+            or _unpack_spi(data, spi_at)[0] != sa[0]
+            or not compare_digest(data[spi_at + 4 : spi_at + ext_length], mac(data[: spi_at + 4]))
+        ):
             return None
         # RFC 5944 5.7.1: Identification.
         state = self._replay.get(hoa)
@@ -379,7 +409,9 @@ class HomeAgent:
         prev = cache.find(hoa, coa)
         if prev is not None and prev.identification == ident and prev.lifetime != INFINITE_LIFETIME:
             granted = max(0, min(granted, int(prev.expires - now)))  # a duplicate must not extend it
-        cache.add(_new_tuple(Binding, (hoa, coa, granted, now, ident, flags, src, False, None, None)), keep_others=False)
+        cache.add(
+            _new_tuple(Binding, (hoa, coa, granted, now, ident, flags, src, False, None, None)), keep_others=False
+        )
         if state.last_accepted is None or ident > state.last_accepted:
             state.last_accepted = ident
             if state.first_accepted is None:
@@ -388,7 +420,25 @@ class HomeAgent:
         tnc = self._tnc_accepted[0] if trusted else b""
         msg = _pack_rrp(n.MSG_RRP, 0, granted, hoa_octets, ha_octets, ident) + tnc + sa[5]
         # Decision(ACCEPTED, 0, REASON_ACCEPTED, reply, src, hoa, src, lifetime=granted, care_of_address=coa, tnc=...):
-        return _new_tuple(Decision, (ACCEPTED, 0, REASON_ACCEPTED, msg + mac(msg), src, hoa, src, True, 0, granted, coa, bool(tnc), False, None))
+        return _new_tuple(
+            Decision,
+            (
+                ACCEPTED,
+                0,
+                REASON_ACCEPTED,
+                msg + mac(msg),
+                src,
+                hoa,
+                src,
+                True,
+                0,
+                granted,
+                coa,
+                bool(tnc),
+                False,
+                None,
+            ),
+        )
 
     def _source_check(self, rq: _Request) -> Decision | None:
         """RFC 5265 4.3: an i-HA trusts by the request's IP source address and drops untrusted requests silently."""
@@ -427,7 +477,13 @@ class HomeAgent:
         data = rq.data
         if len(data) < _RRQ_SIZE:
             rq.reply_auth = None
-            return self._quiet(DROPPED, None, f"truncated Registration Request: {len(data)} octets, the fixed part is 24 (RFC 5944 3.3)", rq.src, rq.now)
+            return self._quiet(
+                DROPPED,
+                None,
+                f"truncated Registration Request: {len(data)} octets, the fixed part is 24 (RFC 5944 3.3)",
+                rq.src,
+                rq.now,
+            )
         _type, rq.flags, rq.lifetime, rq.hoa_octets, rq.ha_octets, rq.coa_octets, rq.ident = _unpack_rrq(data)
         hoa = rq.hoa = _ntoa(rq.hoa_octets)
         sa = rq.sa = self._sa.get(hoa)
@@ -455,7 +511,14 @@ class HomeAgent:
                 how = self.behaviour.nonskippable
                 if how == "accept" or (how == "ignore-after-auth" and auth_exts):
                     continue
-                return self._quiet(DROPPED, None, f"unrecognised non-skippable extension {t}: message silently discarded (RFC 5944 1.9)", rq.src, rq.now, rq.hoa)
+                return self._quiet(
+                    DROPPED,
+                    None,
+                    f"unrecognised non-skippable extension {t}: message silently discarded (RFC 5944 1.9)",
+                    rq.src,
+                    rq.now,
+                    rq.hoa,
+                )
             elif skipped is None:
                 skipped = t
         if error:
@@ -471,30 +534,45 @@ class HomeAgent:
         """RFC 5944 3.8.2.1 (a): exactly one authorization-enabling extension, and it must verify (3.5)."""
         sa = rq.sa
         if sa is None:
-            return self._deny(rq, 131, f"no mobility security association for home address {rq.hoa}", authenticated=False)
+            return self._deny(
+                rq, 131, f"no mobility security association for home address {rq.hoa}", authenticated=False
+            )
         b = self.behaviour
         auth_exts = rq.auth_exts
         if not auth_exts:
             if b.require_authentication:
                 return self._deny(rq, 131, REASON_NO_AUTH, authenticated=False)
         elif len(auth_exts) > 1:
-            return self._deny(rq, 131, f"{len(auth_exts)} authorization-enabling extensions, exactly one allowed", authenticated=False)
+            return self._deny(
+                rq, 131, f"{len(auth_exts)} authorization-enabling extensions, exactly one allowed", authenticated=False
+            )
         else:
             ext = auth_exts[0]
             ext_type, ext_offset, ext_header, ext_length = ext
             if ext_type != n.EXT_MN_HA_AUTH:
-                return self._deny(rq, 131, f"authorization-enabling extension type {ext_type} is not supported here", authenticated=False)
+                return self._deny(
+                    rq,
+                    131,
+                    f"authorization-enabling extension type {ext_type} is not supported here",
+                    authenticated=False,
+                )
             data = rq.data
             spi_at = ext_offset + ext_header
             got_spi = _unpack_spi(data, spi_at)[0] if ext_length >= 4 else None  # codec.spi_of
             if got_spi != sa[0]:
                 if not b.accept_unknown_spi:
-                    what = "too short to hold an SPI" if got_spi is None else f"SPI {got_spi:#x} names no security association for {rq.hoa}"
+                    what = (
+                        "too short to hold an SPI"
+                        if got_spi is None
+                        else f"SPI {got_spi:#x} names no security association for {rq.hoa}"
+                    )
                     return self._deny(rq, 131, f"MN-HA authentication extension {what}", authenticated=False)
             # codec.check_authenticator: the authenticator covers everything up to and including the SPI.
             elif b.auth_compare_claimed_length:  # as many octets as the Length claims
                 width = ext_length - 4
-                if width < 0 or not compare_digest(data[spi_at + 4 : spi_at + ext_length], sa[3](data[: spi_at + 4])[:width]):
+                if width < 0 or not compare_digest(
+                    data[spi_at + 4 : spi_at + ext_length], sa[3](data[: spi_at + 4])[:width]
+                ):
                     return self._deny(rq, 131, "MN-HA authenticator does not verify", authenticated=False)
             elif b.auth_compare_octets != codec.DIGEST_SIZE:
                 if not codec.check_authenticator(data, ext, sa[1], sa[2], b.auth_compare_octets, mac=sa[3]):
@@ -537,13 +615,19 @@ class HomeAgent:
         return None
 
     def _home_agent_field(self, rq: _Request) -> Decision | None:
-        """RFC 5944 3.8.2.1: the Home Agent field must be one of this home agent's addresses; 136 names ours (3.8.3.1)."""
+        """RFC 5944 3.8.2.1: the Home Agent field must be one of this agent's addresses; 136 names ours (3.8.3.1)."""
         # config.address is a canonical dotted quad, so comparing its octets compares the strings.
         ha_octets = rq.ha_octets
         if ha_octets == self._address_octets or not self.behaviour.ha_field_check or _ntoa(ha_octets) == rq.local[0]:
             return None
         own = self.address if self.behaviour.ha_field_in_136 == "own-address" else None
-        return self._deny(rq, 136, f"Home Agent field {_ntoa(ha_octets)} is not an address of this home agent", identification=rq.reply_id, home_agent=own)
+        return self._deny(
+            rq,
+            136,
+            f"Home Agent field {_ntoa(ha_octets)} is not an address of this home agent",
+            identification=rq.reply_id,
+            home_agent=own,
+        )
 
     def _policy(self, rq: _Request) -> Decision | None:
         """RFC 5944 3.8.2.3, RFC 3024, RFC 3519: what this home agent can offer a registration, or the denial."""
@@ -559,11 +643,20 @@ class HomeAgent:
             if code is not None:
                 return self._deny(rq, code, "reverse tunnel requested", identification=rq.reply_id)
             if not config.reverse_tunneling:
-                return self._deny(rq, 137, "requested reverse tunnel unavailable (RFC 3024)", identification=rq.reply_id)
+                return self._deny(
+                    rq, 137, "requested reverse tunnel unavailable (RFC 3024)", identification=rq.reply_id
+                )
         elif config.reverse_tunnel_required:
-            return self._deny(rq, 138, "reverse tunnel is mandatory and 'T' bit not set (RFC 3024)", identification=rq.reply_id)
+            return self._deny(
+                rq, 138, "reverse tunnel is mandatory and 'T' bit not set (RFC 3024)", identification=rq.reply_id
+            )
         if flags & (n.FLAG_M | n.FLAG_G):
-            return self._deny(rq, 139, "requested encapsulation unavailable: this home agent tunnels IP-in-IP only (RFC 5944 3.8.2.3)", identification=rq.reply_id)
+            return self._deny(
+                rq,
+                139,
+                "requested encapsulation unavailable: this home agent tunnels IP-in-IP only (RFC 5944 3.8.2.3)",
+                identification=rq.reply_id,
+            )
         if rq.cvse:
             return self._deny(rq, 140, "unable to interpret CVSE sent by the mobile node", identification=rq.reply_id)
         if rq.tunnel_req is not None and self.behaviour.honour_udp_tunnel_request:
@@ -573,8 +666,13 @@ class HomeAgent:
         if flags & n.FLAG_S:
             if config.simultaneous_bindings:
                 current = self._cache.get(rq.hoa)
-                if len(current) >= config.max_simultaneous_bindings and self._cache.find(rq.hoa, _ntoa(rq.coa_octets)) is None:
-                    return self._deny(rq, 135, f"too many simultaneous mobility bindings ({len(current)})", identification=rq.reply_id)
+                if (
+                    len(current) >= config.max_simultaneous_bindings
+                    and self._cache.find(rq.hoa, _ntoa(rq.coa_octets)) is None
+                ):
+                    return self._deny(
+                        rq, 135, f"too many simultaneous mobility bindings ({len(current)})", identification=rq.reply_id
+                    )
                 rq.keep_others = True
             else:
                 rq.code = 1  # RFC 5944 3.4, 3.8.3.2: accepted, simultaneous bindings unsupported
@@ -584,14 +682,24 @@ class HomeAgent:
         """RFC 3519 3.1 (home agent considerations): a UDP tunnel behind a NAT, or when 'F' forces it."""
         parsed = codec.parse_udp_tunnel_request(rq.data, rq.tunnel_req)
         if parsed is None:
-            return self._deny(rq, 134, "poorly formed Request: UDP Tunnel Request shorter than 6 octets (RFC 3519 3.1)", identification=rq.reply_id)
+            return self._deny(
+                rq,
+                134,
+                "poorly formed Request: UDP Tunnel Request shorter than 6 octets (RFC 3519 3.1)",
+                identification=rq.reply_id,
+            )
         force, _fa_required, encapsulation = parsed
         # A NAT shows as an IP source that differs from the Care-of Address.
         if rq.src[0] != _ntoa(rq.coa_octets) or force:
             if not self.config.udp_tunneling:
                 return self._deny(rq, 142, "UDP encapsulation unavailable (RFC 3519)", identification=rq.reply_id)
             if encapsulation != n.IPPROTO_IPIP:
-                return self._deny(rq, 139, f"UDP tunnel encapsulation {encapsulation} unavailable: IP-in-IP only", identification=rq.reply_id)
+                return self._deny(
+                    rq,
+                    139,
+                    f"UDP tunnel encapsulation {encapsulation} unavailable: IP-in-IP only",
+                    identification=rq.reply_id,
+                )
             rq.udp = True
             rq.tunnel_ext = codec.udp_tunnel_reply(0, self.config.keepalive_interval)
         return None
@@ -628,10 +736,21 @@ class HomeAgent:
                     # RFC 5944 3.8.2.2: a duplicate of an accepted request must not extend the lifetime.
                     granted = max(0, min(granted, int(prev.expires - now)))
             udp, src = rq.udp, rq.src
-            binding = _new_tuple(Binding, (  # Binding(...), without the keyword-handling __new__
-                hoa, coa, granted, now, rq.ident, rq.flags, src,
-                udp, src if udp else None, self.config.keepalive_interval if udp else None,
-            ))
+            binding = _new_tuple(
+                Binding,
+                (  # Binding(...), without the keyword-handling __new__
+                    hoa,
+                    coa,
+                    granted,
+                    now,
+                    rq.ident,
+                    rq.flags,
+                    src,
+                    udp,
+                    src if udp else None,
+                    self.config.keepalive_interval if udp else None,
+                ),
+            )
             cache.add(binding, keep_others=rq.keep_others)
             rq.granted = granted
             rq.reason = REASON_ACCEPTED if rq.code == 0 else REASON_ACCEPTED_S
@@ -653,14 +772,34 @@ class HomeAgent:
         if b.reply_identification == "mangle-low-bits":
             reply_id ^= MANGLE_LOW_BITS
         sa, src, granted = rq.sa, rq.src, rq.granted
-        msg = _pack_rrp(n.MSG_RRP, rq.code, granted, rq.hoa_octets, rq.ha_octets, reply_id) + rq.tunnel_ext + tnc_before + sa[5]
+        msg = (
+            _pack_rrp(n.MSG_RRP, rq.code, granted, rq.hoa_octets, rq.ha_octets, reply_id)
+            + rq.tunnel_ext
+            + tnc_before
+            + sa[5]
+        )
         reply = msg + sa[3](msg) + tnc_after
         # Decision(ACCEPTED, code, reason, reply, reply_to, hoa, src, lifetime=granted,
         # care_of_address=coa, tnc=..., udp_tunnel=udp), every field in order:
-        return _new_tuple(Decision, (
-            ACCEPTED, rq.code, rq.reason, reply, self._accepted_reply_to(src, rq.coa, rq.trusted) if self._reply_elsewhere else src,
-            rq.hoa, src, True, 0, granted, rq.coa, bool(tnc_before or tnc_after), rq.udp, None,
-        ))
+        return _new_tuple(
+            Decision,
+            (
+                ACCEPTED,
+                rq.code,
+                rq.reason,
+                reply,
+                self._accepted_reply_to(src, rq.coa, rq.trusted) if self._reply_elsewhere else src,
+                rq.hoa,
+                src,
+                True,
+                0,
+                granted,
+                rq.coa,
+                bool(tnc_before or tnc_after),
+                rq.udp,
+                None,
+            ),
+        )
 
     # ------------------------------------------------------------------ what every reply or drop shares
 
@@ -719,8 +858,14 @@ class HomeAgent:
             ident ^= MANGLE_LOW_BITS
         auth = rq.reply_auth
         reply = codec.build_reply(
-            code, 0, rq.hoa_octets, home_agent or rq.ha_octets, ident, tnc_before,
-            auth=auth, trailing=tnc_after,
+            code,
+            0,
+            rq.hoa_octets,
+            home_agent or rq.ha_octets,
+            ident,
+            tnc_before,
+            auth=auth,
+            trailing=tnc_after,
         )
         if auth is not None and b.reply_auth_type == "fa-ha":  # FA-HA in place of MN-HA, same authenticator
             at = len(reply) - len(tnc_after) - 4 - codec.DIGEST_SIZE - 2
@@ -728,11 +873,22 @@ class HomeAgent:
         log, held = (True, 0) if authenticated else self._limiter.allow(rq.now)
         coa = _ntoa(rq.coa_octets)
         return Decision(
-            DENIED, code, reason, reply, self._accepted_reply_to(rq.src, coa, rq.trusted), rq.hoa, rq.src,
-            log=log, suppressed=held, care_of_address=coa, tnc=bool(tnc_before or tnc_after),
+            DENIED,
+            code,
+            reason,
+            reply,
+            self._accepted_reply_to(rq.src, coa, rq.trusted),
+            rq.hoa,
+            rq.src,
+            log=log,
+            suppressed=held,
+            care_of_address=coa,
+            tnc=bool(tnc_before or tnc_after),
         )
 
-    def _quiet(self, outcome: str, code: int | None, reason: str, src: tuple[str, int], now: float, home: str | None = None) -> Decision:
+    def _quiet(
+        self, outcome: str, code: int | None, reason: str, src: tuple[str, int], now: float, home: str | None = None
+    ) -> Decision:
         """A decision without a reply, logged through the rate limiter."""
         log, held = self._limiter.allow(now)
         return Decision(outcome, code, reason, None, None, home, src, log=log, suppressed=held)
@@ -754,7 +910,9 @@ class HomeAgent:
         if isinstance(hdr, TunnelError):
             return hdr
         if hdr.src != b.home_address:
-            return TunnelError(f"inner source {hdr.src} is not the home address {b.home_address} registered for this endpoint")
+            return TunnelError(
+                f"inner source {hdr.src} is not the home address {b.home_address} registered for this endpoint"
+            )
         return inner
 
     def encapsulate(self, home_address: str, ip_packet: bytes) -> tuple[bytes, tuple[str, int]] | TunnelError:
@@ -775,5 +933,14 @@ class HomeAgent:
             # RFC 3519 keepalive: answered inside the tunnel, to the endpoint it came from.
             port = self.behaviour.tunnel_data_port
             to = src if port == "endpoint" else (src[0], port)
-            return Decision(ACCEPTED, None, "keepalive answered", codec.tunnel_data(echo_reply(inner, hdr)), to, home, src, log=False)
+            return Decision(
+                ACCEPTED,
+                None,
+                "keepalive answered",
+                codec.tunnel_data(echo_reply(inner, hdr)),
+                to,
+                home,
+                src,
+                log=False,
+            )
         return Decision(ACCEPTED, None, "tunnel data", None, None, home, src, log=False, inner=inner)

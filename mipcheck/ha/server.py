@@ -94,7 +94,14 @@ def _text_line(d: Decision, stamp: str) -> str:
     """:func:`text_line` with its line break (what the log writes)."""
     outcome, code, reason, _reply, reply_to, home, source, _log, suppressed, lifetime, coa, tnc, udp, _inner = d
     quoted = _QUOTED.get(reason) or _quoted(reason)
-    if code is not None and home is not None and reply_to is not None and coa is not None and lifetime is not None and not suppressed:
+    if (
+        code is not None
+        and home is not None
+        and reply_to is not None
+        and coa is not None
+        and lifetime is not None
+        and not suppressed
+    ):
         # An accepted registration: every field but two flags present, one f-string.
         return (
             f"{stamp} {outcome} code={code} home_address={home} source={source[0]}:{source[1]} "
@@ -129,7 +136,9 @@ def _text_line(d: Decision, stamp: str) -> str:
 class DecisionLog:
     """Writes decision records to streams and hands them to an optional sink (thread-safe list, tests)."""
 
-    def __init__(self, streams: Iterable[TextIO], *, as_json: bool = False, sink: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self, streams: Iterable[TextIO], *, as_json: bool = False, sink: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
         self.streams = list(streams)
         self.as_json = as_json
         self.sink = sink
@@ -174,7 +183,9 @@ class UDPServer:
     MAX_DATAGRAM = 65535
     RCVBUF = 1 << 21
 
-    def __init__(self, core: HomeAgent, log: DecisionLog, address: str, port: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, core: HomeAgent, log: DecisionLog, address: str, port: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self.core = core
         self.log = log
         self.clock = clock
@@ -202,7 +213,13 @@ class UDPServer:
         self.sock.close()
 
     def _readable(self) -> None:
-        recvfrom, sendto, handle, clock, local = self.sock.recvfrom, self.sock.sendto, self.core.handle, self.clock, self.local
+        recvfrom, sendto, handle, clock, local = (
+            self.sock.recvfrom,
+            self.sock.sendto,
+            self.core.handle,
+            self.clock,
+            self.local,
+        )
         log, size = self.log.decision, self.MAX_DATAGRAM
         for _ in range(self.BATCH):
             try:
@@ -249,7 +266,9 @@ async def serve(
                 await asyncio.wait_for(stop.wait(), wait)
             now = clock()
             for b in core.expire(now):
-                log.record({"event": "expired", "home_address": b.home_address, "care_of_address": b.care_of_address}, now)
+                log.record(
+                    {"event": "expired", "home_address": b.home_address, "care_of_address": b.care_of_address}, now
+                )
             log.flush()
     finally:
         server.close()
@@ -265,7 +284,9 @@ class BackgroundHomeAgent:
     (each with a ``time``), ``log_path`` is ``config.log_file``.
     """
 
-    def __init__(self, config: HAConfig, faults: Iterable[str] = (), *, log_json: bool = False, streams: Iterable[TextIO] = ()) -> None:
+    def __init__(
+        self, config: HAConfig, faults: Iterable[str] = (), *, log_json: bool = False, streams: Iterable[TextIO] = ()
+    ) -> None:
         self.config = config
         self.faults = check_faults(faults)
         self.log_json = log_json

@@ -40,8 +40,13 @@ def request(
         exts.append(MIPExtMNHAAuth(spi=spi, key=key, algorithm=algorithm))
     exts.extend(after)
     pkt = RegistrationRequest(
-        home_address=home_address, home_agent=home_agent, care_of_address=care_of_address,
-        identification=identification, lifetime=lifetime, extensions=exts, **flags,
+        home_address=home_address,
+        home_agent=home_agent,
+        care_of_address=care_of_address,
+        identification=identification,
+        lifetime=lifetime,
+        extensions=exts,
+        **flags,
     )
     return bytes(pkt)
 

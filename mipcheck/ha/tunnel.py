@@ -76,11 +76,15 @@ def echo_reply(packet: bytes, hdr: IPv4Header) -> bytes:
     return bytes(ip) + bytes(icmp)
 
 
-def echo_request(src: str, dst: str, ident: int = 0x4D49, seq: int = 1, payload: bytes = b"mipcheck keepalive") -> bytes:
+def echo_request(
+    src: str, dst: str, ident: int = 0x4D49, seq: int = 1, payload: bytes = b"mipcheck keepalive"
+) -> bytes:
     """An IPv4 ICMP Echo Request, as a mobile node sends for an RFC 3519 keepalive."""
     icmp = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, 0, ident, seq) + payload
     icmp = icmp[:2] + internet_checksum(icmp).to_bytes(2, "big") + icmp[4:]
     total = 20 + len(icmp)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, IPPROTO_ICMP, 0, socket.inet_aton(src), socket.inet_aton(dst))
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, IPPROTO_ICMP, 0, socket.inet_aton(src), socket.inet_aton(dst)
+    )
     ip = ip[:10] + internet_checksum(ip).to_bytes(2, "big") + ip[12:]
     return ip + icmp

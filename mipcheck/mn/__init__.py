@@ -13,4 +13,14 @@ from .core import (
     TimedOut,
 )
 
-__all__ = ["Denied", "Deregistered", "Ignored", "MNConfig", "RegistrationClient", "Registered", "Resynchronised", "TimedOut", "load_mn_config"]
+__all__ = [
+    "Denied",
+    "Deregistered",
+    "Ignored",
+    "MNConfig",
+    "RegistrationClient",
+    "Registered",
+    "Resynchronised",
+    "TimedOut",
+    "load_mn_config",
+]

@@ -110,7 +110,9 @@ def judge_reply(
     if rep.error:
         return ReplyJudgement(rep.code, f"{what} with a malformed extension area: {rep.error}", MALFORMED, rep)
     if rep.home_address != home_address:
-        return ReplyJudgement(rep.code, f"{what} for home address {rep.home_address}, not {home_address}", HOME_ADDRESS, rep)
+        return ReplyJudgement(
+            rep.code, f"{what} for home address {rep.home_address}, not {home_address}", HOME_ADDRESS, rep
+        )
     got = low32(rep.identification)
     if got not in identifications:
         sent = ", ".join(f"{i:#010x}" for i in sorted(identifications)) or "none outstanding"
@@ -122,7 +124,9 @@ def judge_reply(
         )
     for ext in rep.extensions:
         if ext.type < 128 and ext.type not in RECOGNISED_BY_MN:  # RFC 5944 1.9
-            return ReplyJudgement(rep.code, f"{what} carrying the unrecognised non-skippable extension {ext.type}", NONSKIPPABLE, rep)
+            return ReplyJudgement(
+                rep.code, f"{what} carrying the unrecognised non-skippable extension {ext.type}", NONSKIPPABLE, rep
+            )
     problem = authentication_problem(rep, spi=spi, algorithm=algorithm, key=key)
     if problem is not None:
         if problem is FOREIGN_AGENT_DENIAL:

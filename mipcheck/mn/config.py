@@ -79,9 +79,25 @@ class MNConfig:
 
 
 _KEYS = {
-    "home_address", "home_agent", "ha_port", "local_address", "local_port", "care_of_address", "colocated",
-    "lifetime", "spi", *keysource.TABLE_KEYS, "algorithm", "replay", "nai", "reverse_tunnel",
-    "simultaneous", "udp_tunnel", "force_udp", "timeout", "attempts",
+    "home_address",
+    "home_agent",
+    "ha_port",
+    "local_address",
+    "local_port",
+    "care_of_address",
+    "colocated",
+    "lifetime",
+    "spi",
+    *keysource.TABLE_KEYS,
+    "algorithm",
+    "replay",
+    "nai",
+    "reverse_tunnel",
+    "simultaneous",
+    "udp_tunnel",
+    "force_udp",
+    "timeout",
+    "attempts",
 }
 
 

@@ -115,7 +115,10 @@ REPLY_RULES: dict[str, str] = {
     acceptance.IDENTIFICATION: "5944-5.7-REPLY-ID-LOW-ORDER",
     acceptance.AUTHENTICATION: "5944-3.5.2-REPLY-MN-HA-AUTH",
 }
-REPLY_CHECKS: dict[str, str] = {"5944-5.7-REPLY-ID-LOW-ORDER": "MIP-REPLY-ID", "5944-3.5.2-REPLY-MN-HA-AUTH": "MIP-REPLY-AUTH"}
+REPLY_CHECKS: dict[str, str] = {
+    "5944-5.7-REPLY-ID-LOW-ORDER": "MIP-REPLY-ID",
+    "5944-3.5.2-REPLY-MN-HA-AUTH": "MIP-REPLY-AUTH",
+}
 
 TERMINAL = (Registered, Deregistered, Denied, TimedOut)
 
@@ -245,7 +248,9 @@ class RegistrationClient:
         ident = self._identification(now)
         self._outstanding.add(low32(ident))
         coa = c.home_address if lifetime == 0 and self._dereg_all else c.coa
-        return codec.build_request(flags, lifetime, c.home_address, c.home_agent, coa, ident, exts, auth=(c.spi, c.algorithm, self._key))
+        return codec.build_request(
+            flags, lifetime, c.home_address, c.home_agent, coa, ident, exts, auth=(c.spi, c.algorithm, self._key)
+        )
 
     def _start(self, now: float, lifetime: int, trigger: Trigger) -> None:
         self._move(trigger)
@@ -334,7 +339,9 @@ class RegistrationClient:
         """Process a datagram that arrived from ``src``; results come out of :meth:`next_event`."""
         self._events.extend(self._receive(data, src[0], now))
 
-    def _ignore(self, now: float, reason: str, code: int | None = None, data: bytes = b"", rule: str | None = None) -> list[Event]:
+    def _ignore(
+        self, now: float, reason: str, code: int | None = None, data: bytes = b"", rule: str | None = None
+    ) -> list[Event]:
         return [Ignored(self.interface, self.config.home_agent, now, reason, code, data, rule)]
 
     def _receive(self, data: bytes, source: str, now: float) -> list[Event]:
@@ -346,8 +353,12 @@ class RegistrationClient:
             return self._ignore(now, f"no request outstanding (state {self.state.value})", data=data)
         # RFC 5944 3.6.2.1, 1.9, 3.5: the judgement the HA suite shares (mipcheck.mn.acceptance).
         verdict = judge_reply(
-            data, home_address=c.home_address, identifications=self._outstanding,
-            spi=c.spi, algorithm=c.algorithm, key=self._key,
+            data,
+            home_address=c.home_address,
+            identifications=self._outstanding,
+            spi=c.spi,
+            algorithm=c.algorithm,
+            key=self._key,
         )
         rep = verdict.reply
         if verdict.problem is not None:
@@ -364,7 +375,9 @@ class RegistrationClient:
             if e.offset > auth_at:
                 tnc_issue = "TNC extension after the MN-HA authenticator: not authenticated, ignored"
             elif e.length != 2 or data[e.body] != 0:
-                tnc_issue = f"malformed TNC extension (Length {e.length}, Sub-Type {data[e.body] if e.length else None})"
+                tnc_issue = (
+                    f"malformed TNC extension (Length {e.length}, Sub-Type {data[e.body] if e.length else None})"
+                )
             else:
                 tnc = True  # RFC 5265 3.4: Reserved is ignored on receipt
         if rep.code == 133:
@@ -389,7 +402,19 @@ class RegistrationClient:
                     udp = (parsed[0], parsed[2])
         if c.udp_tunnel and udp is None:
             warnings.append("no UDP Tunnel Reply (RFC 3519): the home agent will tunnel IP-in-IP")
-        ev = Registered(self.interface, c.home_agent, now, rep.code, lifetime, rep.identification, tnc, tnc_issue, udp, tuple(warnings), data)
+        ev = Registered(
+            self.interface,
+            c.home_agent,
+            now,
+            rep.code,
+            lifetime,
+            rep.identification,
+            tnc,
+            tnc_issue,
+            udp,
+            tuple(warnings),
+            data,
+        )
         self.last_registered = ev
         events = self._finish(ev, Trigger.ACCEPTED)
         if lifetime == n.INFINITE_LIFETIME:
@@ -425,5 +450,3 @@ class RegistrationClient:
         self._retransmit_at = now + self._timeout
         self._outbox.append(self.build_request(now))
         return [ev]
-
-

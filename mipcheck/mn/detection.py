@@ -165,8 +165,15 @@ class InterfaceDetector:
             return DataDecision.PLAINTEXT  # faulty behaviours only (3.2.2, 3.3)
         return None
 
-    def data(self, direction: Direction, packet: bytes, now: float, *, via_vpn: bool = False,
-             borrowed: DataDecision | None = None) -> DataDecision:
+    def data(
+        self,
+        direction: Direction,
+        packet: bytes,
+        now: float,
+        *,
+        via_vpn: bool = False,
+        borrowed: DataDecision | None = None,
+    ) -> DataDecision:
         decision = self.gate(now) or borrowed
         if decision is not None:
             if direction is Direction.RECEIVE and via_vpn != (decision is DataDecision.VIA_VPN):
@@ -226,7 +233,10 @@ class InterfaceDetector:
         self.tunnel_inner_address = inner_address
         self._move(Stimulus.VPN_UP, now, "vpn up")
         cfg = replace(
-            self.config.iha, local_address=inner_address, care_of_address=inner_address, colocated=True,
+            self.config.iha,
+            local_address=inner_address,
+            care_of_address=inner_address,
+            colocated=True,
             reverse_tunnel=self.behaviour.inner_reverse_tunnel,  # 2.3: T-bit SHOULD be set
         )
         self.inner = self._client(cfg, inner_address)
@@ -435,7 +445,10 @@ class InterfaceDetector:
         self._xha_leave_pending = False
         if self.xha is None:
             return
-        if self.behaviour.deregister_xha_when_inside and self.xha.state in (ClientState.REGISTERING, ClientState.REGISTERED):
+        if self.behaviour.deregister_xha_when_inside and self.xha.state in (
+            ClientState.REGISTERING,
+            ClientState.REGISTERED,
+        ):
             self.xha.deregister(now)
         else:
             self.xha.abandon()
@@ -470,8 +483,11 @@ class InterfaceDetector:
         if self.mode not in _MONITORED or self.iha is None:
             return
         interval = self.settings.reregister_interval
-        if (not self.behaviour.rereg_while_data_flows and self.last_relayed_at is not None
-                and now - self.last_relayed_at < interval):
+        if (
+            not self.behaviour.rereg_while_data_flows
+            and self.last_relayed_at is not None
+            and now - self.last_relayed_at < interval
+        ):
             self._rereg_at = now + interval  # faulty: data taken for proof of being inside
             return
         if not self.iha.waiting:

@@ -96,5 +96,8 @@ class PlaintextSafetyChecker:
             return "5265-3.2.3-TNC-BEFORE-INSIDE", "the i-HA reply carried no Trusted Networks Configured extension"
         age = now - rec.registered_at
         if age > self.t_monitor:
-            return "5265-3.2.4-NO-DATA-AFTER-TMONITOR", f"last i-HA registration {age:.1f} s ago > T_MONITOR {self.t_monitor} s"
+            return (
+                "5265-3.2.4-NO-DATA-AFTER-TMONITOR",
+                f"last i-HA registration {age:.1f} s ago > T_MONITOR {self.t_monitor} s",
+            )
         return None, ""

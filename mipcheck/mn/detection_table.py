@@ -46,8 +46,17 @@ class Stimulus(Enum):
 
 
 M, S = Mode, Stimulus
-_UP = (M.DETECTING, M.TENTATIVELY_OUTSIDE, M.XHA_REGISTERING, M.VPN_SETUP, M.INNER_REGISTERING,
-       M.OUTSIDE, M.INSIDE, M.LAPSED, M.ISOLATED)
+_UP = (
+    M.DETECTING,
+    M.TENTATIVELY_OUTSIDE,
+    M.XHA_REGISTERING,
+    M.VPN_SETUP,
+    M.INNER_REGISTERING,
+    M.OUTSIDE,
+    M.INSIDE,
+    M.LAPSED,
+    M.ISOLATED,
+)
 _OUTSIDE_PATH = (M.VPN_SETUP, M.INNER_REGISTERING, M.OUTSIDE)
 
 #: (mode, stimulus) -> next mode, the conformant mobile node.
@@ -87,8 +96,10 @@ FAULTY_MOVES: dict[str, dict[tuple[Mode, Stimulus], Mode]] = {
     "restart_on_rereg_failure": {(M.INSIDE, S.REREG_FAILED): M.LAPSED, (M.LAPSED, S.REREG_FAILED): M.LAPSED},
     "switch_to_iha_on_late_reply": {(m, S.IHA_TRUSTED): m for m in _OUTSIDE_PATH},
     "same_ha_goes_outside": {(M.DETECTING, S.SAME_HA_ADDRESS): M.DETECTING},
-    "skip_vpn": {(M.TENTATIVELY_OUTSIDE, S.DETECTION_PERIOD_OVER): M.OUTSIDE,
-                 (M.XHA_REGISTERING, S.XHA_REGISTERED): M.OUTSIDE},
+    "skip_vpn": {
+        (M.TENTATIVELY_OUTSIDE, S.DETECTION_PERIOD_OVER): M.OUTSIDE,
+        (M.XHA_REGISTERING, S.XHA_REGISTERED): M.OUTSIDE,
+    },
 }
 
 #: Modes whose user data may flow (the gate's other conditions still apply).

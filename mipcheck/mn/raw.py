@@ -49,7 +49,9 @@ class RawResult:
     reply_from: tuple[str, int] | None
 
 
-def ip_udp(payload: bytes, src: tuple[str, int], dst: tuple[str, int], *, udp_checksum: int | None = None, ttl: int = 64) -> bytes:
+def ip_udp(
+    payload: bytes, src: tuple[str, int], dst: tuple[str, int], *, udp_checksum: int | None = None, ttl: int = 64
+) -> bytes:
     """IPv4 + UDP + ``payload`` built with Scapy (the reference); ``udp_checksum`` forces a value."""
     from scapy.layers.inet import IP, UDP
 

@@ -66,7 +66,14 @@ class RegistrationResult:
 class UDPClient:
     """A registration client on a UDP socket; use ``await UDPClient.open(config)``."""
 
-    def __init__(self, config: MNConfig, client: RegistrationClient, transport: asyncio.DatagramTransport, proto: _ClientProtocol, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        config: MNConfig,
+        client: RegistrationClient,
+        transport: asyncio.DatagramTransport,
+        proto: _ClientProtocol,
+        clock: Callable[[], float],
+    ) -> None:
         self.config = config
         self.client = client
         self.transport = transport
@@ -76,12 +83,18 @@ class UDPClient:
         self.sent = 0
 
     @classmethod
-    async def open(cls, config: MNConfig, *, client: RegistrationClient | None = None, clock: Callable[[], float] = time.time) -> UDPClient:
+    async def open(
+        cls, config: MNConfig, *, client: RegistrationClient | None = None, clock: Callable[[], float] = time.time
+    ) -> UDPClient:
         loop = asyncio.get_running_loop()
         try:
-            transport, proto = await loop.create_datagram_endpoint(_ClientProtocol, local_addr=(config.local_address, config.local_port))
+            transport, proto = await loop.create_datagram_endpoint(
+                _ClientProtocol, local_addr=(config.local_address, config.local_port)
+            )
         except OSError as exc:
-            raise MipcheckError(f"cannot bind {config.local_address}:{config.local_port}: {exc.strerror or exc}") from None
+            raise MipcheckError(
+                f"cannot bind {config.local_address}:{config.local_port}: {exc.strerror or exc}"
+            ) from None
         return cls(config, client or RegistrationClient(config), transport, proto, clock)
 
     @property
@@ -129,7 +142,9 @@ class UDPClient:
         return await self.run_until_done()
 
 
-async def register_async(config: MNConfig, *, deregister: bool = False, client: RegistrationClient | None = None) -> RegistrationResult:
+async def register_async(
+    config: MNConfig, *, deregister: bool = False, client: RegistrationClient | None = None
+) -> RegistrationResult:
     udp = await UDPClient.open(config, client=client)
     try:
         return await (udp.deregister() if deregister else udp.register())

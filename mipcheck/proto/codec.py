@@ -40,7 +40,9 @@ DIGEST_SIZE = 16
 # Fixed parts of the messages on UDP 434.
 RRQ_FIXED = struct.Struct("!BBH4s4s4sQ")  # RFC 5944 3.3: Type, flags, Lifetime, HoA, HA, CoA, Identification
 RRP_FIXED = struct.Struct("!BBH4s4sQ")  # RFC 5944 3.4: Type, Code, Lifetime, HoA, HA, Identification
-REVOCATION_FIXED = struct.Struct("!BBH4s4s4sI")  # RFC 3543 3.1: Type, Reserved, A I Reserved, HoA, HDA, FDA, Revocation ID
+REVOCATION_FIXED = struct.Struct(
+    "!BBH4s4s4sI"
+)  # RFC 3543 3.1: Type, Reserved, A I Reserved, HoA, HDA, FDA, Revocation ID
 REVOCATION_ACK_FIXED = struct.Struct("!BBH4sI")  # RFC 3543 3.2: Type, Reserved, I Reserved, HoA, Revocation ID
 TUNNEL_DATA_HEADER = 4  # RFC 3519 3.3: Type 4, Next Header, Reserved (16 bits)
 FIXED_SIZES: dict[int, int] = {
@@ -86,7 +88,7 @@ _new_ext = tuple.__new__  # builds an Ext from its fields in order, skipping the
 def walk_extensions(
     data: bytes, start: int, end: int | None = None, *, include_overrun: bool = False
 ) -> tuple[list[Ext], str | None]:
-    """Split the extension area ``data[start:end]`` (RFC 5944 1.9); the error names the first extension that overruns it.
+    """Split the extension area ``data[start:end]`` (RFC 5944 1.9); the error names the first that overruns it.
 
     The extensions before the error are returned. ``include_overrun`` also
     returns the one whose Length runs past the end (its header is whole), for
@@ -193,7 +195,8 @@ def parse_reply(data: bytes) -> Reply | None:
 
 
 def keyed(algorithm: str, key: bytes) -> Callable[[bytes], bytes]:
-    """The authenticator function of one key (RFC 5944 3.5.1: HMAC-MD5 by default, keyed prefix+suffix MD5 for old equipment).
+    """The authenticator function of one key (RFC 5944 3.5.1: HMAC-MD5 by default, keyed prefix+suffix MD5 for old
+    equipment).
 
     For HMAC-MD5 the inner and outer hash states are computed once (RFC 2104
     section 4 suggests it) and kept in CPython's built-in MD5, whose states
@@ -237,7 +240,13 @@ def authenticator(algorithm: str, key: bytes, covered: bytes) -> bytes:
 
 
 def check_authenticator(
-    data: bytes, ext: Ext, algorithm: str, key: bytes, compare_octets: int | None = None, *, mac: Callable[[bytes], bytes] | None = None
+    data: bytes,
+    ext: Ext,
+    algorithm: str,
+    key: bytes,
+    compare_octets: int | None = None,
+    *,
+    mac: Callable[[bytes], bytes] | None = None,
 ) -> bool:
     """Verify an authenticator: it covers everything up to and including the SPI (RFC 5944 3.5.1).
 
@@ -252,7 +261,9 @@ def check_authenticator(
     return hmac.compare_digest(got, expected)
 
 
-def append_mn_ha_auth(message: bytes, spi: int, algorithm: str, key: bytes, mac: Callable[[bytes], bytes] | None = None) -> bytes:
+def append_mn_ha_auth(
+    message: bytes, spi: int, algorithm: str, key: bytes, mac: Callable[[bytes], bytes] | None = None
+) -> bytes:
     """Append an MN-HA authentication extension (type 32) covering ``message`` (RFC 5944 3.5.2)."""
     covered = message + AUTH_HDR.pack(n.EXT_MN_HA_AUTH, 4 + DIGEST_SIZE, spi)
     return covered + (mac or _mac(algorithm, key))(covered)
@@ -297,10 +308,18 @@ def build_request(
     trailing: bytes = b"",
 ) -> bytes:
     """Registration Request: fixed part, ``extensions``, then MN-HA auth when ``auth`` = (spi, algorithm, key)."""
-    msg = RRQ_FIXED.pack(
-        n.MSG_RRQ, flags, lifetime, socket.inet_aton(home_address), socket.inet_aton(home_agent),
-        socket.inet_aton(care_of_address), identification,
-    ) + extensions
+    msg = (
+        RRQ_FIXED.pack(
+            n.MSG_RRQ,
+            flags,
+            lifetime,
+            socket.inet_aton(home_address),
+            socket.inet_aton(home_agent),
+            socket.inet_aton(care_of_address),
+            identification,
+        )
+        + extensions
+    )
     if auth is not None:
         msg = append_mn_ha_auth(msg, *auth)
     return msg + trailing

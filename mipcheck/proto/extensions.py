@@ -52,7 +52,9 @@ EXTENSIONS: dict[int, ExtensionSpec] = {
         ExtensionSpec(n.EXT_MN_HA_AUTH, 4, authenticator=True, authorization_enabling=True),  # RFC 5944 3.5.2
         ExtensionSpec(n.EXT_MN_FA_AUTH, 4, authenticator=True),  # RFC 5944 3.5.3
         ExtensionSpec(n.EXT_FA_HA_AUTH, 4, authenticator=True),  # RFC 5944 3.5.4
-        ExtensionSpec(n.EXT_GEN_AUTH, 4, long_length=True, authenticator=True, authorization_enabling=True),  # RFC 3012 5
+        ExtensionSpec(
+            n.EXT_GEN_AUTH, 4, long_length=True, authenticator=True, authorization_enabling=True
+        ),  # RFC 3012 5
         ExtensionSpec(n.EXT_CVSE, 6, long_length=True),  # RFC 3115 3.1: Vendor-ID, Vendor-CVSE-Type
         ExtensionSpec(n.EXT_UDP_TUNNEL_REPLY, 6),  # RFC 3519 3.2
         ExtensionSpec(n.EXT_NAI, 0),  # RFC 2794 2
@@ -84,4 +86,3 @@ TNC_EXTENSION = bytes((n.EXT_TNC, 2, 0, 0))  # RFC 5265 3.4: Type 149, Length 2,
 def header_size(ext_type: int) -> int:
     """Type+Length octets of any type: 4 for the long format (36, 38), else 2."""
     return 4 if ext_type in LONG_FORMAT_TYPES else 2
-

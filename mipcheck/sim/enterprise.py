@@ -94,13 +94,23 @@ class Enterprise:
         self.network = SimNetwork(VirtualClock(epoch))
         self.identities = tuple(_identity(i) for i in range(capacity))
         # 4.3: trusted subnets contain only internal addresses; the VPN-TIA pool is one of them.
-        self.iha = HomeAgent(HAConfig(
-            address=IHA_ADDRESS, role="i-ha", trusted_networks=(INTERNAL_NETWORK,),
-            mobile_nodes=tuple(i.inner for i in self.identities),
-        ), iha_faults)
-        self.xha = HomeAgent(HAConfig(
-            address=XHA_ADDRESS, role="x-ha", mobile_nodes=tuple(i.outer for i in self.identities),
-        ), xha_faults)
+        self.iha = HomeAgent(
+            HAConfig(
+                address=IHA_ADDRESS,
+                role="i-ha",
+                trusted_networks=(INTERNAL_NETWORK,),
+                mobile_nodes=tuple(i.inner for i in self.identities),
+            ),
+            iha_faults,
+        )
+        self.xha = HomeAgent(
+            HAConfig(
+                address=XHA_ADDRESS,
+                role="x-ha",
+                mobile_nodes=tuple(i.outer for i in self.identities),
+            ),
+            xha_faults,
+        )
         self.iha_actor, self.xha_actor = HomeAgentActor(self.iha), HomeAgentActor(self.xha)
         self.iha_place = self.network.attach(self.iha_actor, IHA_ADDRESS, MIP_PORT)
         self.xha_place = self.network.attach(self.xha_actor, XHA_ADDRESS, MIP_PORT)
@@ -123,12 +133,26 @@ class Enterprise:
         self.network.block("0.0.0.0/0", internal)
 
     # ---- mobile nodes
-    def interface_config(self, identity: Identity, name: str, *, port: int = MN_PORT, lifetime: int = 1800) -> InterfaceConfig:
+    def interface_config(
+        self, identity: Identity, name: str, *, port: int = MN_PORT, lifetime: int = 1800
+    ) -> InterfaceConfig:
         inner, outer = identity.inner, identity.outer
         return InterfaceConfig(
             name,
-            MNConfig(home_address=inner.home_address, home_agent=IHA_ADDRESS, spi=inner.spi, secret=inner.secret, lifetime=lifetime),
-            MNConfig(home_address=outer.home_address, home_agent=XHA_ADDRESS, spi=outer.spi, secret=outer.secret, lifetime=lifetime),
+            MNConfig(
+                home_address=inner.home_address,
+                home_agent=IHA_ADDRESS,
+                spi=inner.spi,
+                secret=inner.secret,
+                lifetime=lifetime,
+            ),
+            MNConfig(
+                home_address=outer.home_address,
+                home_agent=XHA_ADDRESS,
+                spi=outer.spi,
+                secret=outer.secret,
+                lifetime=lifetime,
+            ),
             port=port,
         )
 
@@ -148,7 +172,9 @@ class Enterprise:
             behaviour = DetectionBehaviour.breaking(*behaviour)
         identity = self.identities[index]
         core = MobileNodeDetection([self.interface_config(identity, i) for i in interfaces], config, behaviour)
-        mn = SimMobileNode(self.network, core, vpn=self.vpn, correspondent=self.correspondent_place, name=name or f"mn{index}")
+        mn = SimMobileNode(
+            self.network, core, vpn=self.vpn, correspondent=self.correspondent_place, name=name or f"mn{index}"
+        )
         self.mobile_nodes.append(mn)
         return mn
 

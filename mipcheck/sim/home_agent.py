@@ -90,7 +90,11 @@ class SimControl(DeviceControl):
         return tuple((b.care_of_address, b.source[0]) for b in self.lab.core.bindings.get(home_address, ()))
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "simulated", "log": "the home agent's decision log", "unconfigured": "a second home agent with no trusted network"}
+        return {
+            "kind": "simulated",
+            "log": "the home agent's decision log",
+            "unconfigured": "a second home agent with no trusted network",
+        }
 
 
 class SimLab:

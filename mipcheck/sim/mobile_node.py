@@ -141,7 +141,9 @@ class SimMobileNode:
         self.network.wake(self)
         return decision
 
-    def traffic(self, every: float | None, interfaces: Iterable[str] | None = None, packet: bytes = b"user data") -> None:
+    def traffic(
+        self, every: float | None, interfaces: Iterable[str] | None = None, packet: bytes = b"user data"
+    ) -> None:
         """Send ``packet`` to the correspondent on each interface every ``every`` seconds (None: stop)."""
         if every is not None and every <= 0:
             raise ValueError("traffic interval must be > 0")
@@ -197,7 +199,9 @@ class SimMobileNode:
             tunnel = self._tunnels.get(interface)
             if tunnel is not None and self.vpn is not None:
                 outer, inner = tunnel
-                self._out.append((encapsulate((inner, self.data_port), dst, packet), (outer, TUNNEL_PORT), self.vpn.place))
+                self._out.append(
+                    (encapsulate((inner, self.data_port), dst, packet), (outer, TUNNEL_PORT), self.vpn.place)
+                )
 
     def _react(self, now: float) -> None:
         """Act on the core's events: answer VpnRequested, tear the VPN down, send released data."""

@@ -212,7 +212,9 @@ class SimNetwork:
                 timer[1].handle_timer(self.clock.time())
                 self._flush(timer[1])
                 if timer[1].get_timer() == timer[0]:
-                    raise RuntimeError(f"{type(timer[1]).__name__}.handle_timer left its timer at {timer[0]}: it would fire forever")
+                    raise RuntimeError(
+                        f"{type(timer[1]).__name__}.handle_timer left its timer at {timer[0]}: it would fire forever"
+                    )
 
     def run_for(self, seconds: float, stop: Callable[[], bool] | None = None) -> None:
         self.run_until(self.clock.monotonic() + seconds, stop)

@@ -65,12 +65,12 @@ def decapsulate(data: bytes) -> InnerPacket | None:
     if len(data) < _IP.size + _UDP.size:
         return None
     vihl, _tos, length, _id, _frag, _ttl, proto, _sum, s, d = _IP.unpack_from(data)
-    if vihl != 0x45 or proto != _UDP_PROTOCOL or length != len(data) or _checksum(data[:_IP.size]) != 0:
+    if vihl != 0x45 or proto != _UDP_PROTOCOL or length != len(data) or _checksum(data[: _IP.size]) != 0:
         return None
     sport, dport, _ulen, _usum = _UDP.unpack_from(data, _IP.size)
     src = (str(ipaddress.IPv4Address(s)), sport)
     dst = (str(ipaddress.IPv4Address(d)), dport)
-    return InnerPacket(src, dst, data[_IP.size + _UDP.size:])
+    return InnerPacket(src, dst, data[_IP.size + _UDP.size :])
 
 
 # ---------------------------------------------------------------- the gateway
@@ -150,7 +150,9 @@ class VpnGateway:
             self.carried.append(Carried(now, src[0], True, packet, "dropped: no VPN from this address"))
             return
         if packet.src[0] != tunnel.inner:
-            self.carried.append(Carried(now, src[0], True, packet, f"dropped: inner source is not the VPN-TIA {tunnel.inner}"))
+            self.carried.append(
+                Carried(now, src[0], True, packet, f"dropped: inner source is not the VPN-TIA {tunnel.inner}")
+            )
             return
         held = self._held.setdefault(tunnel.inner, set())
         if packet.src not in held:

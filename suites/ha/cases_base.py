@@ -57,7 +57,9 @@ def auth_missing(ctx: CaseContext) -> list[Check]:
     control(ctx, ep)
     req = new_request(ctx, care_of_address=ep.address, authenticate=False)
     sent, reply = ask(ctx, ep, req, note="request without an MN-HA authentication extension")
-    return judge.check_rejected("request without authenticator", sent, reply, req, AUTH_FAILED, ctx.profile.reply_timeout)
+    return judge.check_rejected(
+        "request without authenticator", sent, reply, req, AUTH_FAILED, ctx.profile.reply_timeout
+    )
 
 
 def unknown_spi(ctx: CaseContext) -> int:
@@ -93,7 +95,9 @@ def auth_bad(ctx: CaseContext) -> list[Check]:
         # The right MAC over the octets as sent (Length 12), cut to 8 octets: only a compare
         # over fewer than 16 octets accepts it.
         req = with_authenticator(fresh(), bytes(8))
-        return with_authenticator(req, compute_authenticator(ctx.mn.algorithm, ctx.mn.secret.reveal(), req.data[: len(req.data) - 8])[:8])
+        return with_authenticator(
+            req, compute_authenticator(ctx.mn.algorithm, ctx.mn.secret.reveal(), req.data[: len(req.data) - 8])[:8]
+        )
 
     def other_key() -> Request:
         req = fresh()
@@ -102,7 +106,9 @@ def auth_bad(ctx: CaseContext) -> list[Check]:
 
     def without_spi() -> Request:
         req = fresh()
-        return with_authenticator(req, compute_authenticator(ctx.mn.algorithm, ctx.mn.secret.reveal(), req.data[: len(req.data) - 20]))
+        return with_authenticator(
+            req, compute_authenticator(ctx.mn.algorithm, ctx.mn.secret.reveal(), req.data[: len(req.data) - 20])
+        )
 
     variants = [
         ("authenticator octet 1 inverted", lambda: flip_authenticator(fresh(), 0)),
@@ -153,7 +159,8 @@ class DeviceClock:
         return [
             Check(
                 f"{what}: Identification high-order 32 bits",
-                f"the device's time of day (about {int(expected) + NTP_UNIX_OFFSET:#010x}, as its 133 in frame {self.source} showed it)",
+                f"the device's time of day (about {int(expected) + NTP_UNIX_OFFSET:#010x}, as its 133 in frame "
+                f"{self.source} showed it)",
                 f"{high32(rrp.identification):#010x} ({shown - expected:+.0f} s from it)",
                 abs(shown - expected) <= CLOCK_TOLERANCE,
                 (sent.frame, reply.frame),
@@ -162,7 +169,14 @@ class DeviceClock:
 
 
 def _identification_rejected(
-    what: str, ctx: CaseContext, req: Request, sent: Datagram, reply: Datagram | None, clock: DeviceClock, *, far: bool = False
+    what: str,
+    ctx: CaseContext,
+    req: Request,
+    sent: Datagram,
+    reply: Datagram | None,
+    clock: DeviceClock,
+    *,
+    far: bool = False,
 ) -> list[Check]:
     """Rejected (MUST) with 133 (SHOULD); a 133 copies the low-order bits and tells the device's time (5.7).
 
@@ -196,9 +210,14 @@ def id_stale(ctx: CaseContext) -> list[Check]:
         req = new_request(ctx, care_of_address=ep.address, identification=ident)
         sent, reply = ask(ctx, ep, req, note=f"identification {abs(seconds):g} s {label}")
         clock.learn(reply)
-        checks += _identification_rejected(f"identification {abs(seconds):g} s {label}", ctx, req, sent, reply, clock, far=True)
+        checks += _identification_rejected(
+            f"identification {abs(seconds):g} s {label}", ctx, req, sent, reply, clock, far=True
+        )
         if label == "late" and clock.offset is None:
-            ctx.note("the device did not answer the late timestamp with 133, so its clock is unknown: the early probe uses the tester's clock")
+            ctx.note(
+                "the device did not answer the late timestamp with 133, so its clock is unknown: the early probe uses "
+                "the tester's clock"
+            )
     return checks
 
 
@@ -215,7 +234,11 @@ def replay(ctx: CaseContext) -> list[Check]:
     """
     ep = ctx.endpoint(trusted_source(ctx))
     clock = DeviceClock(ctx.time)
-    stale = new_request(ctx, care_of_address=ep.address, identification=timestamp_identification(ctx.time.time() - STALE_AGE, low_bits=random.getrandbits(32)))
+    stale = new_request(
+        ctx,
+        care_of_address=ep.address,
+        identification=timestamp_identification(ctx.time.time() - STALE_AGE, low_bits=random.getrandbits(32)),
+    )
     _sent, stale_reply = ask(ctx, ep, stale, note="stale identification: the device's clock from its 133")
     clock.learn(stale_reply)
 
@@ -265,11 +288,27 @@ def reply_identification(ctx: CaseContext) -> list[Check]:
     ):
         sent, reply = ask(ctx, ep, req, note=label)
         if reply is None:
-            checks.append(Check(label, "a Registration Reply to judge", f"no reply within {ctx.profile.reply_timeout:g} s", None, (sent.frame,)))
+            checks.append(
+                Check(
+                    label,
+                    "a Registration Reply to judge",
+                    f"no reply within {ctx.profile.reply_timeout:g} s",
+                    None,
+                    (sent.frame,),
+                )
+            )
             continue
         rrp = judge.parse_reply(reply.payload)
         got, want = low32(rrp.identification), low32(req.identification)
-        checks.append(Check(f"{label}: Identification low-order 32 bits", f"copied from the request ({want:#010x})", f"{judge.describe(reply)}; {got:#010x}", got == want, (sent.frame, reply.frame)))
+        checks.append(
+            Check(
+                f"{label}: Identification low-order 32 bits",
+                f"copied from the request ({want:#010x})",
+                f"{judge.describe(reply)}; {got:#010x}",
+                got == want,
+                (sent.frame, reply.frame),
+            )
+        )
     return checks
 
 
@@ -289,12 +328,26 @@ def reply_authenticator(ctx: CaseContext) -> list[Check]:
     ):
         sent, reply = ask(ctx, ep, req, note=label)
         if reply is None:
-            checks.append(Check(label, "a Registration Reply to judge", f"no reply within {ctx.profile.reply_timeout:g} s", None, (sent.frame,)))
+            checks.append(
+                Check(
+                    label,
+                    "a Registration Reply to judge",
+                    f"no reply within {ctx.profile.reply_timeout:g} s",
+                    None,
+                    (sent.frame,),
+                )
+            )
             continue
         problem = judge.authentication_problem(req, reply)
-        observed = f"frame {reply.frame}: reply {problem}" if problem else f"{judge.describe(reply)}, MN-HA authenticator valid"
+        observed = (
+            f"frame {reply.frame}: reply {problem}"
+            if problem
+            else f"{judge.describe(reply)}, MN-HA authenticator valid"
+        )
         expected = "exactly one MN-HA authentication extension that verifies with the mobile node's key"
-        checks.append(Check(f"{label}: MN-HA authenticator", expected, observed, problem is None, (sent.frame, reply.frame)))
+        checks.append(
+            Check(f"{label}: MN-HA authenticator", expected, observed, problem is None, (sent.frame, reply.frame))
+        )
     return checks
 
 
@@ -323,7 +376,15 @@ def ha_field(ctx: CaseContext) -> list[Check]:
         checks.append(code)
         if code.ok and reply is not None:
             got = judge.parse_reply(reply.payload).home_agent
-            checks.append(Check(f"Home Agent field of the 136 reply to {wrong}", f"the home agent's own address {ctx.target[0]}", got, got in (ctx.target[0], own), (sent.frame, reply.frame)))
+            checks.append(
+                Check(
+                    f"Home Agent field of the 136 reply to {wrong}",
+                    f"the home agent's own address {ctx.target[0]}",
+                    got,
+                    got in (ctx.target[0], own),
+                    (sent.frame, reply.frame),
+                )
+            )
     return checks
 
 

@@ -30,7 +30,10 @@ from .messages import flip_authenticator, icmp_echo, tunnel_data, udp_tunnel_req
 def needs_trusted_networks(profile: Profile, _control: DeviceControl) -> str | None:
     if profile.flag("trusted_networks"):
         return None
-    return "the profile says the device keeps no trusted-subnet list (dut.role / applicability.trusted_networks): RFC 5265 4.3 binds the i-HA"
+    return (
+        "the profile says the device keeps no trusted-subnet list (dut.role / applicability.trusted_networks): RFC "
+        "5265 4.3 binds the i-HA"
+    )
 
 
 def needs_unconfigured_start(profile: Profile, control: DeviceControl) -> str | None:
@@ -38,14 +41,20 @@ def needs_unconfigured_start(profile: Profile, control: DeviceControl) -> str | 
     if why:
         return why
     if not control.can_start_unconfigured():
-        return "the profile gives no way to bring the device up with no trusted subnet (commands.start_unconfigured / stop_unconfigured)"
+        return (
+            "the profile gives no way to bring the device up with no trusted subnet (commands.start_unconfigured / "
+            "stop_unconfigured)"
+        )
     return None
 
 
 def needs_nat_traversal(profile: Profile, _control: DeviceControl) -> str | None:
     if profile.flag("nat_traversal"):
         return None
-    return "the profile declares no Mobile IPv4 NAT traversal (applicability.nat_traversal = false); RFC 5265 4.3 says SHOULD"
+    return (
+        "the profile declares no Mobile IPv4 NAT traversal (applicability.nat_traversal = false); RFC 5265 4.3 says "
+        "SHOULD"
+    )
 
 
 def unconfigured_exclusive(_profile: Profile, control: DeviceControl) -> bool:
@@ -72,8 +81,16 @@ def _clear_bindings(ctx: CaseContext, tep) -> None:
     sent, reply = ask(ctx, tep, req, note="de-registration of every binding (fresh state)")
     if _accepted("de-registration of every binding", sent, reply, req).ok:
         return
-    ctx.note(f"de-registration of every binding not accepted ({judge.describe(reply)}); de-registering CoA {tep.address} instead")
-    _control(ctx, tep, f"control: de-registration of the binding at {tep.address} from the trusted source (no binding left)", lifetime=0)
+    ctx.note(
+        f"de-registration of every binding not accepted ({judge.describe(reply)}); de-registering CoA {tep.address} "
+        "instead"
+    )
+    _control(
+        ctx,
+        tep,
+        f"control: de-registration of the binding at {tep.address} from the trusted source (no binding left)",
+        lifetime=0,
+    )
 
 
 def _unknown_spi(mn) -> int:
@@ -92,7 +109,9 @@ def _untrusted_net(ctx: CaseContext, places: probes.Places) -> list[tuple[str, s
     out = []
     for i, src in enumerate(srcs):
         coa = srcs[(i + 1) % len(srcs)]
-        ep = probes.paired_endpoints(ctx, src, coa, places, f"the claimed Care-of Address {coa}, at the request's source port")
+        ep = probes.paired_endpoints(
+            ctx, src, coa, places, f"the claimed Care-of Address {coa}, at the request's source port"
+        )
         places.add_probe(ep, f"the untrusted source {src}")
         places.add(src, probes.MIP_PORT, f"port 434 of the untrusted source {src}")
         places.add(coa, probes.MIP_PORT, f"port 434 of the claimed Care-of Address {coa}")
@@ -105,7 +124,13 @@ def _send_probes(ctx: CaseContext, net, kinds) -> list[probes.Probe]:
     for src, coa, ep in net:
         for label, make in kinds:
             req = make(src, coa)
-            sent.append(probes.Probe(f"{label} from untrusted {src} (CoA {coa})", req, ep.send(req.data, ctx.target, note=f"untrusted {src}: {label}")))
+            sent.append(
+                probes.Probe(
+                    f"{label} from untrusted {src} (CoA {coa})",
+                    req,
+                    ep.send(req.data, ctx.target, note=f"untrusted {src}: {label}"),
+                )
+            )
     return sent
 
 
@@ -141,23 +166,61 @@ def untrusted_drop(ctx: CaseContext) -> list[Check]:
 
         # 1. no binding: the trusted source de-registers every binding of the home address first.
         _clear_bindings(ctx, tep)
-        fresh = _send_probes(ctx, net, [("valid registration for a home address without a binding", lambda _s, c: new_request(ctx, care_of_address=c))])
+        fresh = _send_probes(
+            ctx,
+            net,
+            [
+                (
+                    "valid registration for a home address without a binding",
+                    lambda _s, c: new_request(ctx, care_of_address=c),
+                )
+            ],
+        )
         checks += probes.judge_silence(fresh, places.drain(silence), silence, where)
-        _req, sent, reply = _control(ctx, tep, "control: a valid registration from the trusted source (the live binding)")
-        checks.append(_accepted("control: registration from the trusted source after the untrusted ones", sent, reply, _req))
+        _req, sent, reply = _control(
+            ctx, tep, "control: a valid registration from the trusted source (the live binding)"
+        )
+        checks.append(
+            _accepted("control: registration from the trusted source after the untrusted ones", sent, reply, _req)
+        )
 
         # 2.-4. the live binding: renewal, de-registration, then everything else; binding compared after each.
         rounds = [
             ("renewal", [("renewal of the live binding", lambda _s, c: new_request(ctx, care_of_address=c))]),
-            ("de-registration", [("de-registration (Lifetime 0) of every binding", lambda _s, _c: new_request(ctx, care_of_address=home, lifetime=0))]),
+            (
+                "de-registration",
+                [
+                    (
+                        "de-registration (Lifetime 0) of every binding",
+                        lambda _s, _c: new_request(ctx, care_of_address=home, lifetime=0),
+                    )
+                ],
+            ),
             (
                 "requests failing authentication and option requests",
                 [
-                    ("renewal with a wrong authenticator", lambda _s, c: flip_authenticator(new_request(ctx, care_of_address=c), 0)),
-                    ("renewal with an unknown SPI", lambda _s, c: new_request(ctx, care_of_address=c, spi=_unknown_spi(ctx.mn))),
-                    ("renewal without an authenticator", lambda _s, c: new_request(ctx, care_of_address=c, authenticate=False)),
-                    ("renewal with the 'T' bit", lambda _s, c: new_request(ctx, care_of_address=c, reverse_tunnel=True)),
-                    ("renewal with a UDP Tunnel Request", lambda s, c: new_request(ctx, care_of_address=c, before_auth=[udp_tunnel_request(force=s == c)])),
+                    (
+                        "renewal with a wrong authenticator",
+                        lambda _s, c: flip_authenticator(new_request(ctx, care_of_address=c), 0),
+                    ),
+                    (
+                        "renewal with an unknown SPI",
+                        lambda _s, c: new_request(ctx, care_of_address=c, spi=_unknown_spi(ctx.mn)),
+                    ),
+                    (
+                        "renewal without an authenticator",
+                        lambda _s, c: new_request(ctx, care_of_address=c, authenticate=False),
+                    ),
+                    (
+                        "renewal with the 'T' bit",
+                        lambda _s, c: new_request(ctx, care_of_address=c, reverse_tunnel=True),
+                    ),
+                    (
+                        "renewal with a UDP Tunnel Request",
+                        lambda s, c: new_request(
+                            ctx, care_of_address=c, before_auth=[udp_tunnel_request(force=s == c)]
+                        ),
+                    ),
                 ],
             ),
         ]
@@ -165,10 +228,14 @@ def untrusted_drop(ctx: CaseContext) -> list[Check]:
             before = probes.binding_state(ctx, home)
             sent_probes = _send_probes(ctx, net, kinds)
             checks += probes.judge_silence(sent_probes, places.drain(silence), silence, where)
-            kept = probes.check_binding_kept(ctx, home, before, f"the untrusted {what}", tuple(p.sent.frame for p in sent_probes))
+            kept = probes.check_binding_kept(
+                ctx, home, before, f"the untrusted {what}", tuple(p.sent.frame for p in sent_probes)
+            )
             if kept is not None:
                 checks.append(kept)
-            _req, sent, reply = _control(ctx, tep, f"control: a valid registration from the trusted source after the untrusted {what}")
+            _req, sent, reply = _control(
+                ctx, tep, f"control: a valid registration from the trusted source after the untrusted {what}"
+            )
             checks.append(_accepted(f"control after the untrusted {what}", sent, reply, _req))
         if probes.binding_state(ctx, home) is None:
             ctx.note("the device shows no binding state: judged on silence alone")
@@ -198,7 +265,9 @@ def source_not_coa(ctx: CaseContext) -> list[Check]:
     silence = ctx.profile.silence
     checks: list[Check] = []
     with probes.Places(ctx) as places:
-        ep = probes.paired_endpoints(ctx, src, coa, places, f"the claimed trusted Care-of Address {coa}, at the request's source port")
+        ep = probes.paired_endpoints(
+            ctx, src, coa, places, f"the claimed trusted Care-of Address {coa}, at the request's source port"
+        )
         places.add_probe(ep, f"the untrusted source {src}")
         places.add(src, probes.MIP_PORT, f"port 434 of the untrusted source {src}")
         places.add(coa, probes.MIP_PORT, f"port 434 of the claimed Care-of Address {coa}")
@@ -213,13 +282,21 @@ def source_not_coa(ctx: CaseContext) -> list[Check]:
         for label, state, kw in rounds:
             before = probes.binding_state(ctx, home) if state else None
             req = new_request(ctx, care_of_address=coa, **kw)
-            p = probes.Probe(f"{label}, from untrusted {src} claiming CoA {coa}", req, ep.send(req.data, ctx.target, note=f"untrusted {src}, trusted CoA {coa}: {label}"))
+            p = probes.Probe(
+                f"{label}, from untrusted {src} claiming CoA {coa}",
+                req,
+                ep.send(req.data, ctx.target, note=f"untrusted {src}, trusted CoA {coa}: {label}"),
+            )
             checks += probes.judge_silence([p], places.drain(silence), silence, where)
             if state:
-                kept = probes.check_binding_kept(ctx, home, before, f"the untrusted {state} claiming CoA {coa}", (p.sent.frame,))
+                kept = probes.check_binding_kept(
+                    ctx, home, before, f"the untrusted {state} claiming CoA {coa}", (p.sent.frame,)
+                )
                 if kept is not None:
                     checks.append(kept)
-            _req, sent, reply = _control(ctx, tep, f"control: a valid registration from the trusted source {coa} (the live binding)")
+            _req, sent, reply = _control(
+                ctx, tep, f"control: a valid registration from the trusted source {coa} (the live binding)"
+            )
             checks.append(_accepted(f"control after the untrusted {state or 'registration'}", sent, reply, _req))
     return checks
 
@@ -237,7 +314,9 @@ def trust_none_default(ctx: CaseContext) -> list[Check]:
     finally:
         ctx.control.stop_unconfigured()
     ctx.note("no control exchange is possible here: with no trusted subnet every source is untrusted")
-    return [judge.check_silent(f"reply from the unconfigured device at {address}:{port}", sent, got, ctx.profile.silence)]
+    return [
+        judge.check_silent(f"reply from the unconfigured device at {address}:{port}", sent, got, ctx.profile.silence)
+    ]
 
 
 def _new_lines(before: str, after: str) -> list[str]:
@@ -272,7 +351,10 @@ def untrusted_log(ctx: CaseContext) -> list[Check]:
     sent = ep.send(req.data, ctx.target, note=f"request from untrusted {src}, to be dropped and logged")
     got = listen(ctx, ep)
     if got:
-        raise Inconclusive(f"the device answered the untrusted request ({judge.describe(got[0])}), so nothing was dropped to log; see HA-UNTRUSTED-DROP")
+        raise Inconclusive(
+            f"the device answered the untrusted request ({judge.describe(got[0])}), so nothing was dropped to log; see "
+            "HA-UNTRUSTED-DROP"
+        )
     hits: list[str] = []
     earlier: list[str] = []
     new: list[str] = []
@@ -288,7 +370,10 @@ def untrusted_log(ctx: CaseContext) -> list[Check]:
     if hits:
         observed = f"new log line: {hits[0][:200]}"
     elif earlier:
-        observed = f"no line for this request, but one for {src} earlier in this run (logged once per source): {earlier[-1][:200]}"
+        observed = (
+            f"no line for this request, but one for {src} earlier in this run (logged once per source): "
+            f"{earlier[-1][:200]}"
+        )
     else:
         observed = f"{len(new)} new log line(s), none naming {src}, and none naming it since the run began"
     expected = f"a log line naming the source {src}, written since the run's first untrusted request"
@@ -316,7 +401,9 @@ def _accepting_replies(ctx: CaseContext) -> list[tuple[str, Datagram]]:
     if reply is not None and _accepted("the de-registration of every binding", sent, reply, req).ok:
         out.append(("the de-registration of every binding", reply))
     else:
-        ctx.note(f"the de-registration of every binding was not accepted ({judge.describe(reply, req)}), so not judged here")
+        ctx.note(
+            f"the de-registration of every binding was not accepted ({judge.describe(reply, req)}), so not judged here"
+        )
     req, _sent, reply = _control(ctx, ep, "control: first registration from a trusted source")
     out.append(("the first registration", reply))
     optional: list[tuple[str, dict]] = [("the renewal of the live binding", {})]
@@ -325,7 +412,12 @@ def _accepting_replies(ctx: CaseContext) -> list[tuple[str, Datagram]]:
     if needs_nat_traversal(ctx.profile, ctx.control) is None:
         coa = ctx.profile.nat_care_of_address
         force = coa == ep.address
-        optional.append((f"the registration with a UDP Tunnel Request (CoA {coa} behind a NAT)", {"care_of_address": coa, "before_auth": [udp_tunnel_request(force=force)]}))
+        optional.append(
+            (
+                f"the registration with a UDP Tunnel Request (CoA {coa} behind a NAT)",
+                {"care_of_address": coa, "before_auth": [udp_tunnel_request(force=force)]},
+            )
+        )
     optional.append(("the final de-registration", {"lifetime": 0, "care_of_address": home}))
     for label, kw in optional:
         kw = dict(kw)
@@ -345,7 +437,10 @@ def tnc_included(ctx: CaseContext) -> list[Check]:
     reply path), the 'T' bit and a UDP Tunnel Reply (other reply builders),
     de-registrations. Each reply is judged, not only the first.
     """
-    return [judge.check_tnc_present(f"TNC in the accepting reply to {label}", reply) for label, reply in _accepting_replies(ctx)]
+    return [
+        judge.check_tnc_present(f"TNC in the accepting reply to {label}", reply)
+        for label, reply in _accepting_replies(ctx)
+    ]
 
 
 def _each_reply_with_tnc(ctx: CaseContext, aspect: str, judge_one) -> list[Check]:
@@ -357,7 +452,9 @@ def _each_reply_with_tnc(ctx: CaseContext, aspect: str, judge_one) -> list[Check
             continue
         checks += judge_one(label, reply)
     if not checks:
-        raise Inconclusive(f"no accepting reply carried a TNC extension, so its {aspect} cannot be judged (see HA-TNC-INCLUDED)")
+        raise Inconclusive(
+            f"no accepting reply carried a TNC extension, so its {aspect} cannot be judged (see HA-TNC-INCLUDED)"
+        )
     return checks
 
 
@@ -367,7 +464,9 @@ def tnc_format(ctx: CaseContext) -> list[Check]:
     Branches: the replies of :func:`_accepting_replies`; every TNC in each
     (a second, malformed TNC fails even when the first is right).
     """
-    return _each_reply_with_tnc(ctx, "format", lambda label, reply: probes.check_tnc_each_format(f"the reply to {label}", reply))
+    return _each_reply_with_tnc(
+        ctx, "format", lambda label, reply: probes.check_tnc_each_format(f"the reply to {label}", reply)
+    )
 
 
 def tnc_authenticated(ctx: CaseContext) -> list[Check]:
@@ -380,7 +479,10 @@ def tnc_authenticated(ctx: CaseContext) -> list[Check]:
 
     def judge_one(label: str, reply: Datagram) -> list[Check]:
         auth = judge.check_reply_authenticator(reply, ctx.mn)
-        return [*probes.check_tnc_each_before_auth(f"the reply to {label}", reply), replace(auth, what=f"{auth.what} of the reply to {label}")]
+        return [
+            *probes.check_tnc_each_before_auth(f"the reply to {label}", reply),
+            replace(auth, what=f"{auth.what} of the reply to {label}"),
+        ]
 
     return _each_reply_with_tnc(ctx, "position", judge_one)
 
@@ -397,7 +499,10 @@ def tnc_on_denial(ctx: CaseContext) -> list[Check]:
     req = flip_authenticator(new_request(ctx, care_of_address=ep.address), 0)
     sent, reply = ask(ctx, ep, req, note="request with a wrong authenticator, to be denied")
     if reply is None:
-        raise Inconclusive(f"no reply within {ctx.profile.reply_timeout:g} s to a request with a wrong authenticator: no denial to judge")
+        raise Inconclusive(
+            f"no reply within {ctx.profile.reply_timeout:g} s to a request with a wrong authenticator: no denial to "
+            "judge"
+        )
     accepted = judge.check_accepted("denial", sent, reply, req)
     if accepted.ok:
         raise Inconclusive("the device accepted a wrong authenticator (see MIP-AUTH-BAD): no denial to judge")
@@ -452,7 +557,11 @@ def _tunnel_both_ways(ctx: CaseContext, ep, reply, places: probes.Places) -> lis
     marker = b"mipcheck-" + os.urandom(6).hex().encode()
     # An echo request to the device itself: a home agent answers it through the tunnel
     # (RFC 3519 keepalives are ICMP echoes), which shows both directions at once.
-    up = ep.send(tunnel_data(icmp_echo(home, cn, marker, ident=random.getrandbits(16))), ctx.target, note="tunnel data MN->HA (ICMP echo)")
+    up = ep.send(
+        tunnel_data(icmp_echo(home, cn, marker, ident=random.getrandbits(16))),
+        ctx.target,
+        note="tunnel data MN->HA (ICMP echo)",
+    )
 
     def tunnelled_to_home(d) -> bool:
         ip = judge.tunnelled_ip(d)
@@ -471,31 +580,80 @@ def _tunnel_both_ways(ctx: CaseContext, ep, reply, places: probes.Places) -> lis
 
     up_expected = "the inner packet decapsulated by the device"
     if delivered:
-        how = f"frame {down.frame} echoes it back through the tunnel" if echoed else "the device reports it decapsulated"
+        how = (
+            f"frame {down.frame} echoes it back through the tunnel" if echoed else "the device reports it decapsulated"
+        )
         if echoed_elsewhere:
             how = f"frame {stray[0][0].frame} echoes it back, though not to the tunnel endpoint"
         checks.append(Check("tunnel data MN->HA", up_expected, how, True, frames, "MUST"))
     elif delivered is False:
-        checks.append(Check("tunnel data MN->HA", up_expected, "the device reports no such packet", False, frames, "MUST"))
+        checks.append(
+            Check("tunnel data MN->HA", up_expected, "the device reports no such packet", False, frames, "MUST")
+        )
     else:
-        checks.append(Check("tunnel data MN->HA", up_expected, "cannot observe: no echo came back and the device cannot be asked", None, frames))
+        checks.append(
+            Check(
+                "tunnel data MN->HA",
+                up_expected,
+                "cannot observe: no echo came back and the device cannot be asked",
+                None,
+                frames,
+            )
+        )
 
     down_expected = f"a tunnel data message from the device carrying a packet for {home}"
     if down is not None:
         checks.append(Check("tunnel data HA->MN", down_expected, f"frame {down.frame}", True, frames, "MUST"))
     elif stray:
         # RFC 3519: tunnel data goes to the registered UDP endpoint (the NAT's public address and port).
-        observed = "; ".join(f"frame {d.frame}: tunnel data for {home} sent to {d.dst[0]}:{d.dst[1]} ({n})" for d, n in stray)
-        checks.append(Check("tunnel data HA->MN", f"{down_expected}, at {ep.address}:{ep.port} (the registered UDP tunnel endpoint)", observed, False, frames, "MUST"))
+        observed = "; ".join(
+            f"frame {d.frame}: tunnel data for {home} sent to {d.dst[0]}:{d.dst[1]} ({n})" for d, n in stray
+        )
+        checks.append(
+            Check(
+                "tunnel data HA->MN",
+                f"{down_expected}, at {ep.address}:{ep.port} (the registered UDP tunnel endpoint)",
+                observed,
+                False,
+                frames,
+                "MUST",
+            )
+        )
     elif asked:
-        checks.append(Check("tunnel data HA->MN", down_expected, f"nothing within {ctx.profile.reply_timeout:g} s after commands.send_to_home_address", False, frames, "MUST"))
+        checks.append(
+            Check(
+                "tunnel data HA->MN",
+                down_expected,
+                f"nothing within {ctx.profile.reply_timeout:g} s after commands.send_to_home_address",
+                False,
+                frames,
+                "MUST",
+            )
+        )
     else:
-        checks.append(Check("tunnel data HA->MN", down_expected, "cannot provoke one: no echo came back and the profile gives no commands.send_to_home_address", None, frames))
+        checks.append(
+            Check(
+                "tunnel data HA->MN",
+                down_expected,
+                "cannot provoke one: no echo came back and the profile gives no commands.send_to_home_address",
+                None,
+                frames,
+            )
+        )
 
     if ctx.control.can_query_tunnel_route():
         route = ctx.control.tunnel_route(home)
         observed = "no UDP tunnel route" if route is None else f"{route[0]}:{route[1]}"
-        checks.append(Check("device's tunnel route for the home address", f"{ep.address}:{ep.port} (the NAT's public side)", observed, route == ep.local, (reply.frame,), "MUST"))
+        checks.append(
+            Check(
+                "device's tunnel route for the home address",
+                f"{ep.address}:{ep.port} (the NAT's public side)",
+                observed,
+                route == ep.local,
+                (reply.frame,),
+                "MUST",
+            )
+        )
     return checks
 
 
@@ -531,20 +689,41 @@ def any_source_port(ctx: CaseContext) -> list[Check]:
         if creply is not None:
             accepted = judge.check_accepted("control", csent, creply, creq)
             if not accepted.ok:
-                raise Inconclusive(f"control: the conforming request from {src}:{ordinary.port} was not accepted ({accepted.observed})")
+                raise Inconclusive(
+                    f"control: the conforming request from {src}:{ordinary.port} was not accepted ({accepted.observed})"
+                )
         elif stray is None or not stray.drain(0.05):
-            raise Inconclusive(f"control: no reply to the conforming request from {src}:{ordinary.port} within {ctx.profile.reply_timeout:g} s")
+            raise Inconclusive(
+                f"control: no reply to the conforming request from {src}:{ordinary.port} within "
+                f"{ctx.profile.reply_timeout:g} s"
+            )
 
         ep = _high_port_endpoint(ctx, src)
         req = new_request(ctx, care_of_address=src)
         sent, reply = ask(ctx, ep, req, note=f"request from source port {ep.port}")
-        answered = judge.check_answered(f"reply at the request's source port {ep.port}", sent, reply, ctx.profile.reply_timeout, req)
+        answered = judge.check_answered(
+            f"reply at the request's source port {ep.port}", sent, reply, ctx.profile.reply_timeout, req
+        )
         if reply is None and stray is not None:
             caught = stray.drain(0.05)
             if caught:
-                answered = Check(answered.what, answered.expected, f"reply sent to port 434 instead ({judge.describe(caught[0], req)})", False, (sent.frame, caught[0].frame))
+                answered = Check(
+                    answered.what,
+                    answered.expected,
+                    f"reply sent to port 434 instead ({judge.describe(caught[0], req)})",
+                    False,
+                    (sent.frame, caught[0].frame),
+                )
         checks = [answered]
         if reply is not None:
-            checks.append(Check("reply source", f"{ctx.target[0]}:{ctx.target[1]} (the request's destination)", f"{reply.src[0]}:{reply.src[1]}", reply.src == ctx.target, (sent.frame, reply.frame)))
+            checks.append(
+                Check(
+                    "reply source",
+                    f"{ctx.target[0]}:{ctx.target[1]} (the request's destination)",
+                    f"{reply.src[0]}:{reply.src[1]}",
+                    reply.src == ctx.target,
+                    (sent.frame, reply.frame),
+                )
+            )
             checks.append(judge.check_accepted("registration from a high source port", sent, reply, req))
     return checks

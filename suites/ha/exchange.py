@@ -71,7 +71,9 @@ def new_request(
     )
 
 
-def ask(ctx: CaseContext, ep: Endpoint, req: Request, note: str = "", target: tuple[str, int] | None = None) -> tuple[Datagram, Datagram | None]:
+def ask(
+    ctx: CaseContext, ep: Endpoint, req: Request, note: str = "", target: tuple[str, int] | None = None
+) -> tuple[Datagram, Datagram | None]:
     """Send a request and return what came back for it: any reply counts, whatever its Identification.
 
     A reply is matched to its request by the socket it reaches (one per case)
@@ -104,7 +106,9 @@ def listen(ctx: CaseContext, ep: Endpoint) -> list[Datagram]:
     return ep.drain(ctx.profile.silence)
 
 
-def register(ctx: CaseContext, ep: Endpoint, *, mn: MobileNode | None = None, purpose: str, **kw) -> tuple[Request, Datagram, Datagram]:
+def register(
+    ctx: CaseContext, ep: Endpoint, *, mn: MobileNode | None = None, purpose: str, **kw
+) -> tuple[Request, Datagram, Datagram]:
     """A registration the case needs as a precondition; ends the case inconclusive if it is not accepted.
 
     "Accepted" is the mobile node's judgement (:mod:`mipcheck.mn.acceptance`):

@@ -69,7 +69,11 @@ def is_reply_for(req: Request, d: Datagram) -> bool:
 def is_reply_to(req: Request, d: Datagram) -> bool:
     """RFC 5944 3.4, 5.7: same Home Address, low-order 32 bits of Identification copied."""
     rrp = parse_reply(d.payload)
-    return rrp is not None and rrp.home_address == req.home_address and low32(rrp.identification) == low32(req.identification)
+    return (
+        rrp is not None
+        and rrp.home_address == req.home_address
+        and low32(rrp.identification) == low32(req.identification)
+    )
 
 
 def describe(d: Datagram | None, req: Request | None = None) -> str:
@@ -106,8 +110,12 @@ def acceptance(req: Request, reply: Datagram) -> ReplyJudgement:
     if mn is None:
         raise ValueError("the request carries no mobile node to judge its reply with")
     return judge_reply(
-        reply.payload, home_address=req.home_address, identifications=(low32(req.identification),),
-        spi=mn.spi, algorithm=mn.algorithm, key=mn.secret.reveal(),
+        reply.payload,
+        home_address=req.home_address,
+        identifications=(low32(req.identification),),
+        spi=mn.spi,
+        algorithm=mn.algorithm,
+        key=mn.secret.reveal(),
     )
 
 
@@ -125,7 +133,9 @@ def check_silent(what: str, sent: Datagram, got: Iterable[Datagram], window: flo
     return Check(what, "no reply at all (silently dropped)", observed, not got, _frames(sent, *got))
 
 
-def check_answered(what: str, sent: Datagram, reply: Datagram | None, window: float, req: Request | None = None) -> Check:
+def check_answered(
+    what: str, sent: Datagram, reply: Datagram | None, window: float, req: Request | None = None
+) -> Check:
     observed = describe(reply, req) if reply else f"no reply within {window:g} s"
     return Check(what, "a Registration Reply", observed, reply is not None, _frames(sent, reply))
 
@@ -144,14 +154,18 @@ def check_accepted(what: str, sent: Datagram, reply: Datagram | None, req: Reque
     return Check(what, expected, observed, ok, _frames(sent, reply))
 
 
-def check_code(what: str, sent: Datagram, reply: Datagram | None, codes: Iterable[int], req: Request | None = None) -> Check:
+def check_code(
+    what: str, sent: Datagram, reply: Datagram | None, codes: Iterable[int], req: Request | None = None
+) -> Check:
     codes = tuple(codes)
     rrp = parse_reply(reply.payload) if reply else None
     expected = " or ".join(f"code {c} ({n.reply_code_name(c)})" for c in codes)
     return Check(what, expected, describe(reply, req), rrp is not None and rrp.code in codes, _frames(sent, reply))
 
 
-def check_rejected(what: str, sent: Datagram, reply: Datagram | None, req: Request, code: int, window: float) -> list[Check]:
+def check_rejected(
+    what: str, sent: Datagram, reply: Datagram | None, req: Request, code: int, window: float
+) -> list[Check]:
     """RFC 5944 3.8.2.1 as worded: the home agent MUST reject the request and SHOULD reply with ``code``.
 
     Accepting it fails the MUST; rejecting it silently or with another code
@@ -183,7 +197,11 @@ def find_tnc(data: bytes) -> Ext | None:
 
 def check_tnc_present(what: str, reply: Datagram) -> Check:
     tnc = find_tnc(reply.payload)
-    observed = f"frame {reply.frame}: TNC at octet {tnc.offset}" if tnc else f"frame {reply.frame}: extensions {_types(reply.payload)}, no type 149"
+    observed = (
+        f"frame {reply.frame}: TNC at octet {tnc.offset}"
+        if tnc
+        else f"frame {reply.frame}: extensions {_types(reply.payload)}, no type 149"
+    )
     return Check(what, "a Trusted Networks Configured extension (type 149)", observed, tnc is not None, (reply.frame,))
 
 
@@ -220,27 +238,61 @@ def check_tnc_before_auth(reply: Datagram) -> Check:
     f = (reply.frame,)
     if tnc is None or auth is None:
         missing = "TNC" if tnc is None else "MN-HA authentication extension"
-        return Check("TNC position", "TNC before the MN-HA authentication extension", f"no {missing}", False if auth is None else None, f, rule_id=RULE_AUTH_COVERS_PRECEDING)
+        return Check(
+            "TNC position",
+            "TNC before the MN-HA authentication extension",
+            f"no {missing}",
+            False if auth is None else None,
+            f,
+            rule_id=RULE_AUTH_COVERS_PRECEDING,
+        )
     observed = f"TNC at octet {tnc.offset}, MN-HA authentication at octet {auth.offset}"
-    return Check("TNC position", "TNC before the MN-HA authentication extension (covered by it)", observed, tnc.offset < auth.offset, f, rule_id=RULE_AUTH_COVERS_PRECEDING)
+    return Check(
+        "TNC position",
+        "TNC before the MN-HA authentication extension (covered by it)",
+        observed,
+        tnc.offset < auth.offset,
+        f,
+        rule_id=RULE_AUTH_COVERS_PRECEDING,
+    )
 
 
 def check_reply_authenticator(reply: Datagram, mn: MobileNode) -> Check:
     """The reply's MN-HA authenticator verifies with the mobile node's key (RFC 5944 3.5.2)."""
     f = (reply.frame,)
-    results = [c for c in verify_message(reply.payload, RRP_FIXED, {mn.spi: Key(mn.secret.reveal(), mn.algorithm)}) if c.ext_type == n.EXT_MN_HA_AUTH]
+    results = [
+        c
+        for c in verify_message(reply.payload, RRP_FIXED, {mn.spi: Key(mn.secret.reveal(), mn.algorithm)})
+        if c.ext_type == n.EXT_MN_HA_AUTH
+    ]
     if not results:
-        return Check("reply authenticator", f"an MN-HA authentication extension with SPI {mn.spi}", "none", False, f, rule_id=RULE_REPLY_MN_HA_AUTH)
+        return Check(
+            "reply authenticator",
+            f"an MN-HA authentication extension with SPI {mn.spi}",
+            "none",
+            False,
+            f,
+            rule_id=RULE_REPLY_MN_HA_AUTH,
+        )
     r = results[0]
     if r.valid is None:
         return Check("reply authenticator", f"SPI {mn.spi}", f"SPI {r.spi}", False, f, rule_id=RULE_REPLY_MN_HA_AUTH)
-    return Check("reply authenticator", "valid with the mobile node's key", "valid" if r.valid else "does not verify", r.valid, f, rule_id=RULE_REPLY_MN_HA_AUTH)
+    return Check(
+        "reply authenticator",
+        "valid with the mobile node's key",
+        "valid" if r.valid else "does not verify",
+        r.valid,
+        f,
+        rule_id=RULE_REPLY_MN_HA_AUTH,
+    )
 
 
 # ------------------------------------------------------------------ identification (RFC 5944 5.7)
 
 
-def check_reply_identification(req: Request, sent: Datagram, reply: Datagram, *, high_differs: bool = True) -> list[Check]:
+def check_reply_identification(
+    req: Request, sent: Datagram, reply: Datagram, *, high_differs: bool = True
+) -> list[Check]:
     """A 133 reply: low-order 32 bits copied; with ``high_differs``, high-order 32 bits not the request's.
 
     ``high_differs`` only where the request's timestamp is far from any
@@ -251,10 +303,26 @@ def check_reply_identification(req: Request, sent: Datagram, reply: Datagram, *,
     rrp = parse_reply(reply.payload)
     f = (sent.frame, reply.frame)
     if rrp is None:
-        return [Check("reply identification", "a Registration Reply", describe(reply), False, f, rule_id=RULE_REPLY_IDENTIFICATION)]
+        return [
+            Check(
+                "reply identification",
+                "a Registration Reply",
+                describe(reply),
+                False,
+                f,
+                rule_id=RULE_REPLY_IDENTIFICATION,
+            )
+        ]
     got, want = rrp.identification, req.identification
     checks = [
-        Check("reply identification, low-order 32 bits", f"copied from the request ({low32(want):#010x})", f"{low32(got):#010x}", low32(got) == low32(want), f, rule_id=RULE_REPLY_IDENTIFICATION),
+        Check(
+            "reply identification, low-order 32 bits",
+            f"copied from the request ({low32(want):#010x})",
+            f"{low32(got):#010x}",
+            low32(got) == low32(want),
+            f,
+            rule_id=RULE_REPLY_IDENTIFICATION,
+        ),
     ]
     if high_differs:
         checks.append(
@@ -288,7 +356,13 @@ def check_lifetime_at_most(req: Request, sent: Datagram, reply: Datagram) -> Che
 def check_lifetime_zero(sent: Datagram, reply: Datagram) -> Check:
     rrp = parse_reply(reply.payload)
     got = None if rrp is None else rrp.lifetime
-    return Check("deregistration lifetime", "0 (binding removed)", "no reply" if got is None else f"{got} s", got == 0, (sent.frame, reply.frame))
+    return Check(
+        "deregistration lifetime",
+        "0 (binding removed)",
+        "no reply" if got is None else f"{got} s",
+        got == 0,
+        (sent.frame, reply.frame),
+    )
 
 
 # ------------------------------------------------------------------ RFC 3519 NAT traversal
@@ -303,12 +377,30 @@ def check_udp_tunnel_reply(reply: Datagram) -> list[Check]:
     ext = udp_tunnel_reply(reply.payload)
     f = (reply.frame,)
     if ext is None:
-        return [Check("UDP Tunnel Reply", "a UDP Tunnel Reply extension (type 44)", f"frame {reply.frame}: extensions {_types(reply.payload)}", False, f)]
+        return [
+            Check(
+                "UDP Tunnel Reply",
+                "a UDP Tunnel Reply extension (type 44)",
+                f"frame {reply.frame}: extensions {_types(reply.payload)}",
+                False,
+                f,
+            )
+        ]
     code = ext.body[1] if len(ext.body) > 1 else None
-    checks = [Check("UDP Tunnel Reply code", "0 (will do tunneling)", "absent" if code is None else str(code), code == 0, f)]
+    checks = [
+        Check("UDP Tunnel Reply code", "0 (will do tunneling)", "absent" if code is None else str(code), code == 0, f)
+    ]
     auth = mn_ha_auth(reply.payload)
     if auth is not None:
-        checks.append(Check("UDP Tunnel Reply position", "before the MN-HA authentication extension", f"octet {ext.offset} vs {auth.offset}", ext.offset < auth.offset, f))
+        checks.append(
+            Check(
+                "UDP Tunnel Reply position",
+                "before the MN-HA authentication extension",
+                f"octet {ext.offset} vs {auth.offset}",
+                ext.offset < auth.offset,
+                f,
+            )
+        )
     return checks
 
 

@@ -122,4 +122,3 @@ def with_authenticator(req: Request, authenticator: bytes) -> Request:
     buf = bytearray(req.data[: span.spi_end] + authenticator + req.data[span.auth_end :])
     buf[span.offset + 1] = 4 + len(authenticator)  # short extension format: Length covers SPI + authenticator
     return replace(req, data=bytes(buf))
-

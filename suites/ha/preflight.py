@@ -27,10 +27,14 @@ MIP_PORT = 434
 
 #: What a denial of the conforming request usually means on a real device.
 DENIAL_HINTS: dict[int, str] = {
-    128: "the device gives no reason; some devices deny requests that lack flags they require (set [mn] flags, e.g. [\"G\"])",
+    128: (
+        "the device gives no reason; some devices deny requests that lack flags they require"
+        ' (set [mn] flags, e.g. ["G"])'
+    ),
     129: "administratively prohibited: is this home address provisioned on the device?",
     131: "authentication failed: check [mn] spi, the secret and algorithm",
-    133: "Identification mismatch: is the device's clock within a few seconds of the tester's, and replay = \"timestamp\"?",
+    133: "Identification mismatch: is the device's clock within a few seconds of the tester's, and replay = "
+    '"timestamp"?',
     134: "poorly formed request: the device wants another extension or layout",
     136: "unknown home agent address: check [dut] address or [mn] home_agent",
     137: "reverse tunnelling unavailable: remove T from [mn] flags",
@@ -47,7 +51,9 @@ def _port_unreachable(capture: Capture, source: str, target: tuple[str, int], da
         sock.connect(target)
         sock.settimeout(0.3)
         sock.send(data)
-        capture.record(sock.getsockname(), target, data, SENT, "pre-flight: the same request, to hear an ICMP port unreachable")
+        capture.record(
+            sock.getsockname(), target, data, SENT, "pre-flight: the same request, to hear an ICMP port unreachable"
+        )
         sock.recv(65535)
     except ConnectionRefusedError:
         return True
@@ -81,16 +87,23 @@ def preflight(profile: Profile, control: DeviceControl, mn: MobileNode, transpor
     try:
         # From the home address's shared clock, so later requests stay above this Identification.
         req = build_request(
-            mn, home_agent=profile.home_agent_of(mn), care_of_address=source,
-            identification=transport.identification_clock(profile.target, mn.home_address).next(), lifetime=profile.lifetime,
+            mn,
+            home_agent=profile.home_agent_of(mn),
+            care_of_address=source,
+            identification=transport.identification_clock(profile.target, mn.home_address).next(),
+            lifetime=profile.lifetime,
         )
         stray = _port_434(transport, capture, source, profile.target)
         ep.send(req.data, profile.target, note="pre-flight: the conforming request")
         reply = ep.receive(profile.reply_timeout, lambda d: judge.is_reply_for(req, d))
-        misdirected = [d for d in stray.drain(0) if judge.is_reply_for(req, d)] if stray is not None and reply is None else []
+        misdirected = (
+            [d for d in stray.drain(0) if judge.is_reply_for(req, d)] if stray is not None and reply is None else []
+        )
     except CaseOutcome as exc:
         ep.close()
-        return Preflight("silent", f"{exc.reason}; check --target/[dut] and tester.trusted_sources", tuple(capture.frames))
+        return Preflight(
+            "silent", f"{exc.reason}; check --target/[dut] and tester.trusted_sources", tuple(capture.frames)
+        )
     ep.close()
     if stray is not None:
         stray.close()
@@ -100,7 +113,8 @@ def preflight(profile: Profile, control: DeviceControl, mn: MobileNode, transpor
         # their own sockets cannot see this device's replies; HA-ANY-SOURCE-PORT names it.
         return Preflight(
             "misdirected",
-            f"the device answered at port 434 of {source}, not at the request's source port {ep.port} ({judge.describe(misdirected[0], req)}); "
+            f"the device answered at port 434 of {source}, not at the request's source port {ep.port} "
+            f"({judge.describe(misdirected[0], req)}); "
             "cases whose control gets no reply end inconclusive",
             frames,
         )
@@ -109,14 +123,21 @@ def preflight(profile: Profile, control: DeviceControl, mn: MobileNode, transpor
             what = f"nothing is listening at {target} (ICMP port unreachable)"
         else:
             what = f"no reply from {target} within {profile.reply_timeout:g} s to a valid registration from {source}"
-        check = "check --target/[dut] address and port, that the device runs, [mn] keys, and that the device trusts tester.trusted_sources"
+        check = (
+            "check --target/[dut] address and port, that the device runs, [mn] keys, and that the device trusts "
+            "tester.trusted_sources"
+        )
         return Preflight("silent", f"{what}: {check}", frames)
     verdict = judge.acceptance(req, reply)
     if verdict.accepted:
         return Preflight("accepted", f"the conforming registration from {source} was accepted", frames)
     if verdict.problem is not None:
-        return Preflight("unusable", f"the device answered, but a mobile node cannot use the reply: {verdict.problem}", frames)
+        return Preflight(
+            "unusable", f"the device answered, but a mobile node cannot use the reply: {verdict.problem}", frames
+        )
     code = verdict.code if verdict.code is not None else -1
     hint = DENIAL_HINTS.get(code, "")
     text = f"the device denied the conforming registration from {source} with code {code} ({n.reply_code_name(code)})"
-    return Preflight("denied", f"{text}{': ' + hint if hint else ''}; cases whose control is denied too end inconclusive", frames)
+    return Preflight(
+        "denied", f"{text}{': ' + hint if hint else ''}; cases whose control is denied too end inconclusive", frames
+    )

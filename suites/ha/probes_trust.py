@@ -212,7 +212,9 @@ class Probe:
     sent: Datagram
 
 
-def judge_silence(probes: Sequence[Probe], heard: Iterable[tuple[Datagram, str]], window: float, expected_where: str) -> list[Check]:
+def judge_silence(
+    probes: Sequence[Probe], heard: Iterable[tuple[Datagram, str]], window: float, expected_where: str
+) -> list[Check]:
     """One check per probe (a reply for it anywhere fails it), one for anything else that arrived."""
     heard = list(heard)
     claimed: set[int] = set()
@@ -222,12 +224,28 @@ def judge_silence(probes: Sequence[Probe], heard: Iterable[tuple[Datagram, str]]
         claimed.update(id(d) for d, _ in mine)
         observed = f"nothing within {window:g} s" if not mine else "; ".join(where(d, n) for d, n in mine)
         frames = (p.sent.frame, *(d.frame for d, _ in mine))
-        checks.append(Check(f"reply to {p.label}", f"no reply at all (silently dropped) at {expected_where}", observed, not mine, frames))
+        checks.append(
+            Check(
+                f"reply to {p.label}",
+                f"no reply at all (silently dropped) at {expected_where}",
+                observed,
+                not mine,
+                frames,
+            )
+        )
     rest = [(d, n) for d, n in heard if id(d) not in claimed]
     if rest:
         sent = tuple(p.sent.frame for p in probes)
         observed = "; ".join(where(d, n) for d, n in rest)
-        checks.append(Check("other datagrams after the untrusted requests", f"nothing at {expected_where}", observed, False, sent + tuple(d.frame for d, _ in rest)))
+        checks.append(
+            Check(
+                "other datagrams after the untrusted requests",
+                f"nothing at {expected_where}",
+                observed,
+                False,
+                sent + tuple(d.frame for d, _ in rest),
+            )
+        )
     return checks
 
 
@@ -250,14 +268,22 @@ def describe_bindings(state: tuple[tuple[str, str], ...]) -> str:
     return ", ".join(f"CoA {coa} (registered from {src})" for coa, src in state)
 
 
-def check_binding_kept(ctx: CaseContext, home: str, before: tuple[tuple[str, str], ...] | None, after_what: str, frames: tuple[int, ...]) -> Check | None:
+def check_binding_kept(
+    ctx: CaseContext, home: str, before: tuple[tuple[str, str], ...] | None, after_what: str, frames: tuple[int, ...]
+) -> Check | None:
     """The live binding is as it was before the untrusted requests (None when the device cannot be asked)."""
     if before is None:
         return None
     after = binding_state(ctx, home)
     if after is None:
         return None
-    return Check(f"binding of {home} after {after_what}", f"unchanged: {describe_bindings(before)}", describe_bindings(after), after == before, frames)
+    return Check(
+        f"binding of {home} after {after_what}",
+        f"unchanged: {describe_bindings(before)}",
+        describe_bindings(after),
+        after == before,
+        frames,
+    )
 
 
 # ------------------------------------------------------------------ every TNC of a reply (RFC 5265 3.4)
@@ -278,7 +304,13 @@ def check_tnc_each_format(label: str, reply: Datagram) -> list[Check]:
         at = f"TNC #{i} (octet {tnc.offset}) in {label}"
         checks += [
             Check(f"{at}: Length", str(judge.TNC_LENGTH), str(tnc.length), tnc.length == judge.TNC_LENGTH, f),
-            Check(f"{at}: Sub-Type", str(judge.TNC_SUBTYPE), "absent" if sub is None else str(sub), sub == judge.TNC_SUBTYPE, f),
+            Check(
+                f"{at}: Sub-Type",
+                str(judge.TNC_SUBTYPE),
+                "absent" if sub is None else str(sub),
+                sub == judge.TNC_SUBTYPE,
+                f,
+            ),
             Check(f"{at}: Reserved", "0 (set to 0 when sending)", "absent" if res is None else str(res), res == 0, f),
         ]
     return checks
@@ -289,7 +321,15 @@ def check_tnc_each_before_auth(label: str, reply: Datagram) -> list[Check]:
     auth = judge.mn_ha_auth(reply.payload)
     f = (reply.frame,)
     if auth is None:
-        return [Check(f"TNC position in {label}", "TNC before the MN-HA authentication extension", "no MN-HA authentication extension", False, f)]
+        return [
+            Check(
+                f"TNC position in {label}",
+                "TNC before the MN-HA authentication extension",
+                "no MN-HA authentication extension",
+                False,
+                f,
+            )
+        ]
     return [
         Check(
             f"TNC #{i} position in {label}",
