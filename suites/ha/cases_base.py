@@ -272,6 +272,11 @@ def replay(ctx: CaseContext) -> list[Check]:
 # ------------------------------------------------------------------ the reply itself (RFC 5944 5.7, 3.5)
 
 
+def _nothing_to_judge(label: str, sent: Datagram, window: float) -> Check:
+    """No reply arrived: the property of the reply cannot be judged (silence is another case's business)."""
+    return Check(label, "a Registration Reply to judge", f"no reply within {window:g} s", None, (sent.frame,))
+
+
 def reply_identification(ctx: CaseContext) -> list[Check]:
     """Every reply copies the request's low-order 32 Identification bits (RFC 5944 5.7).
 
@@ -288,15 +293,7 @@ def reply_identification(ctx: CaseContext) -> list[Check]:
     ):
         sent, reply = ask(ctx, ep, req, note=label)
         if reply is None:
-            checks.append(
-                Check(
-                    label,
-                    "a Registration Reply to judge",
-                    f"no reply within {ctx.profile.reply_timeout:g} s",
-                    None,
-                    (sent.frame,),
-                )
-            )
+            checks.append(_nothing_to_judge(label, sent, ctx.profile.reply_timeout))
             continue
         rrp = judge.parse_reply(reply.payload)
         got, want = low32(rrp.identification), low32(req.identification)
@@ -328,15 +325,7 @@ def reply_authenticator(ctx: CaseContext) -> list[Check]:
     ):
         sent, reply = ask(ctx, ep, req, note=label)
         if reply is None:
-            checks.append(
-                Check(
-                    label,
-                    "a Registration Reply to judge",
-                    f"no reply within {ctx.profile.reply_timeout:g} s",
-                    None,
-                    (sent.frame,),
-                )
-            )
+            checks.append(_nothing_to_judge(label, sent, ctx.profile.reply_timeout))
             continue
         problem = judge.authentication_problem(req, reply)
         observed = (
