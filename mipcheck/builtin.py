@@ -138,13 +138,17 @@ class BuiltinControl(DeviceControl):
         """Where the core's encapsulate hook would send a packet for ``home_address`` (RFC 3519)."""
         from mipcheck.ha.tunnel import TunnelError
 
-        out = self.lab.ha.call(lambda core: core.encapsulate(home_address, b""))
+        out = self._on_core(lambda core: core.encapsulate(home_address, b""))
         return None if isinstance(out, TunnelError) else out[1]
 
     def bindings_of(self, home_address: str) -> tuple[tuple[str, str], ...] | None:
         """The built-in home agent's binding list for ``home_address`` (its management view)."""
-        found = self.lab.ha.call(lambda core: core.bindings.get(home_address, ()))
+        found = self._on_core(lambda core: core.bindings.get(home_address, ()))
         return tuple((b.care_of_address, b.source[0]) for b in found)
+
+    def _on_core(self, fn: Any) -> Any:
+        """Run ``fn(core)`` where the home agent core lives (its own thread and loop here)."""
+        return self.lab.ha.call(fn)
 
     def describe(self) -> dict[str, Any]:
         return {

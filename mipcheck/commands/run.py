@@ -257,32 +257,25 @@ def run(
                 highlight=False,
             )
         if sim:
+            from contextlib import nullcontext
+
             from mipcheck.sim.home_agent import SimLab
 
-            lab = SimLab(faults)
-            with progress:
-                result = run_suite(
-                    SUITE,
-                    cases,
-                    lab.profile,
-                    lab.control,
-                    evidence_dir=out,
-                    progress=progress,
-                    preflight=PREFLIGHT,
-                    transport=lab.transport,
-                )
+            lab_context = nullcontext(SimLab(faults))
         else:
-            with BuiltinLab(faults) as lab, progress:
-                result = run_suite(
-                    SUITE,
-                    cases,
-                    lab.profile,
-                    lab.control,
-                    evidence_dir=out,
-                    progress=progress,
-                    jobs=jobs,
-                    preflight=PREFLIGHT,
-                )
+            lab_context = BuiltinLab(faults)
+        with lab_context as lab, progress:
+            transport = {"transport": lab.transport} if sim else {"jobs": jobs}
+            result = run_suite(
+                SUITE,
+                cases,
+                lab.profile,
+                lab.control,
+                evidence_dir=out,
+                progress=progress,
+                preflight=PREFLIGHT,
+                **transport,
+            )
 
     from mipcheck.engine.report_console import print_run
     from mipcheck.engine.report_html import write_html

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .network import Address
+from .network import Address, QueueActor
 
 ECHO_PORT = 7  # RFC 862
 
@@ -22,23 +22,13 @@ class Received:
     data: bytes
 
 
-class EchoCorrespondent:
+class EchoCorrespondent(QueueActor):
     """An actor that answers each datagram with the same bytes, from where it was asked."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.received: list[Received] = []
-        self._out: list[tuple[bytes, Address, Address]] = []
 
     def receive_datagram(self, data: bytes, src: Address, local: Address, now: float) -> None:
         self.received.append(Received(now, src, data))
         self._out.append((data, local, src))
-
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address, Address]]:
-        out, self._out = self._out, []
-        return out
-
-    def get_timer(self) -> float | None:
-        return None
-
-    def handle_timer(self, now: float) -> None:
-        return None

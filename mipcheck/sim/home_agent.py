@@ -15,8 +15,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from mipcheck.builtin import HA_ADDRESS, builtin_profile, ha_config, mobile_nodes
-from mipcheck.engine.control import DeviceControl
+from mipcheck.builtin import HA_ADDRESS, BuiltinControl, builtin_profile, ha_config, mobile_nodes
 from mipcheck.engine.transport import SimTransport
 from mipcheck.ha.core import Decision, HomeAgent
 from mipcheck.ha.faults import check_faults
@@ -52,10 +51,8 @@ class HomeAgentActor:
         self.core.handle_timer(now)
 
 
-class SimControl(DeviceControl):
+class SimControl(BuiltinControl):
     """The side channels of :class:`mipcheck.builtin.BuiltinControl`, on the simulated home agent."""
-
-    unconfigured_separate = True
 
     def __init__(self, lab: SimLab) -> None:
         self.lab = lab
@@ -77,17 +74,8 @@ class SimControl(DeviceControl):
             self.lab.network.release(self._unconfigured)
             self._unconfigured = None
 
-    def can_query_tunnel_route(self) -> bool:
-        return True
-
-    def tunnel_route(self, home_address: str) -> tuple[str, int] | None:
-        from mipcheck.ha.tunnel import TunnelError
-
-        out = self.lab.core.encapsulate(home_address, b"")
-        return None if isinstance(out, TunnelError) else out[1]
-
-    def bindings_of(self, home_address: str) -> tuple[tuple[str, str], ...] | None:
-        return tuple((b.care_of_address, b.source[0]) for b in self.lab.core.bindings.get(home_address, ()))
+    def _on_core(self, fn: Any) -> Any:
+        return fn(self.lab.core)  # one thread drives the simulated network: call directly
 
     def describe(self) -> dict[str, Any]:
         return {

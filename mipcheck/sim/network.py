@@ -47,6 +47,23 @@ class Actor(Protocol):
     def handle_timer(self, now: float) -> None: ...
 
 
+class QueueActor:
+    """The plumbing of an actor that only answers what it receives: an outbox and no timer."""
+
+    def __init__(self) -> None:
+        self._out: list[tuple[bytes, Address, Address]] = []
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address, Address]]:
+        out, self._out = self._out, []
+        return out
+
+    def get_timer(self) -> float | None:
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class Transmission:
     """One datagram on the simulated wire and what became of it (the network's own evidence)."""

@@ -24,7 +24,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
-from .network import Address, SimNetwork, Transmission
+from .network import Address, QueueActor, SimNetwork, Transmission
 
 TUNNEL_PORT = 4500  # RFC 3948: UDP-encapsulated ESP; here the transparent tunnel
 _IP = struct.Struct("!BBHHHBBH4s4s")
@@ -94,10 +94,11 @@ class Tunnel:
     since: float
 
 
-class VpnGateway:
+class VpnGateway(QueueActor):
     """The VPN gateway in the DMZ: tunnels by x-HoA, VPN-TIAs from ``pool``, attached at ``address``."""
 
     def __init__(self, network: SimNetwork, address: str, pool: str, *, port: int = TUNNEL_PORT) -> None:
+        super().__init__()
         self.network = network
         self.pool = ipaddress.IPv4Network(pool)
         self.place = network.attach(self, address, port)
@@ -105,7 +106,6 @@ class VpnGateway:
         self.carried: list[Carried] = []
         self._by_inner: dict[str, Tunnel] = {}
         self._held: dict[str, set[Address]] = {}  # VPN-TIA -> places held for replies
-        self._out: list[tuple[bytes, Address, Address]] = []
 
     # ---- the VPN's life (IKE is not simulated: up at once)
     def connect(self, outer: str, now: float) -> str:
@@ -169,13 +169,3 @@ class VpnGateway:
             return
         self.carried.append(Carried(now, tunnel.outer, False, packet, "forwarded"))
         self._out.append((encapsulate(src, local, data), self.place, (tunnel.outer, TUNNEL_PORT)))
-
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address, Address]]:
-        out, self._out = self._out, []
-        return out
-
-    def get_timer(self) -> float | None:
-        return None
-
-    def handle_timer(self, now: float) -> None:
-        return None
