@@ -26,6 +26,8 @@ from mipcheck.proto.codec import (
     walk_extensions,
 )
 from mipcheck.proto.extensions import AUTHENTICATOR_TYPES, header_size
+from mipcheck.proto.secret import Secret
+from mipcheck.proto.security import AnalysisSA, SecurityAssociation
 
 __all__ = [
     "ALGORITHMS",
@@ -53,15 +55,14 @@ def compute_authenticator(algorithm: str, key: bytes, data: bytes) -> bytes:
     return authenticator(algorithm, key, data)
 
 
-@dataclass(frozen=True)
-class Key:
-    """A mobility security association as far as authentication needs it."""
+def Key(secret: bytes | str | Secret, algorithm: str = HMAC_MD5, spi: int = 0) -> SecurityAssociation:
+    """The SA of ``msg.verify({spi: Key(secret)})``.
 
-    secret: bytes
-    algorithm: str = HMAC_MD5
-
-    def __repr__(self) -> str:  # never show the secret
-        return f"Key(secret=<hidden>, algorithm={self.algorithm!r})"
+    verify() finds a key by the mapping's SPI, so none is needed here (0 by
+    default). An :class:`~mipcheck.proto.security.AnalysisSA`: a message may
+    carry a reserved SPI, and its authenticator is still checked.
+    """
+    return AnalysisSA(spi, secret, algorithm)
 
 
 @dataclass(frozen=True)
@@ -104,15 +105,15 @@ def auth_extension_spans(data: bytes, start: int) -> list[AuthExtensionSpan]:
     return spans
 
 
-def verify_message(data: bytes, start: int, keys: Mapping[int, Key]) -> list[AuthCheck]:
-    """Check every authentication extension of a message against keys by SPI."""
+def verify_message(data: bytes, start: int, keys: Mapping[int, SecurityAssociation]) -> list[AuthCheck]:
+    """Check every authentication extension of a message against keys by SPI (the mapping's, not ``key.spi``)."""
     out = []
     for span in auth_extension_spans(data, start):
         key = keys.get(span.spi)
         if key is None:
             out.append(AuthCheck(span.ext_type, span.spi, None, span.offset))
             continue
-        expected = authenticator(key.algorithm, key.secret, data[: span.spi_end])
+        expected = authenticator(key.algorithm, key.key, data[: span.spi_end])
         got = data[span.spi_end : span.auth_end]
         out.append(AuthCheck(span.ext_type, span.spi, compare_digest(expected, got), span.offset))
     return out

@@ -30,8 +30,10 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import GRE
 from scapy.packet import Packet, bind_layers, bind_top_down
 
+from mipcheck.proto.security import SecurityAssociation
+
 from . import numbers as n
-from .auth import AuthCheck, Key, compute_authenticator, verify_message
+from .auth import AuthCheck, compute_authenticator, verify_message
 from .extensions import AUTH_CLASSES, MIPExtension
 from .identification import low32
 
@@ -94,8 +96,8 @@ class MobileIPMessage(Packet):
             return MIPTruncatedMessage
         return target
 
-    def verify(self, keys: Mapping[int, Key]) -> list[AuthCheck]:
-        """Check every authentication extension against ``keys`` (SPI -> Key)."""
+    def verify(self, keys: Mapping[int, SecurityAssociation]) -> list[AuthCheck]:
+        """Check every authentication extension against ``keys`` (SPI -> SecurityAssociation, e.g. ``Key(secret)``)."""
         return verify_message(bytes(self), self.fixed_size, keys)
 
     def post_build(self, p: bytes, pay: bytes) -> bytes:

@@ -144,7 +144,7 @@ def test_secrets_never_appear_in_any_output(tmp_path):
     assert bad.returncode == 2 and "zz-very-secret" not in bad.stderr and bad.stderr.count("\n") == 1
     assert "Traceback" not in bad.stderr
     key = parse_key_option(f"1=file:{key_file}")
-    assert "hidden" in repr(key) and "plain-text-secret" not in repr(key) and key.secret == b"plain-text-secret"
+    assert "hidden" in repr(key) and "plain-text-secret" not in repr(key) and key.key == b"plain-text-secret"
     os.environ["T_ESP_KEY"] = ESP_KEY
     try:
         assert ESP_KEY not in repr(parse_esp_sa_option("1,3des-cbc,env:T_ESP_KEY,null,"))

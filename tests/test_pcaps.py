@@ -80,7 +80,7 @@ def test_readme_lists_every_capture_and_the_keys():
     for sa in load_keys_file(str(KEYS)).esp.values():
         assert sa.encryption_key.hex() in readme and sa.authentication_key.hex() in readme
     for key in load_keys_file(str(KEYS)).mip.values():
-        assert key.secret.hex() in readme
+        assert key.key.hex() in readme
 
 
 @needs_tshark

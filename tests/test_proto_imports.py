@@ -38,6 +38,8 @@ def test_ha_and_mn_cores_do_not_import_scapy() -> None:
         "mipcheck.proto.codec",
         "mipcheck.proto.identification",
         "mipcheck.proto.secret",
+        "mipcheck.proto.security",
+        "mipcheck.fields",
         "mipcheck.ha.server",
         "mipcheck.mn.transport",
         "mipcheck.capture.fastpath",

@@ -93,7 +93,9 @@ def test_bad_profile_names_the_key(tmp_path: Path, capsys) -> None:
         '[tester]\ntrusted_sources = ["127.0.0.2"]\n'
     )
     rc, _, stderr = _run(["--profile", str(p), "--out", str(tmp_path)], capsys)
-    assert rc == 2 and stderr.strip() == f"mipcheck: error: {p}: mn.spi: 12 is out of range 256..4294967295"
+    assert rc == 2 and stderr.strip() == (
+        f"mipcheck: error: {p}: mn.spi: 12 is out of range 256..4294967295 (0-255 reserved)"
+    )
 
 
 def test_list_shows_cases_and_faults(capsys) -> None:

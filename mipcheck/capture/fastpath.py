@@ -229,7 +229,7 @@ def _verify(data: bytes, start: int, exts: list, keys: dict[int, MipKey] | None)
         key = keys.get(spi) if keys else None
         verified = None
         if key is not None:
-            digest = codec.authenticator(key.algorithm, key.secret, data[start:spi_end])
+            digest = codec.authenticator(key.algorithm, key.key, data[start:spi_end])
             verified = compare_digest(digest, data[spi_end : eoff + hdr + length])
         out.append({"type": t, "spi": spi, "verified": verified})
     return out

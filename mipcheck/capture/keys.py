@@ -34,9 +34,9 @@ from pathlib import Path
 
 from mipcheck import keysource
 from mipcheck.errors import ConfigError, InputError
+from mipcheck.proto.codec import ALGORITHMS as MIP_ALGORITHMS
+from mipcheck.proto.security import AnalysisSA
 from mipcheck.tomlfile import read_toml
-
-MIP_ALGORITHMS = ("hmac-md5", "prefix-suffix-md5")
 
 # our names -> scapy.layers.ipsec names
 ESP_CIPHERS = {
@@ -57,16 +57,8 @@ ESP_INTEGRITY = {
 }
 
 
-@dataclass(frozen=True)
-class MipKey:
-    """Mobility security association as far as checking authenticators needs it."""
-
-    spi: int
-    secret: bytes = field(repr=False)
-    algorithm: str = "hmac-md5"
-
-    def __repr__(self) -> str:
-        return f"MipKey(spi={self.spi}, secret=<hidden>, algorithm={self.algorithm!r})"
+# A capture may carry a reserved SPI (0-255) and its authenticator is still checked: AnalysisSA allows one.
+MipKey = AnalysisSA
 
 
 @dataclass(frozen=True)
@@ -147,7 +139,10 @@ def parse_key_option(value: str, typed_inline: list[str] | None = None) -> MipKe
     secret, inline = keysource.from_option(rest, what)
     if inline and typed_inline is not None:
         typed_inline.append(what)
-    return MipKey(spi, secret, algorithm)
+    try:
+        return MipKey(spi, secret, algorithm)
+    except ConfigError as exc:
+        raise InputError(f"{what}: {exc.key} {exc.problem}") from None
 
 
 def parse_esp_sa_option(value: str, typed_inline: list[str] | None = None) -> EspSA:
@@ -208,16 +203,15 @@ def load_keys_file(path: str) -> KeyRing:
     for i, entry in enumerate(doc.get("mip", []), start=1):
         where = f"mip[{i}]"
         spi = _toml_spi(entry, where, path)
-        algorithm = entry.get("algorithm", "hmac-md5")
-        if algorithm not in MIP_ALGORITHMS:
-            raise ConfigError(f"{where}.algorithm", f"use one of {', '.join(MIP_ALGORITHMS)}", source=path)
         secret = entry.get("secret")
         if not isinstance(secret, str) or not secret:
             raise ConfigError(f"{where}.secret", "missing or not a string", source=path)
         try:
-            ring.mip[spi] = MipKey(spi, parse_secret(secret, f"{where}.secret", Path(path).resolve().parent), algorithm)
+            raw = parse_secret(secret, f"{where}.secret", Path(path).resolve().parent)
         except InputError as exc:
             raise ConfigError(f"{where}.secret", str(exc).split(": ", 1)[-1], source=path) from None
+        algorithm = entry.get("algorithm", "hmac-md5")
+        ring.mip[spi] = MipKey.checked(spi, raw, algorithm, where=where, source=path)
     for i, entry in enumerate(doc.get("esp", []), start=1):
         where = f"esp[{i}]"
         spi = _toml_spi(entry, where, path)

@@ -41,12 +41,12 @@ from mipcheck.layers.agent import (
     AgentExtPadding,
     AgentExtUnknown,
 )
-from mipcheck.layers.auth import Key, iter_extension_spans, verify_message
+from mipcheck.layers.auth import iter_extension_spans, verify_message
 from mipcheck.layers.extensions import EXTENSION_CLASSES, MIPExtension, MIPExtUnknown
 from mipcheck.layers.secret import VirtualField
 
 from . import linktypes as lt
-from .keys import ESP_CIPHERS, ESP_INTEGRITY, EspSA, KeyRing
+from .keys import ESP_CIPHERS, ESP_INTEGRITY, EspSA, KeyRing, MipKey
 from .names import (
     AGENT_ADVERTISEMENT,
     AGENT_SOLICITATION,
@@ -125,7 +125,7 @@ def agent_extension_dict(ext: AgentExtension) -> dict[str, Any]:
     return out
 
 
-def message_dict(msg: Packet, raw: bytes, keys: dict[int, Key]) -> tuple[dict[str, Any], list[str]]:
+def message_dict(msg: Packet, raw: bytes, keys: dict[int, MipKey]) -> tuple[dict[str, Any], list[str]]:
     """Record form of a UDP/434 message, and what is malformed in it."""
     t = msg.type
     out: dict[str, Any] = {"type": t, "name": MESSAGE_NAMES.get(t, f"Unknown type {t}")}
@@ -239,7 +239,7 @@ class _Walk:
         self.r = record
         self.layers: list[str] = record["layers"]
         self.errors: list[str] = record["errors"]
-        self.keys = {spi: Key(k.secret, k.algorithm) for spi, k in (ring.mip.items() if ring else ())}
+        self.keys: dict[int, MipKey] = dict(ring.mip) if ring else {}
         self.esp = esp
         self.tree: list[tuple[str, Packet | None, str]] | None = [] if tree else None
         self.src: str | None = None

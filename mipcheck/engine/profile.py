@@ -13,18 +13,19 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mipcheck import keysource
+from mipcheck import fields
 from mipcheck.errors import ConfigError
-from mipcheck.proto.codec import ALGORITHMS, HMAC_MD5
+from mipcheck.proto.codec import HMAC_MD5
 from mipcheck.proto.numbers import MIP_PORT
 from mipcheck.proto.numbers import (
     RRQ_FLAG_LETTERS as FLAG_LETTERS,  # RFC 5944 3.3, most significant bit first
 )
 from mipcheck.proto.secret import Secret
+from mipcheck.proto.security import SecurityAssociation, exposes_sa
 from mipcheck.tomlfile import read_toml
 
 ROLES = ("i-ha", "x-ha")
@@ -81,19 +82,24 @@ _TABLES = {
 }
 
 
+@exposes_sa
 @dataclass(frozen=True)
 class MobileNode:
-    """One mobility security association the tester may use."""
+    """A mobile node the tester may play: home address, home agent and their security association."""
 
     home_address: str
     home_agent: str | None  # None: the device's address
-    spi: int
-    secret: Secret = field(repr=False)
-    algorithm: str = HMAC_MD5
+    spi: InitVar[int] = None  # InitVars, with secret and algorithm: they build sa
+    secret: InitVar[Secret | bytes | str] = None
+    algorithm: InitVar[str] = HMAC_MD5
     replay: str = "timestamp"
     nai: str | None = None
     secret_from: str = "inline"  # for reports: where the secret came from, never the secret
     flags: int = 0  # request flag bits set on every request (``[mn] flags``), besides D
+    sa: SecurityAssociation = field(init=False)
+
+    def __post_init__(self, spi: int, secret: Secret | bytes | str, algorithm: str) -> None:
+        object.__setattr__(self, "sa", SecurityAssociation.checked(spi, secret, algorithm, where="mn"))
 
     @property
     def flag_letters(self) -> str:
@@ -234,11 +240,7 @@ class _Reader:
         return [str(ipaddress.IPv4Address(i)) for i in range(int(a), int(b) + 1)]
 
     def integer(self, key: str, value: Any, lo: int, hi: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, f"expected an integer, got {value!r}")
-        if not lo <= value <= hi:
-            raise self.fail(key, f"{value} is out of range {lo}..{hi}")
-        return value
+        return fields.integer(key, value, lo, hi, self.source)
 
     def number(self, key: str, value: Any, lo: float, hi: float) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -248,14 +250,11 @@ class _Reader:
         return float(value)
 
     def choice(self, key: str, value: Any, choices: tuple[str, ...]) -> str:
-        if value not in choices:
-            raise self.fail(key, f"{value!r} is not one of {', '.join(choices)}")
-        return value
+        return fields.choice(key, value, choices, self.source)
 
-    def secret(self, prefix: str, table: Mapping[str, Any]) -> tuple[Secret, str]:
+    def sa(self, prefix: str, table: Mapping[str, Any]) -> tuple[SecurityAssociation, str]:
         base_dir = Path(self.source).parent if self.source else None
-        raw, origin = keysource.from_table(table, prefix, base_dir=base_dir, source=self.source)
-        return Secret(raw), origin
+        return SecurityAssociation.from_table(table, prefix, base_dir=base_dir, source=self.source)
 
 
 def _flags(r: _Reader, key: str, value: Any) -> int:
@@ -297,12 +296,7 @@ def _mobile_nodes(r: _Reader, raw: Any) -> tuple[MobileNode, ...]:
         else:
             raise r.fail(f"{prefix}.home_address", "missing")
         ha = r.address(f"{prefix}.home_agent", table["home_agent"]) if "home_agent" in table else None
-        if "spi" not in table:
-            raise r.fail(f"{prefix}.spi", "missing")
-        # RFC 5944 3.5: SPI values 0 through 255 are reserved.
-        spi = r.integer(f"{prefix}.spi", table["spi"], 256, 0xFFFFFFFF)
-        secret, secret_from = r.secret(prefix, table)
-        algorithm = r.choice(f"{prefix}.algorithm", table.get("algorithm", HMAC_MD5), ALGORITHMS)
+        sa, secret_from = r.sa(prefix, table)
         if table.get("replay", "timestamp") == "nonce":
             raise r.fail(
                 f"{prefix}.replay", "'nonce' is not supported by the suite yet; configure timestamp replay protection"
@@ -313,7 +307,7 @@ def _mobile_nodes(r: _Reader, raw: Any) -> tuple[MobileNode, ...]:
             raise r.fail(f"{prefix}.nai", "expected a non-empty string of at most 255 octets")
         flags = _flags(r, f"{prefix}.flags", table.get("flags", []))
         for home in homes:
-            nodes.append(MobileNode(home, ha, spi, secret, algorithm, replay, nai, secret_from, flags))
+            nodes.append(MobileNode(home, ha, sa.spi, sa.secret, sa.algorithm, replay, nai, secret_from, flags))
     if len(nodes) > MAX_MOBILE_NODES:
         raise r.fail("mn", f"{len(nodes)} mobile nodes; at most {MAX_MOBILE_NODES}")
     seen: set[str] = set()
@@ -370,9 +364,7 @@ def parse_profile(doc: Mapping[str, Any], source: str | None = None, *, target: 
     appl = r.table(doc, "applicability")
     flags: dict[str, bool] = {}
     for key, value in appl.items():
-        if not isinstance(value, bool):
-            raise r.fail(f"applicability.{key}", "expected true or false")
-        flags[key] = value
+        flags[key] = fields.boolean(f"applicability.{key}", value, r.source)
 
     cmds = r.table(doc, "commands")
     commands: dict[str, Any] = {}
@@ -381,9 +373,7 @@ def parse_profile(doc: Mapping[str, Any], source: str | None = None, *, target: 
         if key == "timeout":
             commands[key] = r.number(full, value, 1, 3600)
         elif key == "unconfigured_separate":
-            if not isinstance(value, bool):
-                raise r.fail(full, "expected true or false")
-            commands[key] = value
+            commands[key] = fields.boolean(full, value, r.source)
         elif key == "unconfigured_target":
             try:
                 parse_target(value, key=full)

@@ -11,74 +11,41 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mipcheck import keysource
 from mipcheck.errors import ConfigError
-from mipcheck.proto.codec import ALGORITHMS, HMAC_MD5
+from mipcheck.fields import REPLAY_MODES, boolean, choice, integer, ipv4
+from mipcheck.proto.codec import HMAC_MD5
 from mipcheck.proto.numbers import INFINITE_LIFETIME
 from mipcheck.proto.secret import Secret
+from mipcheck.proto.security import SecurityAssociation, exposes_sa
 from mipcheck.tomlfile import read_toml
 
 ROLES = ("i-ha", "x-ha")
-REPLAY_MODES = ("timestamp", "nonce")
-MIN_SPI = 256  # RFC 5944 1.6 (definition of SPI): values 0 through 255 are reserved
 
 
-def _ipv4(key: str, value: Any, source: str | None) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(key, f"expected an IPv4 address string, got {type(value).__name__}", source=source)
-    try:
-        return str(ipaddress.IPv4Address(value))
-    except ValueError:
-        raise ConfigError(key, f"{value!r} is not an IPv4 address", source=source) from None
-
-
-def _int(key: str, value: Any, lo: int, hi: int, source: str | None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(key, f"expected an integer, got {type(value).__name__}", source=source)
-    if not lo <= value <= hi:
-        raise ConfigError(key, f"{value} is out of range {lo}..{hi}", source=source)
-    return value
-
-
-def _bool(key: str, value: Any, source: str | None) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, f"expected true or false, got {value!r}", source=source)
-    return value
-
-
-def _choice(key: str, value: Any, choices: Iterable[str], source: str | None) -> str:
-    choices = tuple(choices)
-    if value not in choices:
-        raise ConfigError(key, f"{value!r} is not one of {', '.join(choices)}", source=source)
-    return value
-
-
+@exposes_sa
 @dataclass(frozen=True)
 class MobileNodeConfig:
-    """One mobility security association (home address, SPI, key) the home agent shares with a mobile node."""
+    """A mobile node the home agent serves: its home address and the security association they share."""
 
     home_address: str
-    spi: int
-    secret: Secret
-    algorithm: str = HMAC_MD5
+    spi: InitVar[int] = None  # InitVars, with secret and algorithm: they build sa
+    secret: InitVar[Secret | bytes | str] = None
+    algorithm: InitVar[str] = HMAC_MD5
     replay: str = "timestamp"
     nai: str | None = None
+    sa: SecurityAssociation = field(init=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, spi: int, secret: Secret | bytes | str, algorithm: str) -> None:
         where = f"mobile_node[{self.home_address}]"
-        object.__setattr__(self, "home_address", _ipv4(f"{where}.home_address", self.home_address, None))
-        _int(f"{where}.spi", self.spi, MIN_SPI, 0xFFFFFFFF, None)
-        if not isinstance(self.secret, Secret):
-            object.__setattr__(self, "secret", Secret(self.secret))
-        if len(self.secret) == 0:
-            raise ConfigError(f"{where}.secret", "is empty")
-        _choice(f"{where}.algorithm", self.algorithm, ALGORITHMS, None)
-        _choice(f"{where}.replay", self.replay, REPLAY_MODES, None)
+        object.__setattr__(self, "home_address", ipv4(f"{where}.home_address", self.home_address, None))
+        object.__setattr__(self, "sa", SecurityAssociation.checked(spi, secret, algorithm, where=where))
+        choice(f"{where}.replay", self.replay, REPLAY_MODES, None)
 
 
 @dataclass(frozen=True)
@@ -106,13 +73,13 @@ class HAConfig:
     _by_home: Mapping[str, MobileNodeConfig] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "address", _ipv4("address", self.address, None))
+        object.__setattr__(self, "address", ipv4("address", self.address, None))
         if ipaddress.IPv4Address(self.address).is_unspecified:
             # The Home Agent field of every request is checked against this address
             # (RFC 5944 3.8.2.1, code 136), so it must be one the home agent owns.
             raise ConfigError("address", "must be a unicast address of the home agent, not 0.0.0.0")
-        _int("port", self.port, 0, 65535, None)
-        _choice("role", self.role, ROLES, None)
+        integer("port", self.port, 0, 65535, None)
+        choice("role", self.role, ROLES, None)
         nets = []
         for i, net in enumerate(self.trusted_networks):
             try:
@@ -120,7 +87,7 @@ class HAConfig:
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"trusted_networks[{i}]", f"{net!r} is not an IPv4 network ({exc})") from None
         object.__setattr__(self, "trusted_networks", tuple(nets))
-        _int("max_lifetime", self.max_lifetime, 1, INFINITE_LIFETIME, None)
+        integer("max_lifetime", self.max_lifetime, 1, INFINITE_LIFETIME, None)
         if isinstance(self.replay_skew, bool) or not isinstance(self.replay_skew, int | float) or self.replay_skew < 0:
             raise ConfigError("replay_skew", f"expected a number of seconds >= 0, got {self.replay_skew!r}")
         object.__setattr__(self, "replay_skew", float(self.replay_skew))
@@ -131,9 +98,9 @@ class HAConfig:
             "udp_tunneling",
             "reverse_tunnel_required",
         ):
-            _bool(key, getattr(self, key), None)
-        _int("keepalive_interval", self.keepalive_interval, 0, 65535, None)
-        _int("max_simultaneous_bindings", self.max_simultaneous_bindings, 1, 1 << 16, None)
+            boolean(key, getattr(self, key), None)
+        integer("keepalive_interval", self.keepalive_interval, 0, 65535, None)
+        integer("max_simultaneous_bindings", self.max_simultaneous_bindings, 1, 1 << 16, None)
         if self.reverse_tunnel_required and not self.reverse_tunneling:
             raise ConfigError("reverse_tunnel_required", "needs reverse_tunneling = true")
         if self.log_file is not None and not isinstance(self.log_file, str):
@@ -174,12 +141,6 @@ _HA_KEYS = {
 _MN_KEYS = {"home_address", "spi", *keysource.TABLE_KEYS, "algorithm", "replay", "nai"}
 
 
-def load_secret(table: Mapping[str, Any], key_prefix: str, base_dir: Path, source: str | None) -> Secret:
-    """The secret of one security association (see :func:`mipcheck.keysource.from_table`)."""
-    raw, _origin = keysource.from_table(table, key_prefix, base_dir=base_dir, source=source)
-    return Secret(raw)
-
-
 def _mobile_node(i: int, table: Any, base_dir: Path, source: str | None) -> MobileNodeConfig:
     where = f"mobile_node[{i}]"
     if not isinstance(table, dict):
@@ -187,18 +148,15 @@ def _mobile_node(i: int, table: Any, base_dir: Path, source: str | None) -> Mobi
     for k in table:
         if k not in _MN_KEYS:
             raise ConfigError(f"{where}.{k}", "unknown key", source=source)
-    for k in ("home_address", "spi"):
-        if k not in table:
-            raise ConfigError(f"{where}.{k}", "missing", source=source)
-    home = _ipv4(f"{where}.home_address", table["home_address"], source)
-    spi = _int(f"{where}.spi", table["spi"], MIN_SPI, 0xFFFFFFFF, source)
-    algorithm = _choice(f"{where}.algorithm", table.get("algorithm", HMAC_MD5), ALGORITHMS, source)
-    replay = _choice(f"{where}.replay", table.get("replay", "timestamp"), REPLAY_MODES, source)
+    if "home_address" not in table:
+        raise ConfigError(f"{where}.home_address", "missing", source=source)
+    home = ipv4(f"{where}.home_address", table["home_address"], source)
+    replay = choice(f"{where}.replay", table.get("replay", "timestamp"), REPLAY_MODES, source)
     nai = table.get("nai")
     if nai is not None and not isinstance(nai, str):
         raise ConfigError(f"{where}.nai", "expected a string", source=source)
-    secret = load_secret(table, where, base_dir, source)
-    return MobileNodeConfig(home, spi, secret, algorithm, replay, nai)
+    sa, _origin = SecurityAssociation.from_table(table, where, base_dir=base_dir, source=source)
+    return MobileNodeConfig(home, sa.spi, sa.secret, sa.algorithm, replay, nai)
 
 
 def ha_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), source: str | None = None) -> HAConfig:
@@ -207,11 +165,11 @@ def ha_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), 
             raise ConfigError(k, "unknown key", source=source)
     kw: dict[str, Any] = {}
     if "address" in data:
-        kw["address"] = _ipv4("address", data["address"], source)
+        kw["address"] = ipv4("address", data["address"], source)
     if "port" in data:
-        kw["port"] = _int("port", data["port"], 0, 65535, source)
+        kw["port"] = integer("port", data["port"], 0, 65535, source)
     if "role" in data:
-        kw["role"] = _choice("role", data["role"], ROLES, source)
+        kw["role"] = choice("role", data["role"], ROLES, source)
     if "trusted_networks" in data:
         nets = data["trusted_networks"]
         if not isinstance(nets, list):
@@ -226,7 +184,7 @@ def ha_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), 
                 ) from None
         kw["trusted_networks"] = tuple(parsed)
     if "max_lifetime" in data:
-        kw["max_lifetime"] = _int("max_lifetime", data["max_lifetime"], 1, INFINITE_LIFETIME, source)
+        kw["max_lifetime"] = integer("max_lifetime", data["max_lifetime"], 1, INFINITE_LIFETIME, source)
     if "replay_skew" in data:
         v = data["replay_skew"]
         if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
@@ -240,11 +198,11 @@ def ha_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), 
         "reverse_tunnel_required",
     ):
         if key in data:
-            kw[key] = _bool(key, data[key], source)
+            kw[key] = boolean(key, data[key], source)
     if "keepalive_interval" in data:
-        kw["keepalive_interval"] = _int("keepalive_interval", data["keepalive_interval"], 0, 65535, source)
+        kw["keepalive_interval"] = integer("keepalive_interval", data["keepalive_interval"], 0, 65535, source)
     if "max_simultaneous_bindings" in data:
-        kw["max_simultaneous_bindings"] = _int(
+        kw["max_simultaneous_bindings"] = integer(
             "max_simultaneous_bindings", data["max_simultaneous_bindings"], 1, 1 << 16, source
         )
     if "log_file" in data:

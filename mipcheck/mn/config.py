@@ -8,41 +8,35 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mipcheck import keysource
 from mipcheck.errors import ConfigError
-from mipcheck.ha.config import (
-    MIN_SPI,
-    REPLAY_MODES,
-    _bool,
-    _choice,
-    _int,
-    _ipv4,
-    load_secret,
-)
-from mipcheck.proto.codec import ALGORITHMS, HMAC_MD5
+from mipcheck.fields import REPLAY_MODES, boolean, choice, integer, ipv4
+from mipcheck.proto.codec import HMAC_MD5
 from mipcheck.proto.secret import Secret
+from mipcheck.proto.security import SecurityAssociation, exposes_sa
 from mipcheck.tomlfile import read_toml
 
 
+@exposes_sa
 @dataclass(frozen=True)
 class MNConfig:
     """A mobile node's side of one registration: addresses, security association, options."""
 
     home_address: str
     home_agent: str
-    spi: int
-    secret: Secret
+    spi: InitVar[int] = None  # InitVars, with algorithm below: they build sa
+    secret: InitVar[Secret | bytes | str] = None
     ha_port: int = 434
     local_address: str = "127.0.0.1"
     local_port: int = 0
     care_of_address: str | None = None  # default: local_address (co-located)
     colocated: bool = True  # 'D' bit (RFC 5944 3.3): the mobile node decapsulates itself
     lifetime: int = 1800
-    algorithm: str = HMAC_MD5
+    algorithm: InitVar[str] = HMAC_MD5
     replay: str = "timestamp"
     nai: str | None = None
     reverse_tunnel: bool = False  # 'T' bit (RFC 3024)
@@ -51,25 +45,23 @@ class MNConfig:
     force_udp: bool = False  # its 'F' flag
     timeout: float = 1.0  # first retransmission timeout, seconds
     attempts: int = 4  # transmissions before giving up
+    sa: SecurityAssociation = field(init=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, spi: int, secret: Secret | bytes | str, algorithm: str) -> None:
         for key in ("home_address", "home_agent", "local_address"):
-            object.__setattr__(self, key, _ipv4(key, getattr(self, key), None))
+            object.__setattr__(self, key, ipv4(key, getattr(self, key), None))
         if self.care_of_address is not None:
-            object.__setattr__(self, "care_of_address", _ipv4("care_of_address", self.care_of_address, None))
-        _int("spi", self.spi, MIN_SPI, 0xFFFFFFFF, None)
-        if not isinstance(self.secret, Secret):
-            object.__setattr__(self, "secret", Secret(self.secret))
-        _int("ha_port", self.ha_port, 1, 65535, None)
-        _int("local_port", self.local_port, 0, 65535, None)
-        _int("lifetime", self.lifetime, 0, 0xFFFF, None)
-        _choice("algorithm", self.algorithm, ALGORITHMS, None)
-        _choice("replay", self.replay, REPLAY_MODES, None)
+            object.__setattr__(self, "care_of_address", ipv4("care_of_address", self.care_of_address, None))
+        object.__setattr__(self, "sa", SecurityAssociation(spi, secret, algorithm))
+        integer("ha_port", self.ha_port, 1, 65535, None)
+        integer("local_port", self.local_port, 0, 65535, None)
+        integer("lifetime", self.lifetime, 0, 0xFFFF, None)
+        choice("replay", self.replay, REPLAY_MODES, None)
         for key in ("colocated", "reverse_tunnel", "simultaneous", "udp_tunnel", "force_udp"):
-            _bool(key, getattr(self, key), None)
+            boolean(key, getattr(self, key), None)
         if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or self.timeout <= 0:
             raise ConfigError("timeout", f"expected seconds > 0, got {self.timeout!r}")
-        _int("attempts", self.attempts, 1, 100, None)
+        integer("attempts", self.attempts, 1, 100, None)
         if self.force_udp and not self.udp_tunnel:
             raise ConfigError("force_udp", "needs udp_tunnel = true")
 
@@ -108,12 +100,13 @@ def mn_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), 
     for k in ("home_address", "home_agent", "spi"):
         if k not in data:
             raise ConfigError(k, "missing", source=source)
-    kw: dict[str, Any] = {k: v for k, v in data.items() if k not in keysource.TABLE_KEYS}
+    kw: dict[str, Any] = {k: v for k, v in data.items() if k not in (*keysource.TABLE_KEYS, "spi", "algorithm")}
     if "nai" in kw and not isinstance(kw["nai"], str):
         raise ConfigError("nai", "expected a string", source=source)
-    kw["secret"] = load_secret(data, "mobile node", base_dir, source)
-    kw.setdefault("algorithm", HMAC_MD5)
-    _choice("algorithm", kw["algorithm"], ALGORITHMS, source)
+    sa, _origin = SecurityAssociation.from_table(
+        data, "", base_dir=base_dir, source=source, secret_prefix="mobile node"
+    )
+    kw.update(spi=sa.spi, secret=sa.secret, algorithm=sa.algorithm)
     try:
         return MNConfig(**kw)
     except ConfigError as exc:
