@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "fuzz",
         "Fuzz a home agent with structure-aware messages (default: the built-in i-HA).",
     ),
+    "lab": ("mipcheck.commands.lab", "lab", "RFC 5265 Figure 1 in network namespaces (root): up, down, status, shell."),
 }
 
 

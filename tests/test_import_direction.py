@@ -46,6 +46,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("netns lab", ("mipcheck.lab",)),  # Figure 1 in network namespaces: real agents, firewall, VPN
     ("suites", ("mipcheck.suites", "mipcheck.fuzz")),  # fuzz: a campaign is a peer of a suite
     ("front", ("mipcheck.commands", "mipcheck.cli")),
+    ("entry", ("mipcheck.__main__",)),  # python -m mipcheck: runs the CLI
 )
 PEERS_MAY_IMPORT_EACH_OTHER = frozenset({"foundation"})
 

@@ -1,0 +1,494 @@
+"""``up``, ``down`` and ``status`` of a lab: build Figure 1 from :mod:`.topology`, start its agents, record it.
+
+``up`` creates the namespaces, bridges and veths, addresses and routes, loads
+the firewall's and the NAT's nftables rulesets, writes the home agents'
+configs, a site profile and the VPN gateway's strongSwan config under the
+state directory, starts the i-HA and x-HA (``mipcheck ha serve``) and charon in
+their namespaces and waits until each answers; then writes ``lab.json``. If
+anything fails (or ``up`` is interrupted), what was made is torn down again.
+
+``down`` works from names, not from ``lab.json``: it kills every process in
+a namespace with the lab's prefix or naming the state directory, deletes the
+namespaces (the veths, bridges and nftables tables inside go with them) and
+removes the state directory. So it also cleans up after a ``kill -9`` of ``up``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mipcheck.errors import MipcheckError
+
+from . import firewall, netns, vpn
+from .topology import (
+    IHA_ADDRESS,
+    INNER_HOME_ADDRESS,
+    INTERNAL_NETWORK,
+    MIP_PORT,
+    MN_NAI,
+    OUTER_HOME_ADDRESS,
+    VPN_POOL,
+    XHA_ADDRESS,
+    Topology,
+    build_topology,
+    check_lab_name,
+    namespace_prefix,
+)
+
+STATE_FILE = "lab.json"
+HA_START_TIMEOUT = 10.0
+INNER_SPI = 0x52650001
+OUTER_SPI = 0x52660001
+
+
+def default_state_dir(name: str) -> Path:
+    """``/run/mipcheck/lab-<name>`` as root, else under ``$XDG_RUNTIME_DIR``; ``$MIPCHECK_LAB_DIR`` overrides."""
+    base = os.environ.get("MIPCHECK_LAB_DIR")
+    if base:
+        return Path(base) / f"lab-{name}"
+    if os.geteuid() != 0 and os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(os.environ["XDG_RUNTIME_DIR"]) / "mipcheck" / f"lab-{name}"
+    return Path("/run/mipcheck") / f"lab-{name}"
+
+
+def mipcheck_argv(*args: str) -> list[str]:
+    """``python -m mipcheck ARGS`` (or the equivalent while there is no ``mipcheck/__main__.py``)."""
+    import mipcheck
+
+    if Path(mipcheck.__file__).with_name("__main__.py").exists():
+        return [sys.executable, "-m", "mipcheck", *args]
+    return [sys.executable, "-c", "from mipcheck.cli import main; main()", *args]
+
+
+def _child_env() -> dict[str, str]:
+    """The environment for mipcheck processes: this mipcheck importable first, whatever the cwd."""
+    import mipcheck
+
+    root = str(Path(mipcheck.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else ""), "PYTHONUNBUFFERED": "1"}
+
+
+@dataclass
+class Process:
+    node: str
+    name: str
+    pid: int
+    argv: list[str]
+    log: str
+
+
+@dataclass
+class Lab:
+    """A running lab: its topology, where its files are, what it started."""
+
+    topology: Topology
+    state_dir: Path
+    processes: list[Process] = field(default_factory=list)
+    vpn_not_started: str | None = None
+    site_profile: Path | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    started: str = ""
+    up_seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.topology.name
+
+    def pids(self, node: str) -> list[int]:
+        return [p.pid for p in self.processes if p.node == node]
+
+    def as_json(self) -> dict[str, Any]:
+        t = self.topology
+        return {
+            "name": t.name,
+            "prefix": t.prefix,
+            "state_dir": str(self.state_dir),
+            "started": self.started,
+            "up_seconds": round(self.up_seconds, 3),
+            "nat": t.nat,
+            "switch": {
+                "namespace": t.switch_namespace,
+                "bridges": {n.name: n.bridge for n in t.networks if n.bridge},
+            },
+            "networks": [
+                {"name": n.name, "subnet": str(n.subnet), "bridge": n.bridge, "description": n.description}
+                for n in t.networks
+            ],
+            "nodes": [
+                {
+                    "name": n.name,
+                    "role": n.role,
+                    "namespace": t.namespace(n.name),
+                    "addresses": n.addresses,
+                    "interfaces": [
+                        {"name": i.name, "network": i.network, "address": i.address, "switch_port": i.port}
+                        for i in n.interfaces
+                    ],
+                    "routes": [{"to": d, "via": g} for d, g in n.routes],
+                    "pids": self.pids(n.name),
+                    "description": n.description,
+                }
+                for n in t.nodes
+            ],
+            "processes": [p.__dict__ for p in self.processes],
+            "vpn": {"not_started": self.vpn_not_started, "directory": str(self.state_dir / "vpn-gateway")},
+            "firewall": {"namespace": t.namespace("firewall"), "table": f"{firewall.TABLE_FAMILY} {firewall.TABLE}"},
+            "site_profile": str(self.site_profile) if self.site_profile else None,
+            "files": self.files,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Lab:
+        topo = build_topology(doc["name"], nat=bool(doc.get("nat")))
+        lab = cls(topo, Path(doc["state_dir"]))
+        lab.processes = [Process(**p) for p in doc.get("processes", [])]
+        lab.vpn_not_started = doc.get("vpn", {}).get("not_started")
+        lab.site_profile = Path(doc["site_profile"]) if doc.get("site_profile") else None
+        lab.files = dict(doc.get("files", {}))
+        lab.started = doc.get("started", "")
+        lab.up_seconds = float(doc.get("up_seconds", 0.0))
+        return lab
+
+
+# ------------------------------------------------------------------ files under the state directory
+
+
+def _write_secret(path: Path) -> str:
+    secret = secrets.token_hex(16)
+    path.write_text(secret + "\n")
+    os.chmod(path, 0o600)
+    return secret
+
+
+def _ha_config(role: str, address: str, home: str, spi: int, secret_file: str, trusted: list[str]) -> str:
+    lines = [
+        f"# {role} of lab; written by `mipcheck lab up`",
+        f'address = "{address}"',
+        f"port = {MIP_PORT}",
+        f'role = "{role}"',
+    ]
+    if trusted:
+        lines.append("trusted_networks = [" + ", ".join(f'"{n}"' for n in trusted) + "]")
+    lines += [
+        f'log_file = "{role}.decisions.log"',
+        "",
+        "[[mobile_node]]",
+        f'home_address = "{home}"',
+        f"spi = {spi}",
+        f'secret_file = "{secret_file}"',
+        f'nai = "{MN_NAI}"',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def site_profile_text(topo: Topology) -> str:
+    """A minimal site profile (the format of ``mipcheck analyze --profile``) for this lab."""
+    return f"""\
+# Site profile of lab {topo.name!r}, written by `mipcheck lab up` (RFC 5265 Figure 1 in namespaces).
+[home_agents]
+internal = ["{IHA_ADDRESS}"]
+external = ["{XHA_ADDRESS}"]
+
+[networks]
+trusted = ["{INTERNAL_NETWORK}"]     # the i-HA's trusted networks; the VPN-TIA pool {VPN_POOL} is inside
+internal = ["{INTERNAL_NETWORK}"]
+
+[timers]
+t_monitor = 60
+
+[[mobile_node]]
+home_address = "{INNER_HOME_ADDRESS}"
+external_home_address = "{OUTER_HOME_ADDRESS}"
+nai = "{MN_NAI}"
+"""
+
+
+def _write_files(lab: Lab, psk: str) -> None:
+    d = lab.state_dir
+    (d / "secrets").mkdir(mode=0o700, exist_ok=True)
+    (d / "logs").mkdir(exist_ok=True)
+    _write_secret(d / "secrets" / "mn1-inner.key")
+    _write_secret(d / "secrets" / "mn1-outer.key")
+    (d / "secrets" / "vpn.psk").write_text(psk + "\n")
+    os.chmod(d / "secrets" / "vpn.psk", 0o600)
+    iha = _ha_config(
+        "i-ha", IHA_ADDRESS, INNER_HOME_ADDRESS, INNER_SPI, "secrets/mn1-inner.key", [str(INTERNAL_NETWORK)]
+    )
+    xha = _ha_config("x-ha", XHA_ADDRESS, OUTER_HOME_ADDRESS, OUTER_SPI, "secrets/mn1-outer.key", [])
+    (d / "i-ha.toml").write_text(iha)
+    (d / "x-ha.toml").write_text(xha)
+    lab.site_profile = d / "site.toml"
+    lab.site_profile.write_text(site_profile_text(lab.topology))
+    lab.files = {
+        "i-ha config": str(d / "i-ha.toml"),
+        "x-ha config": str(d / "x-ha.toml"),
+        "mn1 inner key": str(d / "secrets" / "mn1-inner.key"),
+        "mn1 outer key": str(d / "secrets" / "mn1-outer.key"),
+        "vpn psk": str(d / "secrets" / "vpn.psk"),
+        "site profile": str(lab.site_profile),
+    }
+
+
+# ------------------------------------------------------------------ up
+
+
+def _build_network(topo: Topology) -> None:
+    for ns in topo.namespaces:
+        netns.add_namespace(ns)
+        netns.sysctl(ns, {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"})
+    sw = topo.switch_namespace
+    for net in topo.networks:
+        if net.bridge:
+            netns.bridge(sw, net.bridge)
+    for node in topo.nodes:
+        ns = topo.namespace(node.name)
+        for leg in node.interfaces:
+            net = topo.network(leg.network)
+            if net.bridge:
+                netns.veth(sw, leg.port, ns, leg.name)
+                netns.enslave(sw, leg.port, net.bridge)
+    for network, a, b in topo.links:
+        ia, ib = topo.node(a).interface(network), topo.node(b).interface(network)
+        netns.veth(topo.namespace(a), ia.name, topo.namespace(b), ib.name)
+    for node in topo.nodes:
+        ns = topo.namespace(node.name)
+        if node.router:
+            netns.sysctl(ns, {"net.ipv4.ip_forward": "1"})
+        for leg in node.interfaces:
+            netns.address(ns, leg.name, leg.address)
+        for destination, gateway in node.routes:
+            netns.route(ns, destination, gateway)
+
+
+def _start_ha(lab: Lab, node: str) -> tuple[subprocess.Popen, Path]:
+    config = lab.state_dir / f"{node}.toml"
+    log = lab.state_dir / "logs" / f"{node}.log"
+    argv = mipcheck_argv("ha", "serve", "--config", str(config), "--log-json")
+    full = netns.in_ns(lab.topology.namespace(node), argv)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            full,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_child_env(),
+            cwd=str(lab.state_dir),
+            start_new_session=True,
+        )
+    lab.processes.append(Process(node, node, proc.pid, full, str(log)))
+    return proc, log
+
+
+def _wait_listening(proc: subprocess.Popen, log: Path, node: str, deadline: float) -> None:
+    while True:
+        try:
+            text = log.read_text(errors="replace")
+        except OSError:
+            text = ""
+        if '"event":"listening"' in text:
+            return
+        if proc.poll() is not None:
+            last = next((ln for ln in reversed(text.splitlines()) if ln.strip()), f"exit {proc.returncode}")
+            raise netns.LabError(f"{node} did not start: {last.strip()}")
+        if time.monotonic() > deadline:
+            raise netns.LabError(f"{node} did not start listening in {HA_START_TIMEOUT:g} s (see {log})")
+        time.sleep(0.02)
+
+
+def lab_exists(name: str, state_dir: Path) -> bool:
+    return bool(netns.namespaces(namespace_prefix(name))) or (state_dir / STATE_FILE).exists()
+
+
+def up(name: str = "lab", *, state_dir: Path | None = None, nat: bool = False, with_vpn: bool = True) -> Lab:
+    """Build and start lab ``name``; on any failure, tear down what was made and raise."""
+    check_lab_name(name)
+    netns.preflight()
+    if shutil.which("nft") is None:
+        raise MipcheckError("mipcheck lab needs nftables (no 'nft' command: install nftables)")
+    state_dir = Path(state_dir) if state_dir else default_state_dir(name)
+    if lab_exists(name, state_dir):
+        raise MipcheckError(f"lab {name!r} is already up (or left over): run `mipcheck lab down --name {name}` first")
+    t0 = time.monotonic()
+    topo = build_topology(name, nat=nat)
+    lab = Lab(topo, state_dir, started=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(state_dir, 0o700)
+        psk = secrets.token_hex(16)
+        _write_files(lab, psk)
+        _build_network(topo)
+        firewall.load(topo.namespace("firewall"), firewall.firewall_ruleset())
+        firewall.load(topo.namespace("nat"), firewall.nat_ruleset())
+        deadline = time.monotonic() + HA_START_TIMEOUT
+        has = [_start_ha(lab, "i-ha"), _start_ha(lab, "x-ha")]
+        charon = None
+        vpn_dir = state_dir / "vpn-gateway"
+        lab.vpn_not_started = "not requested" if not with_vpn else vpn.missing()
+        if lab.vpn_not_started is None:
+            vpn.write_config(vpn_dir, vpn.gateway_conf(psk))
+            charon = vpn.start(topo.namespace("vpn-gateway"), vpn_dir)
+            lab.processes.append(
+                Process("vpn-gateway", "charon", charon.pid, list(charon.args), str(vpn_dir / "charon.log"))
+            )
+        for (proc, log), node in zip(has, ("i-ha", "x-ha"), strict=True):
+            _wait_listening(proc, log, node, deadline)
+        if charon is not None:
+            try:
+                vpn.wait_ready(charon, vpn_dir)
+            except netns.LabError as exc:
+                # the lab is still useful without IPsec: the gateway stays a plain router, status says why
+                lab.vpn_not_started = f"strongSwan failed: {exc}"
+                netns.kill_all([charon.pid], grace=1.0)
+                lab.processes = [p for p in lab.processes if p.name != "charon"]
+        lab.up_seconds = time.monotonic() - t0
+        save(lab)
+    except BaseException:
+        down(name, state_dir=state_dir)
+        raise
+    return lab
+
+
+def save(lab: Lab) -> None:
+    path = lab.state_dir / STATE_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(lab.as_json(), indent=2) + "\n")
+    tmp.replace(path)
+
+
+def load(name: str = "lab", *, state_dir: Path | None = None) -> Lab:
+    check_lab_name(name)
+    netns.preflight()
+    state_dir = Path(state_dir) if state_dir else default_state_dir(name)
+    path = state_dir / STATE_FILE
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        left = netns.namespaces(namespace_prefix(name))
+        hint = f" ({len(left)} namespaces of it are left over: `mipcheck lab down --name {name}`)" if left else ""
+        raise MipcheckError(f"lab {name!r} is not up: no {path}{hint}", exit_code=1) from None
+    except (OSError, ValueError) as exc:
+        raise MipcheckError(f"{path}: cannot read: {exc}") from None
+    return Lab.from_json(doc)
+
+
+def start_vpn_client(lab: Lab, node: str = "mn", identity: str = MN_NAI) -> Process:
+    """Connect ``node`` to the VPN gateway with its own charon (IKEv2 PSK, virtual IP = a VPN-TIA).
+
+    Blocks until the child SA is up; the client's files are under ``<state>/vpn-<node>/``
+    and its process is recorded in ``lab.json`` (``down`` stops it with the rest).
+    """
+    reason = lab.vpn_not_started or vpn.missing()
+    if reason:
+        raise MipcheckError(f"vpn: not running ({reason})")
+    directory = lab.state_dir / f"vpn-{node}"
+    psk = (lab.state_dir / "secrets" / "vpn.psk").read_text().strip()
+    vpn.write_config(directory, vpn.client_conf(psk, identity))
+    proc = vpn.start(lab.topology.namespace(node), directory)
+    record = Process(node, "charon", proc.pid, list(proc.args), str(directory / "charon.log"))
+    lab.processes.append(record)
+    save(lab)
+    vpn.wait_ready(proc, directory)
+    vpn.initiate(directory)
+    return record
+
+
+def vpn_tunnel_address(lab: Lab, node: str = "mn") -> str | None:
+    """The VPN-TIA the gateway gave ``node`` (the address on its ``ipsec0``), None without one."""
+    out = netns.ip("-o", "-4", "address", "show", "dev", "ipsec0", ns=lab.topology.namespace(node), check=False)
+    for word in out.split():
+        if "/" in word and word.split("/")[0].count(".") == 3:
+            return word.split("/")[0]
+    return None
+
+
+# ------------------------------------------------------------------ down
+
+
+@dataclass
+class DownReport:
+    namespaces: list[str]
+    killed: list[int]
+    state_dir: Path | None
+    left: list[str]
+
+
+def down(name: str = "lab", *, state_dir: Path | None = None) -> DownReport:
+    """Remove every trace of lab ``name``; idempotent, and needs nothing ``up`` wrote."""
+    check_lab_name(name)
+    netns.preflight()
+    state_dir = Path(state_dir) if state_dir else default_state_dir(name)
+    names = netns.namespaces(namespace_prefix(name))
+    inodes = [i for i in (netns.namespace_inode(n) for n in names) if i]
+    # what runs in the namespaces, and what was started for them but had not entered one yet
+    pids = set(netns.pids_in(inodes))
+    pids |= set(netns.pids_naming(str(state_dir) + os.sep))
+    netns.kill_all(pids)
+    left = netns.delete_namespaces(names)
+    removed = None
+    if state_dir.exists():
+        shutil.rmtree(state_dir, ignore_errors=True)
+        removed = state_dir
+    return DownReport(names, sorted(pids), removed, left)
+
+
+def down_all() -> list[DownReport]:
+    """``down`` for every lab on this machine (any namespace named ``mipcheck-<lab>-...``)."""
+    labs = sorted({n.split("-")[1] for n in netns.namespaces("mipcheck-") if n.count("-") >= 2})
+    return [down(lab) for lab in labs if check_lab_name_ok(lab)]
+
+
+def check_lab_name_ok(name: str) -> bool:
+    try:
+        check_lab_name(name)
+    except MipcheckError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------ status
+
+
+def status(lab: Lab) -> dict[str, Any]:
+    """``lab.json`` plus what is alive now: namespaces, processes, firewall table, VPN."""
+    doc = lab.as_json()
+    topo = lab.topology
+    existing = set(netns.namespaces(topo.prefix))
+    problems: list[str] = []
+    for node in doc["nodes"]:
+        ns = node["namespace"]
+        node["namespace_exists"] = ns in existing
+        alive = {str(pid): netns.pid_alive_in(pid, ns) for pid in node["pids"]}
+        node["alive"] = alive
+        if not node["namespace_exists"]:
+            problems.append(f"{node['name']}: namespace {ns} is gone")
+        for pid, ok in alive.items():
+            if not ok:
+                problems.append(f"{node['name']}: pid {pid} is not running")
+    doc["switch"]["namespace_exists"] = topo.switch_namespace in existing
+    if not doc["switch"]["namespace_exists"]:
+        problems.append(f"switch: namespace {topo.switch_namespace} is gone")
+    fw_ns = topo.namespace("firewall")
+    table = f"{firewall.TABLE_FAMILY} {firewall.TABLE}"
+    doc["firewall"]["loaded"] = fw_ns in existing and table in firewall.tables(fw_ns)
+    if not doc["firewall"]["loaded"]:
+        problems.append(f"firewall: table {table} is not loaded")
+    charon = next((p.pid for p in lab.processes if p.name == "charon"), None)
+    st = vpn.status(topo.namespace("vpn-gateway"), lab.state_dir / "vpn-gateway", charon, lab.vpn_not_started)
+    doc["vpn"].update(running=st.running, status=str(st), pid=st.pid)
+    if lab.vpn_not_started is None and not st.running:
+        problems.append(str(st))
+    doc["problems"] = problems
+    doc["healthy"] = not problems
+    return doc
