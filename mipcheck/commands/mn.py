@@ -89,3 +89,107 @@ def register(config_path: str, deregister: bool, as_json: bool) -> None:
     if isinstance(final, Denied) or outcome == "denied-unauthenticated":
         sys.exit(EXIT_FAIL)
     sys.exit(EXIT_USAGE)
+
+
+# ---------------------------------------------------------------- the reference mobile node (issue 10)
+
+
+@mn.command("run")
+@click.option("--profile", "profile_path", required=True, type=click.Path(dir_okay=False), help="MN profile (TOML).")
+@click.option(
+    "--socket", "socket_path", default=None, help="Control socket (default: $XDG_RUNTIME_DIR/mipcheck-mn.sock)."
+)
+@click.option("--fault", "faults", multiple=True, metavar="NAME", help="Break one RFC 5265 rule (mipcheck mn faults).")
+@click.option("--log-json", default=None, metavar="FILE|-", help="One JSON object per event (never a key).")
+@click.option("--data-every", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Also send an echo request to the correspondent every SECONDS.")  # fmt: skip
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+def run_cmd(
+    profile_path: str,
+    socket_path: str | None,
+    faults: tuple[str, ...],
+    log_json: str | None,
+    data_every: float | None,
+    quiet: bool,
+) -> None:
+    """Run the reference mobile node until SIGINT/SIGTERM; move it with `mipcheck mn ctl`."""
+    from mipcheck.mn.runner import run_node
+
+    sys.exit(
+        run_node(
+            profile_path,
+            socket_path=socket_path,
+            faults=faults,
+            log_json=log_json,
+            data_every=data_every,
+            quiet=quiet,
+        )
+    )
+
+
+@mn.group("ctl")
+@click.option("--socket", "socket_path", default=None, help="Control socket of `mipcheck mn run`.")
+@click.pass_context
+def ctl(ctx: click.Context, socket_path: str | None) -> None:
+    """Control a running reference mobile node. Exit 0 ok, 2 no node there or refused."""
+    from mipcheck.mn.runner import default_socket_path
+
+    ctx.obj = socket_path or default_socket_path()
+
+
+def _ask(path: str, request: dict) -> dict:
+    from mipcheck.errors import MipcheckError
+    from mipcheck.mn.runner import ask
+
+    answer = ask(path, request)
+    if not answer.get("ok"):
+        raise MipcheckError(str(answer.get("error") or "refused"))
+    return answer
+
+
+@ctl.command("move")
+@click.argument("interface")
+@click.argument("network", type=click.Choice(["inside", "outside", "down"]))
+@click.argument("care_of_address", required=False, default=None)
+@click.pass_obj
+def ctl_move(path: str, interface: str, network: str, care_of_address: str | None) -> None:
+    """Move INTERFACE to NETWORK (a connection status change, RFC 5265 3.2.2)."""
+    answer = _ask(
+        path, {"command": "move", "interface": interface, "network": network, "care_of_address": care_of_address}
+    )
+    coa = answer.get("care_of_address")
+    click.echo(f"{interface}: {network}" + (f", care-of address {coa}" if coa else ""))
+
+
+@ctl.command("status")
+@click.option("--json", "as_json", is_flag=True, help="The node's state as one JSON object.")
+@click.pass_obj
+def ctl_status(path: str, as_json: bool) -> None:
+    """What the node believes now, per interface."""
+    status = _ask(path, {"command": "status"})["status"]
+    if as_json:
+        click.echo(json.dumps(status))
+        return
+    faults = ", ".join(status.get("faults") or []) or "none"
+    click.echo(f"home address {status['home_address']}, port {status['port']}, faults: {faults}")
+    for name, i in status["interfaces"].items():
+        counters = " ".join(f"{k}={v}" for k, v in i["counters"].items())
+        click.echo(
+            f"{name}: {i['network']} {i['care_of_address'] or '-'} mode={i['mode']} data={i['data']}"
+            f" vpn-tia={i['vpn_tia'] or '-'}" + (f" {counters}" if counters else "")
+        )
+
+
+@mn.command("faults")
+@click.option("--json", "as_json", is_flag=True, help="One JSON list instead of text.")
+def faults_cmd(as_json: bool) -> None:
+    """The reference mobile node's faults: name, the rule it breaks, what it does."""
+    from mipcheck.mn.faults import TABLE
+
+    if as_json:
+        click.echo(json.dumps([f.as_dict() for f in TABLE]))
+        return
+    width = max(len(f.name) for f in TABLE)
+    rule_width = max(len(f.rule) for f in TABLE)
+    for f in TABLE:
+        click.echo(f"{f.name:<{width}}  {f.rule:<{rule_width}}  {f.summary}")

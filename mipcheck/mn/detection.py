@@ -109,6 +109,7 @@ class InterfaceDetector:
         self.queue: deque[tuple[Direction, bytes, bool]] = deque()
         self._iha_done = self._xha_done = False  # detection: this home agent will not make us inside/outside
         self._xha_leave_pending = False
+        self._xha_deferred = False  # parallel_detection=False only: the x-HA waits for the i-HA to time out
         self._vpn_requested = False
         self._plaintext_until: float | None = None  # only ever set by a faulty behaviour
         self._decide_at: float | None = None
@@ -281,7 +282,7 @@ class InterfaceDetector:
             self._vpn_requested = False
             self._emit(VpnReleased(self.name, now))
         self._decide_at = self._monitor_at = self._rereg_at = self._retry_at = None
-        self._iha_done = self._xha_done = self._xha_leave_pending = False
+        self._iha_done = self._xha_done = self._xha_leave_pending = self._xha_deferred = False
 
     def _start_detection(self, now: float) -> None:
         """Mode is DETECTING: fresh requests from the current care-of address (3.3, 3.5)."""
@@ -298,6 +299,11 @@ class InterfaceDetector:
             self.xha.register(now)
             return
         self.iha = self._client(replace(self.config.iha, local_address=coa, care_of_address=coa), coa)
+        if not self.behaviour.parallel_detection:  # faulty (3.3): the i-HA first, the x-HA once it gave up
+            self._xha_deferred = True
+            self._emit(DetectionStarted(self.name, now, local, (self.config.iha.home_agent,)))
+            self.iha.register(now)
+            return
         self._emit(DetectionStarted(self.name, now, local, (self.config.iha.home_agent, self.config.xha.home_agent)))
         self.iha.register(now)  # 3.3: two simultaneous registration requests
         self.xha.register(now)
@@ -350,6 +356,10 @@ class InterfaceDetector:
 
     def _iha_finished(self, now: float) -> None:
         self._iha_done = True
+        if self._xha_deferred and self.mode is Mode.DETECTING and self.xha is not None:
+            self._xha_deferred = False  # faulty sequential detection: only now the x-HA is asked
+            self.xha.register(now)
+            return
         if self.mode is Mode.DETECTING and self._xha_done:
             self._isolated(now)
         elif self.mode is Mode.TENTATIVELY_OUTSIDE:

@@ -34,6 +34,7 @@ class DetectionBehaviour:
     same_ha_goes_outside: bool = True  # 3.5: i-HA = x-HA address means outside, no detection
     skip_vpn: bool = False  # 2.3: the VPN layer is never skipped
     inner_reverse_tunnel: bool = True  # 2.3 SHOULD: 'T' bit on the inner registration
+    parallel_detection: bool = True  # 3.3: "two simultaneous registration requests" (faulty: x-HA after the i-HA)
 
     @classmethod
     def breaking(cls, *settings: str) -> DetectionBehaviour:
@@ -78,4 +79,5 @@ BROKEN_RULES: dict[str, str] = {
     "same_ha_goes_outside": "5265-3.5-SAME-ADDRESS-MEANS-OUTSIDE",
     "skip_vpn": "5265-2.3-NO-VPN-SKIP",
     "inner_reverse_tunnel": "5265-2.3-IMIP-TBIT",
+    "parallel_detection": "5265-3-DETECTION-MECHANISM",
 }

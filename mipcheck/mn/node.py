@@ -1,0 +1,360 @@
+"""The reference mobile node of issue 10: RFC 5265 detection with the loopback data plane, sans-IO.
+
+Why one actor: the MN suite meets the reference node only on the wire
+(docs/design/mn-loopback.md), whether the node runs over real sockets
+(``mipcheck mn run``, :mod:`mipcheck.mn.runner`) or on the simulated
+network (:mod:`mipcheck.sim.reference_node`); both shells hold the UDP
+sockets :meth:`ReferenceMobileNode.bindings` names and pass datagrams and
+time in. The node hosts :class:`~mipcheck.mn.detection.MobileNodeDetection`
+and adds what the core leaves to its host:
+
+- the VPN (2.3): static ESP SAs, "up" as soon as the core asks for it; what
+  the core sends through the VPN goes IPv4(VPN-TIA -> i-HA)/UDP/msg, sealed
+  in ESP from the x-HoA, in MIP Tunnel Data from the care-of address to the
+  x-HA; the reverse path is unwrapped the same way;
+- user data: ICMP echo requests for the home address that arrive tunnelled
+  (plaintext from the i-HA, or through x-HA, ESP and the inner tunnel) are
+  answered as the core's data gate says (3.2.2, 3.2.4, 4.1).
+
+The node never decides by the name of the network it was moved to: it
+detects (3.2.3); the name is only logged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter, deque
+from dataclasses import dataclass
+
+from mipcheck.errors import ConfigError
+from mipcheck.proto import numbers as n
+
+from . import dataplane as dp
+from .config import MNConfig
+from .detection import MobileNodeDetection
+from .detection_behaviour import DetectionBehaviour
+from .detection_config import DetectionConfig, InterfaceConfig
+from .detection_events import DataDecision, DataReleased, DetectionEvent, Direction, VpnRequested
+from .esp import EspTunnel
+from .faults import TABLE as FAULT_TABLE
+from .profile import DOWN, NETWORKS, HomeAgentPeer, MobileNodeProfile
+
+Address = tuple[str, int]
+#: First retransmission timeout of every registration: loopback answers in well under a millisecond,
+#: and RFC 5944 3.6.3 doubles it each time (0.5, 1, 2, 4 s: a request is given up after 7.5 s).
+FIRST_RETRANSMISSION = 0.5
+MAX_EVENTS = 10_000  # events kept for next_event() when nobody reads them
+PLAINTEXT, VIA_VPN = DataDecision.PLAINTEXT.value, DataDecision.VIA_VPN.value
+
+
+@dataclass(frozen=True)
+class Moved(DetectionEvent):
+    """The shell moved an interface; ``network`` is a name for logs only (the node detects, 3.2.3)."""
+
+    network: str
+    care_of_address: str | None
+
+
+@dataclass(frozen=True)
+class DataPlane(DetectionEvent):
+    """One thing the data plane did with a packet, for logs and counters.
+
+    ``kind``: echo-request-in, echo-reply-in, echo-reply-out, echo-request-out, queued, dropped, ignored;
+    ``path``: plaintext or via-vpn where one applies.
+    """
+
+    kind: str
+    path: str | None = None
+    detail: str = ""
+    identifier: int | None = None
+    sequence: int | None = None
+
+
+def _registration_config(peer: HomeAgentPeer, lifetime: int) -> MNConfig:
+    """Every request: 'D' (co-located), UDP Tunnel Request with 'F' before the authenticator (RFC 3519 3.1)."""
+    return MNConfig(
+        home_address=peer.home_address,
+        home_agent=peer.address,
+        ha_port=peer.port,
+        spi=peer.sa.spi,
+        secret=peer.sa.secret,
+        algorithm=peer.sa.algorithm,
+        udp_tunnel=True,
+        force_udp=True,
+        lifetime=lifetime,
+        timeout=FIRST_RETRANSMISSION,
+    )
+
+
+class ReferenceMobileNode:
+    """A sans-IO mobile node: ``move`` it, give it datagrams and time, send what it returns."""
+
+    def __init__(
+        self,
+        profile: MobileNodeProfile,
+        *,
+        behaviour: DetectionBehaviour | None = None,
+        data_every: float | None = None,
+    ) -> None:
+        if data_every is not None and not data_every > 0:
+            raise ConfigError("data_every", f"expected seconds > 0, got {data_every!r}")
+        self.profile = profile
+        self.behaviour = behaviour or DetectionBehaviour()
+        self.port = profile.port
+        interfaces = [
+            InterfaceConfig(
+                name,
+                _registration_config(profile.i_ha, profile.lifetime),
+                _registration_config(profile.x_ha, profile.lifetime),
+                port=profile.port,
+            )
+            for name in profile.interfaces
+        ]
+        settings = DetectionConfig(
+            t_monitor=profile.t_monitor,
+            rereg_grace=profile.rereg_grace,
+            detection_period=profile.detection_period,
+            when_gated=profile.when_gated,
+        )
+        self.core = MobileNodeDetection(interfaces, settings, self.behaviour)
+        # 2.3: the VPN runs from the x-HoA; static SAs (no IKE on loopback).
+        self.esp = EspTunnel(profile.vpn, profile.x_ha.home_address)
+        self.data_every = data_every
+        self._data_at: float | None = None
+        self._echo_sequence = 0
+        self._out: list[tuple[bytes, Address, Address]] = []
+        self._events: deque[DetectionEvent] = deque(maxlen=MAX_EVENTS)
+        self._networks: dict[str, str] = dict.fromkeys(profile.interfaces, DOWN)
+        self._counters: dict[str, Counter[str]] = {name: Counter() for name in profile.interfaces}
+
+    # ---------------------------------------------------------------- what a shell does
+
+    def resolve(self, interface: str, network: str, care_of_address: str | None = None) -> str | None:
+        """The care-of address a move would give ``interface`` (None for down); ValueError on bad input."""
+        if interface not in self.profile.interfaces:
+            raise ValueError(f"no interface {interface!r} (the profile has {', '.join(self.profile.interfaces)})")
+        if network not in (*NETWORKS, DOWN):
+            raise ValueError(f"network {network!r} is not one of {', '.join((*NETWORKS, DOWN))}")
+        if network == DOWN:
+            if care_of_address:
+                raise ValueError("an interface that goes down has no care-of address")
+            return None
+        if care_of_address:
+            try:
+                coa = str(ipaddress.IPv4Address(care_of_address))
+            except (ipaddress.AddressValueError, ValueError):
+                raise ValueError(f"care-of address {care_of_address!r} is not an IPv4 address") from None
+        else:
+            try:
+                coa = self.profile.care_of_address(interface, network)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+            assert coa is not None
+        for name, det in self.core.interfaces.items():
+            if name != interface and det.care_of_address == coa:
+                raise ValueError(f"{coa} is already the care-of address of {name}")
+        return coa
+
+    def move(self, interface: str, network: str, care_of_address: str | None, now: float) -> None:
+        """3.2.2: a connection status change on ``interface``; the default care-of address comes from the profile."""
+        coa = self.resolve(interface, network, care_of_address)
+        self._networks[interface] = network
+        self._emit(Moved(interface, now, network, coa))
+        self.core.link_change(interface, DOWN if coa is None else "up", coa, now)
+        if self.data_every is not None and self._data_at is None:
+            self._data_at = now + self.data_every
+        self._react(now)
+
+    def bindings(self) -> dict[str, Address]:
+        """interface -> (care-of address, port): the UDP sockets a shell must hold now."""
+        return {
+            name: (det.care_of_address, self.port)
+            for name, det in self.core.interfaces.items()
+            if det.care_of_address is not None
+        }
+
+    def status(self, now: float) -> dict[str, object]:
+        """JSON-able live state (never a key)."""
+        t_monitor = self.profile.t_monitor
+        interfaces = {}
+        for name, det in self.core.interfaces.items():
+            gate = det.gate(now)
+            interfaces[name] = {
+                "network": self._networks[name],
+                "care_of_address": det.care_of_address,
+                "mode": det.mode.value,
+                "data": gate.value if gate is not None else "gated",
+                "vpn_tia": det.tunnel_inner_address,
+                "trusted_until": None if det.last_trusted_at is None else det.last_trusted_at + t_monitor,
+                "counters": dict(sorted(self._counters[name].items())),
+            }
+        settings = set(self.behaviour.broken)
+        return {
+            "at": now,
+            "home_address": self.profile.home_address,
+            "port": self.port,
+            "t_monitor": t_monitor,
+            "faults": [f.name for f in FAULT_TABLE if f.setting in settings],
+            "interfaces": interfaces,
+            "esp": {"sealed": self.esp.sealed, "opened": self.esp.opened, "rejected": self.esp.rejected},
+        }
+
+    # ---------------------------------------------------------------- the actor interface
+
+    def receive_datagram(self, data: bytes, src: Address, local: Address, now: float) -> None:
+        self._catch_up(now)
+        interface = next((name for name, place in self.bindings().items() if place == tuple(local)), None)
+        if interface is None:
+            return
+        src = (src[0], int(src[1]))
+        if data[:1] == bytes((n.MSG_RRP,)):
+            self.core.receive_datagram(data, src, local, now)
+        elif data[:1] == bytes((n.MSG_TUNNEL_DATA,)):
+            self._tunnelled(interface, data, src, now)
+        else:
+            self._record(interface, now, "ignored", detail=f"message type {data[:1].hex() or 'none'} from {src}")
+        self._react(now)
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address, Address]]:
+        """``(data, local, dst)``; ``local`` is always one of :meth:`bindings`."""
+        out, self._out = self._out, []
+        for det in self.core.interfaces.values():
+            coa = det.care_of_address
+            out += [(d, lo, dst) for d, lo, dst in det.datagrams(now, via_vpn=False) if lo is not None]
+            for data, local, dst in det.datagrams(now, via_vpn=True):
+                if coa is not None and local is not None:
+                    out.append(self._through_vpn(coa, local, dst, data))
+        return out
+
+    def next_event(self) -> DetectionEvent | None:
+        """Detection events and data-plane records (:class:`Moved`, :class:`DataPlane`), oldest first."""
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        times = [t for t in (self.core.get_timer(), self._data_at) if t is not None]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        self._catch_up(now)
+        if self._data_at is not None and self._data_at <= now and self.data_every is not None:
+            self._data_at = now + self.data_every
+            for name, det in self.core.interfaces.items():
+                if det.care_of_address is not None:
+                    self._originate(name, now)
+        self._react(now)
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _emit(self, event: DetectionEvent) -> None:
+        self._events.append(event)
+
+    def _record(self, interface: str, now: float, kind: str, path: str | None = None, **more: object) -> None:
+        self._counters[interface][f"{kind}/{path}" if path else kind] += 1
+        self._emit(DataPlane(interface, now, kind, path, **more))  # type: ignore[arg-type]
+
+    def _catch_up(self, now: float) -> None:
+        at = self.core.get_timer()
+        if at is not None and at <= now:
+            self.core.handle_timer(now)
+
+    def _react(self, now: float) -> None:
+        """Act on the core's events: the VPN it asks for, the data its gate releases."""
+        while (ev := self.core.next_event()) is not None:
+            self._emit(ev)
+            if isinstance(ev, VpnRequested):
+                # 2.3: IKE from the x-HoA; static SAs, so the VPN is up at once with the profile's VPN-TIA.
+                self.core.vpn_up(ev.interface, self.profile.vpn.inner_address, now)
+            elif isinstance(ev, DataReleased):
+                if ev.direction is Direction.RECEIVE:
+                    self._deliver(ev.interface, ev.packet, ev.decision, now)
+                else:
+                    self._transmit(ev.interface, ev.packet, ev.decision, now)
+
+    def _through_vpn(
+        self, coa: str, inner_src: Address, inner_dst: Address, payload: bytes
+    ) -> tuple[bytes, Address, Address]:
+        """x-MIP(ESP(i-MIP)): IPv4(TIA -> i-HA)/UDP/payload, sealed, in Tunnel Data from (CoA, P) to the x-HA."""
+        inner = dp.udp_packet(inner_src, inner_dst, payload)
+        return dp.tunnel(self.esp.seal(inner)), (coa, self.port), self.profile.x_ha.place
+
+    def _tunnelled(self, interface: str, data: bytes, src: Address, now: float) -> None:
+        inner = dp.untunnel(data)
+        if inner is None:
+            self._record(interface, now, "ignored", detail="Tunnel Data without an IPv4 packet")
+            return
+        if src == self.profile.x_ha.place:
+            opened = self.esp.open(inner)
+            if opened is not None:
+                self._from_vpn(interface, opened, now)
+                return
+        if src == self.profile.i_ha.place:
+            self._user_data_in(interface, inner, now, via_vpn=False)
+        else:
+            self._record(interface, now, "dropped", detail=f"Tunnel Data from {src[0]}:{src[1]} is not ESP for us")
+
+    def _from_vpn(self, interface: str, packet: bytes, now: float) -> None:
+        """What came out of ESP: i-MIP from the i-HA to the VPN-TIA (2.3)."""
+        det = self.core.interface(interface)
+        parsed = dp.parse_udp_packet(packet)
+        tia = det.tunnel_inner_address
+        if parsed is None or tia is None or parsed[1] != (tia, self.port) or parsed[0] != self.profile.i_ha.place:
+            self._record(interface, now, "dropped", VIA_VPN, detail="not i-MIP from the i-HA to the VPN-TIA")
+            return
+        src, local, payload = parsed
+        if payload[:1] == bytes((n.MSG_RRP,)):
+            det.receive(payload, src, local, now, via_vpn=True)
+            return
+        inner = dp.untunnel(payload)
+        if inner is None:
+            self._record(interface, now, "ignored", VIA_VPN, detail="i-MIP payload is no reply and no Tunnel Data")
+            return
+        self._user_data_in(interface, inner, now, via_vpn=True)
+
+    def _user_data_in(self, interface: str, packet: bytes, now: float, *, via_vpn: bool) -> None:
+        path = VIA_VPN if via_vpn else PLAINTEXT
+        echo = dp.parse_echo(packet)
+        if echo is None or echo.dst != self.profile.home_address:
+            self._record(interface, now, "dropped", path, detail="not an ICMP echo for the home address")
+            return
+        kind = "echo-request-in" if echo.request else "echo-reply-in"
+        self._record(interface, now, kind, path, identifier=echo.identifier, sequence=echo.sequence)
+        # 3.2.4, 4.1: the gate decides whether it may be delivered at all.
+        decision = self.core.receive_user_data(interface, packet, now, via_vpn=via_vpn)
+        self._deliver(interface, packet, decision, now)
+
+    def _deliver(self, interface: str, packet: bytes, decision: DataDecision, now: float) -> None:
+        echo = dp.parse_echo(packet)
+        if echo is None:
+            return
+        if decision is DataDecision.QUEUED or decision is DataDecision.DROPPED:
+            kind = "queued" if decision is DataDecision.QUEUED else "dropped"
+            self._record(interface, now, kind, detail="received while the data gate is shut")
+            return
+        if echo.request:
+            reply = dp.echo_reply(echo)
+            self._transmit(interface, reply, self.core.send_user_data(interface, reply, now), now)
+
+    def _originate(self, interface: str, now: float) -> None:
+        self._echo_sequence = (self._echo_sequence + 1) & 0xFFFF
+        request = dp.echo_request(
+            self.profile.home_address, self.profile.correspondent, 0x5265, self._echo_sequence, b"mipcheck mn"
+        )
+        self._transmit(interface, request, self.core.send_user_data(interface, request, now), now)
+
+    def _transmit(self, interface: str, packet: bytes, decision: DataDecision, now: float) -> None:
+        """Send user data the way the gate said: TD to the i-HA, or through the VPN (or not at all)."""
+        det = self.core.interface(interface)
+        echo = dp.parse_echo(packet)
+        kind = "echo-request-out" if echo is not None and echo.request else "echo-reply-out"
+        ids = {"identifier": echo.identifier, "sequence": echo.sequence} if echo is not None else {}
+        coa, tia = det.care_of_address, det.tunnel_inner_address
+        if decision is DataDecision.PLAINTEXT and coa is not None:
+            self._out.append((dp.tunnel(packet), (coa, self.port), self.profile.i_ha.place))
+            self._record(interface, now, kind, PLAINTEXT, **ids)
+        elif decision is DataDecision.VIA_VPN and coa is not None and tia is not None:
+            self._out.append(self._through_vpn(coa, (tia, self.port), self.profile.i_ha.place, dp.tunnel(packet)))
+            self._record(interface, now, kind, VIA_VPN, **ids)
+        elif decision is DataDecision.QUEUED:
+            self._record(interface, now, "queued", detail=f"{kind} waits for the data gate")
+        else:
+            self._record(interface, now, "dropped", detail=f"{kind}: the data gate is shut")

@@ -1,0 +1,389 @@
+"""``mipcheck mn run``: the reference mobile node over real UDP sockets, moved through a Unix control socket.
+
+Why a thin shell: everything the MN suite judges is the sans-IO
+:class:`~mipcheck.mn.node.ReferenceMobileNode`; this only holds one UDP
+socket per binding (exactly (care-of address, port), rebound after every
+move), sleeps until the node's next timer, and answers one JSON line per
+control connection (``mipcheck mn ctl``: ``move``, ``status``). Time is the
+wall clock (Identifications are timestamps, RFC 5944 5.7). Events go to the
+terminal (rich, one line each) and optionally to a JSON-lines log; neither
+ever holds a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import enum
+import json
+import os
+import signal
+import socket
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from mipcheck.errors import MipcheckError
+
+from .detection_events import (
+    ClientEvent,
+    DataGated,
+    DataResumed,
+    DetectionEvent,
+    DetectionStarted,
+    Inside,
+    LinkChanged,
+    ModeChanged,
+    Outside,
+    VpnRequested,
+)
+from .node import DataPlane, Moved, ReferenceMobileNode
+
+Address = tuple[str, int]
+MAX_REQUEST = 64 * 1024  # one control line
+CONTROL_TIMEOUT = 10.0
+
+
+def default_socket_path() -> str:
+    """``$XDG_RUNTIME_DIR/mipcheck-mn.sock``, else ``/tmp/mipcheck-mn-$UID.sock``."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return str(Path(runtime) / "mipcheck-mn.sock")
+    return f"/tmp/mipcheck-mn-{os.getuid()}.sock"
+
+
+# ---------------------------------------------------------------- events for people and for logs
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {"type": type(value).__name__, **_fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _fields(event: Any) -> dict[str, Any]:
+    """The JSON-able fields of an event; octets (replies, packets) are left out."""
+    return {
+        f.name: _plain(getattr(event, f.name))
+        for f in dataclasses.fields(event)
+        if not isinstance(getattr(event, f.name), bytes | bytearray)
+    }
+
+
+def event_record(event: DetectionEvent) -> dict[str, Any]:
+    return {"event": type(event).__name__, **_fields(event)}
+
+
+def describe(event: DetectionEvent) -> str:
+    """One line for people."""
+    e: Any = event
+    if isinstance(e, Moved):
+        where = f" ({e.care_of_address})" if e.care_of_address else ""
+        return f"moved to {e.network}{where}"
+    if isinstance(e, LinkChanged):
+        return f"link {'up with ' + e.care_of_address if e.care_of_address else 'down'}"
+    if isinstance(e, ModeChanged):
+        return f"mode {e.old.value} -> {e.new.value} ({e.stimulus.value})"
+    if isinstance(e, DetectionStarted):
+        return f"detection from {e.local[0]}:{e.local[1]}, asking {', '.join(e.home_agents)}"
+    if isinstance(e, ClientEvent):
+        inner = e.event
+        detail = ", ".join(
+            f"{k}={v}" for k, v in _fields(inner).items() if k not in ("interface", "home_agent", "at", "warnings")
+        )
+        return f"{e.role.value}: {type(inner).__name__} from {inner.home_agent} ({detail})"
+    if isinstance(e, Inside):
+        return "INSIDE" + (" (late i-HA reply)" if e.late else "")
+    if isinstance(e, Outside):
+        return f"OUTSIDE: {e.reason}"
+    if isinstance(e, VpnRequested):
+        return f"VPN up from {e.x_home_address} (static SAs)"
+    if isinstance(e, DataGated):
+        return f"data gated: {e.reason}"
+    if isinstance(e, DataResumed):
+        return f"data flows ({e.decision.value})"
+    if isinstance(e, DataPlane):
+        parts = [e.kind, e.path or "", f"id={e.identifier} seq={e.sequence}" if e.identifier is not None else ""]
+        return " ".join(p for p in (*parts, e.detail) if p)
+    fields = ", ".join(f"{k}={v}" for k, v in _fields(e).items() if k not in ("interface", "at"))
+    return f"{type(e).__name__}" + (f": {fields}" if fields else "")
+
+
+class EventLog:
+    """Where events go: rich lines (unless quiet) and JSON lines (``--log-json``); errors always to stderr."""
+
+    def __init__(self, *, quiet: bool = False, json_out: IO[str] | None = None, human_to_stderr: bool = False) -> None:
+        from rich.console import Console
+
+        self.quiet = quiet
+        self.json_out = json_out
+        self.console = Console(stderr=human_to_stderr, highlight=False, soft_wrap=True)
+        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def event(self, event: DetectionEvent) -> None:
+        if self.json_out is not None:
+            self.json_out.write(json.dumps(event_record(event), sort_keys=False) + "\n")
+            self.json_out.flush()
+        if not self.quiet:
+            stamp = time.strftime("%H:%M:%S", time.localtime(event.at)) + f".{int(event.at * 1000) % 1000:03d}"
+            style = "bold" if isinstance(event, Inside | Outside | Moved) else None
+            self.console.print(f"{stamp} {event.interface} {describe(event)}", style=style, markup=False)
+
+    def error(self, message: str) -> None:
+        self.errors.print(f"mipcheck mn run: {message}", style="red", markup=False)
+
+
+# ---------------------------------------------------------------- the shell
+
+
+class _Socket(asyncio.DatagramProtocol):
+    def __init__(self, runner: NodeRunner, place: Address) -> None:
+        self.runner, self.place = runner, place
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.runner.received(data, (addr[0], addr[1]), self.place)
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP port unreachable and the like: the node's timers deal with silence
+
+
+def bind_udp(place: Address) -> socket.socket:
+    """A UDP socket bound to exactly ``place`` (SO_REUSEADDR, so a quick rebind after a move works)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(place)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class NodeRunner:
+    """Runs ``node`` until SIGINT/SIGTERM: sockets, timers, the control socket at ``socket_path``."""
+
+    def __init__(
+        self, node: ReferenceMobileNode, socket_path: str, log: EventLog, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.node = node
+        self.socket_path = socket_path
+        self.log = log
+        self.clock = clock
+        self._transports: dict[Address, asyncio.DatagramTransport] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ---- the node's side
+    def received(self, data: bytes, src: Address, local: Address) -> None:
+        with self._guard(f"datagram from {src[0]}:{src[1]}"):
+            self.node.receive_datagram(data, src, local, self.clock())
+        self._pump()
+
+    @contextlib.contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """A bug in the node is one error line, not a traceback, and the runner goes on."""
+        try:
+            yield
+        except Exception as exc:
+            self.log.error(f"{what}: {type(exc).__name__}: {exc}")
+
+    def _pump(self) -> None:
+        """Send what the node has, log its events, sleep until its next timer."""
+        now = self.clock()
+        for data, local, dst in self.node.datagrams_to_send(now):
+            transport = self._transports.get(local)
+            if transport is None or transport.is_closing():
+                self.log.error(f"no socket at {local[0]}:{local[1]} for a datagram to {dst[0]}:{dst[1]}")
+                continue
+            transport.sendto(data, dst)
+        while (ev := self.node.next_event()) is not None:
+            self.log.event(ev)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        at = self.node.get_timer()
+        if at is not None and self._loop is not None:
+            self._timer = self._loop.call_later(max(0.0, at - self.clock()), self._fire, at)
+
+    def _fire(self, at: float) -> None:
+        self._timer = None
+        with self._guard("timer"):
+            self.node.handle_timer(max(self.clock(), at))  # the loop's clock and the wall clock may differ a little
+        self._pump()
+
+    async def _open(self, place: Address) -> None:
+        assert self._loop is not None
+        sock = bind_udp(place)
+        transport, _protocol = await self._loop.create_datagram_endpoint(lambda: _Socket(self, place), sock=sock)
+        self._transports[place] = transport
+
+    def _sync(self) -> None:
+        wanted = set(self.node.bindings().values())
+        for place in [p for p in self._transports if p not in wanted]:
+            self._transports.pop(place).close()
+
+    # ---- control
+    async def move(self, interface: str, network: str, care_of_address: str | None) -> dict[str, Any]:
+        try:
+            coa = self.node.resolve(interface, network, care_of_address)
+        except ValueError as exc:
+            return {"ok": False, "error": str(exc)}
+        place = None if coa is None else (coa, self.node.port)
+        if place is not None and place not in self._transports:
+            try:
+                await self._open(place)
+            except OSError as exc:
+                message = f"cannot bind {place[0]}:{place[1]}: {exc.strerror or exc}"
+                self.log.error(f"move {interface} {network}: {message}")
+                return {"ok": False, "error": message}
+        try:
+            self.node.move(interface, network, coa, self.clock())
+        except Exception as exc:  # a bug, not the user's input (resolve checked that)
+            self.log.error(f"move {interface} {network}: {type(exc).__name__}: {exc}")
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            self._sync()
+        self._pump()
+        return {"ok": True, "interface": interface, "network": network, "care_of_address": coa}
+
+    async def answer(self, request: Any) -> dict[str, Any]:
+        if not isinstance(request, dict):
+            return {"ok": False, "error": "expected a JSON object"}
+        command = request.get("command")
+        if command == "status":
+            return {"ok": True, "status": self.node.status(self.clock())}
+        if command == "move":
+            fields = [request.get(k) for k in ("interface", "network")]
+            coa = request.get("care_of_address")
+            if not all(isinstance(f, str) for f in fields) or not (coa is None or isinstance(coa, str)):
+                return {"ok": False, "error": "move needs interface and network (strings), care_of_address optional"}
+            return await self.move(fields[0], fields[1], coa or None)
+        return {"ok": False, "error": f"unknown command {command!r} (known: move, status)"}
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), CONTROL_TIMEOUT)
+            try:
+                request = json.loads(line)
+            except ValueError:
+                answer: dict[str, Any] = {"ok": False, "error": "expected one JSON line"}
+            else:
+                answer = await self.answer(request)
+            writer.write((json.dumps(answer) + "\n").encode())
+            await writer.drain()
+        except (TimeoutError, ConnectionError, ValueError):
+            pass  # a client that went away or sent too much: nothing to answer
+        finally:
+            writer.close()
+
+    async def _listen(self) -> asyncio.AbstractServer:
+        path = self.socket_path
+        if os.path.lexists(path):
+            if not stat.S_ISSOCK(os.lstat(path).st_mode):
+                raise MipcheckError(f"{path} exists and is not a socket: give another --socket")
+            try:
+                ask(path, {"command": "status"}, timeout=1.0)
+            except MipcheckError:
+                os.unlink(path)  # stale: left by a runner that did not stop cleanly
+            else:
+                raise MipcheckError(f"a reference mobile node already listens at {path}")
+        try:
+            server = await asyncio.start_unix_server(self._client, path=path, limit=MAX_REQUEST)
+        except OSError as exc:
+            raise MipcheckError(f"cannot listen at {path}: {exc.strerror or exc}") from None
+        os.chmod(path, 0o600)  # whoever may move the node may also make it leak: the user only
+        return server
+
+    async def run(self) -> int:
+        self._loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        server = await self._listen()
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._loop.add_signal_handler(sig, stop.set)
+            self._pump()
+            await stop.wait()
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            for transport in self._transports.values():
+                transport.close()
+            self._transports.clear()
+            server.close()
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.socket_path)
+        return 0
+
+
+# ---------------------------------------------------------------- the control client
+
+
+def ask(path: str, request: dict[str, Any], *, timeout: float = CONTROL_TIMEOUT) -> dict[str, Any]:
+    """One request to the runner at ``path``; MipcheckError when nothing listens there."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+        except OSError:
+            raise MipcheckError(f"no reference mobile node at {path}") from None
+        try:
+            sock.sendall((json.dumps(request) + "\n").encode())
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as exc:
+            raise MipcheckError(f"reference mobile node at {path}: {exc.strerror or exc}") from None
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise MipcheckError(f"reference mobile node at {path}: no answer") from None
+    if not isinstance(answer, dict):
+        raise MipcheckError(f"reference mobile node at {path}: unexpected answer")
+    return answer
+
+
+def run_node(
+    profile_path: str,
+    *,
+    socket_path: str | None = None,
+    faults: tuple[str, ...] = (),
+    log_json: str | None = None,
+    data_every: float | None = None,
+    quiet: bool = False,
+) -> int:
+    """Load, run until a signal, clean up; errors are one-line :class:`MipcheckError` (exit 2)."""
+    from .faults import behaviour_for
+    from .profile import load_mobile_node_profile
+
+    profile = load_mobile_node_profile(profile_path)
+    node = ReferenceMobileNode(profile, behaviour=behaviour_for(faults), data_every=data_every)
+    json_file: IO[str] | None = None
+    if log_json and log_json != "-":
+        try:
+            json_file = open(log_json, "w", encoding="utf-8")
+        except OSError as exc:
+            raise MipcheckError(f"--log-json {log_json}: {exc.strerror or exc}") from None
+    to_stdout = log_json == "-"
+    log = EventLog(quiet=quiet, json_out=sys.stdout if to_stdout else json_file, human_to_stderr=to_stdout)
+    try:
+        return asyncio.run(NodeRunner(node, socket_path or default_socket_path(), log).run())
+    finally:
+        if json_file is not None:
+            json_file.close()
