@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mipcheck.ha.faults import FAULTS, PASSING_FAULTS
+from mipcheck.ha.faults import FAULTS, PASSING_FAULTS, ROBUSTNESS
 
 SECRET = "cli-test-secret-do-not-print"
 CLI = [sys.executable, "-m", "mipcheck.cli"]
@@ -173,11 +173,17 @@ def test_faults_listing() -> None:
     r = subprocess.run([*CLI, "ha", "faults"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0
     faults, _, variants = r.stdout.partition("\nConformant variants")
+    variants, _, robustness = variants.partition("\nRobustness (fuzz targets; no conformance case):")
     assert [line.split()[0] for line in faults.splitlines()] == list(FAULTS)
-    assert [line.split()[0] for line in variants.splitlines()[1:]] == list(PASSING_FAULTS)
+    assert [line.split()[0] for line in variants.strip().splitlines()[1:]] == list(PASSING_FAULTS)
+    assert [line.split()[0] for line in robustness.strip().splitlines()] == list(ROBUSTNESS)
     j = subprocess.run([*CLI, "ha", "faults", "--json"], capture_output=True, text=True, timeout=30)
     data = json.loads(j.stdout)
-    assert set(data) == set(FAULTS) | set(PASSING_FAULTS) and data["omit-tnc"]["cases"] == ["HA-TNC-INCLUDED"]
+    assert set(data) == set(FAULTS) | set(PASSING_FAULTS) | set(ROBUSTNESS)
+    assert data["omit-tnc"]["cases"] == ["HA-TNC-INCLUDED"]
+    for name, fault in ROBUSTNESS.items():
+        assert data[name]["robustness"] is True and data[name]["cases"] == []
+        assert (data[name]["trigger"], data[name]["finding"]) == (fault.trigger, fault.finding)
 
 
 def test_serve_with_fault_changes_behaviour(tmp_path: Path) -> None:

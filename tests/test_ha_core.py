@@ -25,7 +25,7 @@ from mipcheck.ha import HAConfig, HomeAgent, MobileNodeConfig
 from mipcheck.ha.behaviour import CONFORMANT, Behaviour
 from mipcheck.ha.binding import Binding
 from mipcheck.ha.core import Decision
-from mipcheck.ha.faults import ALL_FAULTS, FAULT_CASES, FAULTS, behaviour_for
+from mipcheck.ha.faults import ALL_FAULTS, FAULT_CASES, FAULTS, ROBUSTNESS, behaviour_for
 from mipcheck.ha.replay import ntp_seconds
 from mipcheck.ha.testing import dissect_reply, extension_types, reply_auth_valid, request
 from mipcheck.ha.tunnel import TunnelError, echo_request, internet_checksum, parse_ipv4
@@ -765,6 +765,9 @@ def test_every_fault_changes_one_behaviour_setting_the_core_reads(fault: str) ->
     assert b != CONFORMANT and b.changed() == {setting: value}
     source = (Path(__file__).parents[1] / "mipcheck" / "ha" / "core.py").read_text()
     assert re.search(rf"\b(b|behaviour|self\.behaviour)\.{setting}\b", source), setting
+    if f.robustness:  # a fuzz target: no conformance case, outside FAULTS and FAULT_CASES
+        assert not f.cases and not f.conformant and fault in ROBUSTNESS and fault not in FAULT_CASES
+        return
     assert bool(f.cases) != f.conformant and set(FAULT_CASES) == set(FAULTS)
     assert fault in FAULTS or (f.conformant and f.passes)
 

@@ -27,10 +27,22 @@ def _shard(text: str) -> tuple[int, int]:
     return int(k), int(total)
 
 
-def _target_spec(target: str | None, profile_path: str | None, target_cmd: str | None, restart_wait: float):
+def _target_spec(
+    target: str | None,
+    profile_path: str | None,
+    target_cmd: str | None,
+    restart_wait: float,
+    faults: tuple[str, ...] = (),
+):
     from mipcheck.engine.profile import parse_target
     from mipcheck.fuzz.campaign import TargetSpec
 
+    if faults:
+        from mipcheck.ha.faults import check_faults
+
+        if target or target_cmd is not None:
+            raise ConfigError("--fault", "only for the built-in i-HA (no --target); give your own target its faults")
+        faults = tuple(sorted(check_faults(faults)))
     address, port = parse_target(target) if target else (None, None)
     if target_cmd is not None and not target:
         raise ConfigError("--target", "needed with --target-cmd: where the started command listens (HOST:PORT)")
@@ -41,7 +53,7 @@ def _target_spec(target: str | None, profile_path: str | None, target_cmd: str |
     if not target:
         if profile_path:
             raise ConfigError("--target", "needed with --profile (the built-in i-HA brings its own profile)")
-        return TargetSpec("lab")
+        return TargetSpec("lab", faults=faults)
     if target_cmd is not None:
         if not target_cmd.strip():
             raise ConfigError("--target-cmd", "is empty")
@@ -137,6 +149,14 @@ def fuzz() -> None:
 )
 @click.option("--resume", is_flag=True, help="Continue the campaign in --out: no case is lost or run twice.")
 @click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="NAME",
+    help="Built-in i-HA only: run it with this fault profile (repeatable; the robustness faults of 'mipcheck ha "
+    "faults' are what a campaign must find).",
+)
+@click.option(
     "--strategy",
     "strategy_names",
     multiple=True,
@@ -169,6 +189,7 @@ def run_cmd(
     shard_text,
     out_dir,
     resume,
+    faults,
     strategy_names,
     window,
     restart_wait,
@@ -187,7 +208,7 @@ def run_cmd(
     from mipcheck.fuzz.progress import Progress
 
     shard = _shard(shard_text)
-    spec = _target_spec(target, profile_path, target_cmd, restart_wait)
+    spec = _target_spec(target, profile_path, target_cmd, restart_wait, faults)
     strategies = _strategies(strategy_names)
     if jobs > 1 and spec.kind == "command" and "{port}" not in spec.command:
         raise ConfigError(
@@ -202,7 +223,7 @@ def run_cmd(
     meta = {
         "seed": str(seed),
         "shard": f"{shard[0]}/{shard[1]}",
-        "target": spec.kind if spec.kind == "lab" else f"{spec.address}:{spec.port}",
+        "target": _target_name(spec),
         "strategies": ",".join(strategies) or "all",
     }
     db = store.open_campaign(out, meta, resume=resume)
@@ -240,6 +261,8 @@ def run_cmd(
     progress = Progress(quiet)
     if not quiet:
         where = "the built-in i-HA" if spec.kind == "lab" else f"{spec.address}:{spec.port}"
+        if spec.faults:
+            where += f" with fault {', '.join(spec.faults)}"
         progress.final(
             f"mipcheck fuzz: seed {seed}, shard {shard[0]}/{shard[1]}, {jobs} job(s), against "
             f"{where}{' (resumed)' if resume else ''}"
@@ -281,6 +304,13 @@ def run_cmd(
     return 1 if summary["findings"] else 0
 
 
+def _target_name(spec) -> str:
+    """The campaign's target as its meta table records it (a resumed campaign must name the same)."""
+    if spec.kind != "lab":
+        return f"{spec.address}:{spec.port}"
+    return "lab" + "".join(f" --fault {f}" for f in spec.faults)
+
+
 def _one_case(seed: int, index: int, spec, target=None):
     from mipcheck.fuzz.context import context_from_profile
     from mipcheck.fuzz.strategies import generate
@@ -306,14 +336,18 @@ def _one_case(seed: int, index: int, spec, target=None):
 @click.option("--target", metavar="HOST[:PORT]", help="The home agent; omit for the built-in i-HA.")
 @click.option("--profile", "profile_path", metavar="FILE")
 @click.option("--target-cmd", metavar="'SHELL COMMAND'", help="Start the target with this command first.")
+@click.option(
+    "--fault", "faults", multiple=True, metavar="NAME", help="Built-in i-HA only: run it with this fault profile."
+)
 @click.option("--window", type=click.FloatRange(0.001, 5.0), default=0.05, show_default=True)
-def replay(seed, index, target, profile_path, target_cmd, window) -> int:
+def replay(seed, index, target, profile_path, target_cmd, faults, window) -> int:
     """Send case (seed, index) once, then a health check; exit 1 when the target fails it (reproduced)."""
+    from mipcheck.fuzz.campaign import failure_kind
     from mipcheck.fuzz.health import HealthChecker
     from mipcheck.fuzz.target import LabTarget
     from mipcheck.fuzz.triage import Prober
 
-    spec = _target_spec(target, profile_path, target_cmd, 0.0)
+    spec = _target_spec(target, profile_path, target_cmd, 0.0, faults)
     _check_profile(spec)
     tgt = spec.build(None)
     try:
@@ -338,7 +372,7 @@ def replay(seed, index, target, profile_path, target_cmd, window) -> int:
                 "reproduced"
             )
             return 0
-        kind = ("crash" if tgt.exited() else "hang") if tgt.watched else result.status
+        kind = failure_kind(tgt, result)
         click.echo(
             f"case {seed}/{index} ({case.strategy}, {len(case.payload)} octets): reproduced: {kind} ({result.detail})"
         )

@@ -34,13 +34,18 @@ def ha() -> None:
     "faults",
     multiple=True,
     metavar="NAME",
-    help="Break one rule on purpose (repeatable); see `mipcheck ha faults`.",
+    help="Break one rule on purpose, or plant a robustness bug for a fuzz campaign (repeatable); see `mipcheck ha "
+    "faults`.",
 )
 @click.option("--log-json", is_flag=True, help="One JSON object per log line.")
 @click.option("--address", default=None, help="Override the config's address.")
 @click.option("--port", type=int, default=None, help="Override the config's port (0: any free port).")
 def serve(config_path: str, faults: tuple[str, ...], log_json: bool, address: str | None, port: int | None) -> None:
-    """Serve registrations until SIGINT or SIGTERM; one log line per decision on stdout."""
+    """Serve registrations until SIGINT or SIGTERM; one log line per decision on stdout.
+
+    Under a robustness fault the trigger input ends the process with status 70 (crash) or stops it
+    answering (hang), with one line on stderr.
+    """
     from mipcheck.ha.config import load_ha_config
     from mipcheck.ha.faults import check_faults
 
@@ -109,16 +114,30 @@ async def _serve(config: Any, faults: frozenset[str], log_json: bool) -> None:
             logfile.close()
 
 
+ROBUSTNESS_HEADING = "Robustness (fuzz targets; no conformance case):"
+
+
 @ha.command("faults")
-@click.option("--json", "as_json", is_flag=True, help="A JSON object: name -> {rule, cases}.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="A JSON object: name -> {rule, cases}; conformant variants add conformant, robustness faults robustness, "
+    "trigger and finding.",
+)
 def faults_cmd(as_json: bool) -> None:
-    """List the fault profiles (each breaks exactly one rule) and the conformant behaviour variants."""
-    from mipcheck.ha.faults import ALL_FAULTS, FAULTS
+    """List the fault profiles (each breaks exactly one rule), the conformant behaviour variants, and the
+    robustness faults a fuzz campaign must find (each crashes, hangs or goes wrong after one malformed input)."""
+    from mipcheck.ha.faults import ALL_FAULTS, FAULTS, ROBUSTNESS
 
     variants = [f for f in ALL_FAULTS.values() if f.conformant]
     if as_json:
         doc = {f.name: {"rule": f.summary, "cases": list(f.cases)} for f in FAULTS.values()}
         doc |= {f.name: {"rule": f.summary, "cases": [], "conformant": True} for f in variants}
+        doc |= {
+            f.name: {"rule": f.summary, "cases": [], "robustness": True, "trigger": f.trigger, "finding": f.finding}
+            for f in ROBUSTNESS.values()
+        }
         click.echo(json.dumps(doc, indent=2))
         return
     width = max(map(len, ALL_FAULTS))
@@ -126,4 +145,7 @@ def faults_cmd(as_json: bool) -> None:
         click.echo(f"{f.name:<{width}}  {f.summary}")
     click.echo("\nConformant variants (real devices behave so; every case must still pass):")
     for f in variants:
+        click.echo(f"{f.name:<{width}}  {f.summary}")
+    click.echo(f"\n{ROBUSTNESS_HEADING}")
+    for f in ROBUSTNESS.values():
         click.echo(f"{f.name:<{width}}  {f.summary}")

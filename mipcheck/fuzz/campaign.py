@@ -49,10 +49,11 @@ class TargetSpec:
     command: str | None = None
     profile_path: str | None = None
     restart_wait: float = 0.0
+    faults: tuple[str, ...] = ()  # lab: the built-in i-HA's fault profiles (`mipcheck fuzz run --fault`)
 
     def build(self, log) -> Target:
         if self.kind == "lab":
-            return LabTarget(log)
+            return LabTarget(log, self.faults)
         if self.kind == "command":
             return CommandTarget(self.command, self.address, self.port, log)
         return RemoteTarget(self.address, self.port, self.restart_wait)
@@ -200,7 +201,13 @@ class Worker:
                 last_report = now
         for flight in self.pipeline.flush():
             self.finish(flight)
-        final = self.health.check() if self.health.outstanding is None else self.wait_health()
+        # The last cases need a check sent after them: one still in flight vouches only for the cases before it.
+        final = self.wait_health() if self.health.outstanding is not None else None
+        if final is not None and final.ok:
+            self.stats.health_passed += 1
+            suspects[:] = [(s, c) for s, c in suspects if s > marker]
+        if final is None or (final.ok and suspects):
+            final = self.health.check()
         if not final.ok:
             self.on_failure(final, [c for _s, c in suspects])
 
@@ -244,9 +251,7 @@ class Worker:
 
     # ---------------------------------------------------------------- findings
     def failure_kind(self, result: HealthResult) -> str:
-        if self.target.watched:
-            return "crash" if self.target.exited() else "hang"
-        return "wrong-reply" if result.status == "wrong-reply" else "no-reply"
+        return failure_kind(self.target, result)
 
     def on_failure(self, result: HealthResult, suspects: list[Case]) -> None:
         for flight in self.pipeline.flush():
@@ -256,7 +261,7 @@ class Worker:
         kind = self.failure_kind(result)
         self.stats.note = f"{kind}: looking for the culprit among {len(suspects)} cases"
         self.report(self.stats)
-        prober = Prober(self.ctx, self.target, self.health, max(self.spec.window, 0.01))
+        prober = Prober(self.ctx, self.target, self.health, max(self.spec.window, 0.01), failed=True)
         try:
             found = find_culprit(prober, suspects)
             if found is None:
@@ -304,6 +309,16 @@ class Worker:
             }
         )
         self.stats.findings += 1
+
+
+def failure_kind(target: Target, result: HealthResult) -> str:
+    """The finding a failed health check is: ``crash`` (the watched process exited), ``wrong-reply`` (answered,
+    but not the conforming answer), ``hang`` (the watched process lives but does not answer) or ``no-reply``."""
+    if target.watched and target.exited():
+        return "crash"
+    if result.status == "wrong-reply":
+        return "wrong-reply"
+    return "hang" if target.watched else "no-reply"
 
 
 class StopCampaign(MipcheckError):

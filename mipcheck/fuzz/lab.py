@@ -11,15 +11,21 @@ with two differences the fuzzer needs:
   still reach the checks behind the Identification check.
 
 It prints ``READY <address> <port>`` on stdout once bound and serves until
-SIGTERM or SIGINT.
+SIGTERM or SIGINT. ``python -m mipcheck.fuzz.lab [PORT] [--fault NAME]...``
+serves it with fault profiles (``mipcheck ha faults``); the robustness ones
+crash it (exit status 70), hang it or make it answer wrongly after one
+specific malformed input, so that a campaign has something to find
+(``mipcheck fuzz run --fault NAME``).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import signal
 import sys
+from collections.abc import Iterable
 
 from mipcheck.builtin import builtin_profile, ha_config, mobile_nodes
 
@@ -36,7 +42,7 @@ def config(port: int = 0):
     return dataclasses.replace(cfg, replay_skew=OPEN_REPLAY_SKEW, log_rate=0.001, log_burst=1)
 
 
-async def _serve(port: int) -> None:
+async def _serve(port: int, faults: Iterable[str] = ()) -> None:
     from mipcheck.ha.server import DecisionLog, serve
 
     stop = asyncio.Event()
@@ -47,12 +53,23 @@ async def _serve(port: int) -> None:
     def ready(address: str, bound: int, _core) -> None:
         print(f"READY {address} {bound}", flush=True)
 
-    await serve(config(port), (), log=DecisionLog([]), stop=stop, on_ready=ready)
+    await serve(config(port), faults, log=DecisionLog([]), stop=stop, on_ready=ready)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    asyncio.run(_serve(int(args[0]) if args else 0))
+    from mipcheck.errors import ConfigError
+    from mipcheck.ha.faults import check_faults
+
+    parser = argparse.ArgumentParser(prog="python -m mipcheck.fuzz.lab", description=__doc__.splitlines()[0])
+    parser.add_argument("port", nargs="?", type=int, default=0, help="UDP port on 127.0.0.1 (0: any free one)")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME", help="see `mipcheck ha faults`")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        faults = check_faults(args.fault)
+    except ConfigError as exc:
+        print(f"mipcheck: error: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(_serve(args.port, faults))
     return 0
 
 

@@ -137,16 +137,20 @@ class CommandTarget(_ProcessTarget):
 
 
 class LabTarget(_ProcessTarget):
-    """The built-in i-HA in a child process; its port is chosen by the kernel and read from its first line."""
+    """The built-in i-HA in a child process; its port is chosen by the kernel and read from its first line.
 
-    def __init__(self, log: IO[bytes] | None = None) -> None:
+    ``faults``: fault profiles it runs with (``mipcheck ha faults``; the robustness ones are fuzz targets).
+    """
+
+    def __init__(self, log: IO[bytes] | None = None, faults: tuple[str, ...] = ()) -> None:
         super().__init__(log)
         self.address, self.port = "127.0.0.1", 0
+        self.faults = tuple(faults)
 
     def launch(self) -> tuple[str, int]:
         err = self.log if self.log is not None else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mipcheck.fuzz.lab", str(self.port)],
+            [sys.executable, "-m", "mipcheck.fuzz.lab", str(self.port), *(f"--fault={f}" for f in self.faults)],
             start_new_session=True,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -5,7 +5,9 @@ against the (restarted) target, each followed by a blocking health check;
 the first that fails it is the culprit. Minimising then keeps the failure
 while removing, in this order, the valid steps around a stateful case, each
 mutation (fewest mutated fields), each base extension and the authenticator
-(shortest octets). Each probe that fails restarts the target.
+(shortest octets). Each probe that fails restarts the target, at once: a
+target known to have failed is not asked again first (for a hang, asking
+costs a whole reply timeout).
 """
 
 from __future__ import annotations
@@ -32,14 +34,18 @@ class TargetLost(MipcheckError):
 class Prober:
     """Sends one case on its own and asks the health check whether the target survived it."""
 
-    def __init__(self, ctx: FuzzContext, target: Target, health: HealthChecker, window: float) -> None:
+    def __init__(
+        self, ctx: FuzzContext, target: Target, health: HealthChecker, window: float, *, failed: bool = False
+    ) -> None:
         self.ctx, self.target, self.health, self.window = ctx, target, health, window
         self.probes = 0
+        self.failed = failed  # the target failed its last health check: restart it before the next probe
 
     def recover(self) -> None:
         """Make sure the target answers before a probe (restarting it when allowed)."""
-        if not self.target.exited() and self.health.check().ok:
+        if not self.failed and not self.target.exited() and self.health.check().ok:
             return
+        self.failed = False
         if not self.target.restart(lambda: self.health.check(min(self.ctx.reply_timeout, 0.5), counted=False).ok):
             raise TargetLost("the target stopped answering and cannot be restarted")
 
@@ -58,6 +64,7 @@ class Prober:
         if self.target.watched:
             time.sleep(self.window)  # a crash takes a moment to become an exit status
         result = self.health.check()
+        self.failed = not result.ok
         return None if result.ok else result
 
     @property

@@ -1,7 +1,7 @@
 """What the reference home agent does where implementations differ: one frozen record.
 
 Every field is one decision a home agent takes while it handles a
-Registration Request (or tunnel data); the defaults are the conformant
+Registration Request (or tunnel data, or another message); the defaults are the conformant
 choice. A fault profile (:mod:`mipcheck.ha.faults`) is a change of one field;
 :class:`mipcheck.ha.core.HomeAgent` reads the record and nothing else to know
 how to behave. Each field's comment lists its values and what they do, the
@@ -44,6 +44,13 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "reply_auth_type": ("mn-ha", "fa-ha"),
     "reply_port": ("source", 434),
     "tunnel_data_port": ("endpoint", 434),
+    # robustness (fuzz targets): "survive" first, then the one way each breaks.
+    "on_nonskippable_first": ("survive", "crash"),
+    "on_long_length_overrun": ("survive", "crash"),
+    "on_tnc_length_zero": ("survive", "hang"),
+    "on_two_mn_ha_auth": ("survive", "hang"),
+    "on_bad_tunnel_data": ("survive", "deny-128-after"),
+    "on_revocation": ("survive", "silent-after"),
 }
 
 
@@ -152,6 +159,29 @@ class Behaviour:
     # Destination port of HA->MN tunnel data (RFC 3519): "endpoint", the registered UDP tunnel
     # endpoint's; 434 (tunnel-data-to-port-434).
     tunnel_data_port: str | int = "endpoint"
+
+    # ---- robustness (fuzz targets; no conformance case: mipcheck.fuzz must find them)
+    # How the home agent survives one specific malformed input. "survive": it is handled as the
+    # settings above say. The other value is a planted bug; the core only reports it (Decision.failure
+    # "crash" or "hang", or a state it keeps) and the server carries it out (mipcheck.ha.server).
+    # A Registration Request whose first extension is an unrecognised non-skippable type (0-127),
+    # authentic or not: "crash" ends the server process (crash-unknown-nonskippable-first).
+    on_nonskippable_first: str = "survive"
+    # A Registration Request with a 16-bit-Length extension (types 36, 38: RFC 3012 5, RFC 3115) whose
+    # Length runs past the end of the message: "crash" (crash-long-length-overrun).
+    on_long_length_overrun: str = "survive"
+    # A Registration Request carrying a TNC extension (149) with Length 0: "hang", the server stops
+    # reading; its process lives (hang-tnc-length-zero).
+    on_tnc_length_zero: str = "survive"
+    # A Registration Request with two (or more) MN-HA authentication extensions: "hang" (hang-two-mn-ha-auth).
+    on_two_mn_ha_auth: str = "survive"
+    # A malformed MIP Tunnel Data message (RFC 3519 3.3: shorter than its 4-octet header, or an inner
+    # packet that is no valid IPv4 header): "deny-128-after" denies every later registration with 128
+    # (wrong-reply-after-bad-tunnel-data).
+    on_bad_tunnel_data: str = "survive"
+    # A Registration Revocation (RFC 3543 3.1, type 7), well formed or not: "silent-after" drops every later
+    # registration silently (silent-after-revocation).
+    on_revocation: str = "survive"
 
     def __post_init__(self) -> None:
         for f in fields(self):

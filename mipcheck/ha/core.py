@@ -22,6 +22,11 @@ Decisions taken here where the RFCs leave room (see also the report):
   and are not acted upon (a UDP Tunnel Request there is ignored), but the
   unrecognised-extension rules of RFC 5944 1.9 apply to every extension.
 
+Robustness faults (Behaviour.on_*, fuzz targets) are planted bugs: the core
+never crashes or blocks itself, it reports ``Decision.failure`` ("crash",
+"hang") and the transport carries it out (:mod:`mipcheck.ha.server`); the
+faults that leave a lasting misbehaviour keep it as state here (``_sick``).
+
 Where home agents differ, the core reads its behaviour record
 (:class:`mipcheck.ha.behaviour.Behaviour`, ``self.behaviour``); the defaults are
 conformant and a fault profile (:mod:`mipcheck.ha.faults`) changes one setting.
@@ -42,7 +47,12 @@ from mipcheck.errors import ConfigError
 from mipcheck.outcomes import HomeAgentOutcome, Party, Violation
 from mipcheck.proto import codec
 from mipcheck.proto import numbers as n
-from mipcheck.proto.extensions import AUTHORIZATION_ENABLING_TYPES, RECOGNISED_BY_HA, TNC_EXTENSION
+from mipcheck.proto.extensions import (
+    AUTHORIZATION_ENABLING_TYPES,
+    LONG_FORMAT_TYPES,
+    RECOGNISED_BY_HA,
+    TNC_EXTENSION,
+)
 from mipcheck.proto.identification import low32
 from mipcheck.proto.numbers import INFINITE_LIFETIME
 
@@ -112,6 +122,9 @@ class Decision(NamedTuple):
     tnc: bool = False  # the reply carries a TNC extension
     udp_tunnel: bool = False  # the reply carries a UDP Tunnel Reply
     inner: bytes | None = None  # tunnel data: the decapsulated packet
+    # A robustness fault went off (Behaviour.on_*): what the transport must do to its process, "crash" (end it
+    # at once) or "hang" (stop reading); None always for a conformant home agent.
+    failure: str | None = None
 
     def as_log(self) -> dict[str, Any]:
         """One log record; carries no secret (replies are not included)."""
@@ -136,6 +149,8 @@ class Decision(NamedTuple):
             d["udp_tunnel"] = True
         if self.suppressed:
             d["suppressed"] = self.suppressed
+        if self.failure is not None:
+            d["failure"] = self.failure
         violation = self.violation
         if violation is not None:
             d["rule_id"], d["party"] = violation.rule_id, str(violation.party)
@@ -243,6 +258,15 @@ class HomeAgent:
         self._outbox: list[tuple[bytes, tuple[str, int], tuple[str, int]]] = []  # the actor interface's queues
         self._events: deque[Decision] = deque()
         self._tnc_accepted = self._tnc(True, accepted=True)  # what an accepted reply to a trusted source carries
+        # Robustness faults (fuzz targets): a request trigger is looked for only when one is set; _sick is the
+        # lasting state after a tunnel data or revocation trigger: (Behaviour value, what set it off).
+        self._fragile = (
+            b.on_nonskippable_first != "survive"
+            or b.on_long_length_overrun != "survive"
+            or b.on_tnc_length_zero != "survive"
+            or b.on_two_mn_ha_auth != "survive"
+        )
+        self._sick: tuple[str, str] | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -310,6 +334,8 @@ class HomeAgent:
         elif data[0] == n.MSG_TUNNEL_DATA:
             d = self._tunnel(data, src, local, now)
         else:
+            if data[0] == n.MSG_REVOCATION and self.behaviour.on_revocation == "silent-after" and self._sick is None:
+                self._sick = ("silent-after", f"a Registration Revocation from {src[0]}:{src[1]}")
             d = self._quiet(IGNORED, None, f"message type {data[0]} is not a Registration Request", src, now)
         self.counters[d.outcome] += 1
         return d
@@ -331,6 +357,7 @@ class HomeAgent:
         return (
             self._source_check(rq)  # RFC 5265 4.3
             or self._fixed_part(rq)  # RFC 5944 3.3
+            or (self._sick is not None and self._aftermath(rq))  # robustness faults: after their trigger
             or self._extensions(rq)  # RFC 5944 1.9
             or self._authentication(rq)  # RFC 5944 3.8.2.1 (a), 3.5
             or self._identification(rq)  # RFC 5944 3.8.2.1 (b), 5.7
@@ -437,6 +464,7 @@ class HomeAgent:
                 bool(tnc),
                 False,
                 None,
+                None,
             ),
         )
 
@@ -490,9 +518,45 @@ class HomeAgent:
         rq.reply_auth = None if sa is None else sa[:4]
         return None
 
+    def _aftermath(self, rq: _Request) -> Decision:
+        """Behaviour.on_bad_tunnel_data, on_revocation: what every registration gets once their trigger was seen."""
+        how, why = self._sick
+        if how == "silent-after":
+            return self._quiet(DROPPED, None, f"registration dropped: silent since {why}", rq.src, rq.now, rq.hoa)
+        return self._deny(rq, 128, f"denied: broken since {why}", authenticated=False)  # "deny-128-after"
+
+    def _malformed(self, rq: _Request, exts: list[codec.Ext], error: str | None) -> Decision | None:
+        """Behaviour.on_*: the request triggers of the robustness faults, authentic or not (fuzz targets)."""
+        b, data = self.behaviour, rq.data
+        if b.on_nonskippable_first == "crash" and len(data) > _RRQ_SIZE:
+            t = data[_RRQ_SIZE]
+            if t < 128 and t not in RECOGNISED_BY_HA:
+                return self._failure(rq, "crash", f"unrecognised non-skippable extension {t} first")
+        if b.on_long_length_overrun == "crash" and error:
+            whole, _error = _walk_extensions(data, _RRQ_SIZE, include_overrun=True)
+            if len(whole) > len(exts) and whole[-1][0] in LONG_FORMAT_TYPES:
+                t, off, _hdr, length = whole[-1]
+                return self._failure(
+                    rq, "crash", f"extension {t} at offset {off}: 16-bit Length {length} runs past the end"
+                )
+        if b.on_tnc_length_zero == "hang" and any(e[0] == n.EXT_TNC and e[3] == 0 for e in exts):
+            return self._failure(rq, "hang", "TNC extension with Length 0")
+        if b.on_two_mn_ha_auth == "hang" and sum(e[0] == n.EXT_MN_HA_AUTH for e in exts) >= 2:
+            return self._failure(rq, "hang", "two MN-HA authentication extensions")
+        return None
+
+    def _failure(self, rq: _Request, failure: str, what: str) -> Decision:
+        verb = "crashes" if failure == "crash" else "hangs"
+        reason = f"{what}: the home agent {verb} (robustness fault)"
+        return Decision(DROPPED, None, reason, None, None, rq.hoa, rq.src, failure=failure)
+
     def _extensions(self, rq: _Request) -> Decision | None:
         """RFC 5944 1.9: unrecognised extensions 0-127 discard the message, 128-255 are skipped."""
         exts, error = _walk_extensions(rq.data, _RRQ_SIZE)
+        if self._fragile:
+            d = self._malformed(rq, exts, error)
+            if d is not None:
+                return d
         auth_exts: list[codec.Ext] = []
         tunnel_req: codec.Ext | None = None
         cvse = False
@@ -798,6 +862,7 @@ class HomeAgent:
                 bool(tnc_before or tnc_after),
                 rq.udp,
                 None,
+                None,
             ),
         )
 
@@ -923,6 +988,11 @@ class HomeAgent:
         return TunnelError(f"no UDP-tunnelled binding for {home_address}")
 
     def _tunnel(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> Decision:
+        how = self.behaviour.on_bad_tunnel_data
+        if how != "survive" and self._sick is None:
+            header = codec.TUNNEL_DATA_HEADER
+            if len(data) < header or isinstance(parse_ipv4(data[header:]), TunnelError):
+                self._sick = (how, f"a malformed MIP Tunnel Data message from {src[0]}:{src[1]}")
         inner = self.decapsulate(data, src)
         if isinstance(inner, TunnelError):
             return self._quiet(DROPPED, None, inner.reason, src, now)

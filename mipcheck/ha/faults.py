@@ -7,6 +7,15 @@ the core reads that record and nothing else. ``TABLE`` below is the one table:
 what each fault changes, the rule it breaks, and the suite cases that must
 fail (or warn) under it. ``FAULT_CASES``, ``PASSING_FAULTS`` and the HA suite's
 case -> faults map (``mipcheck.suites.ha.FAULTS``) are derived from it.
+
+Three kinds of entries: faults that break a conformance rule (``kind``
+"conformance", each with the suite cases that catch it), conformant variants
+(``conformant=True``, with the cases they must still pass), and robustness
+faults (``kind`` "robustness"): a crash, hang or lasting misbehaviour after
+one specific malformed input, which no conformance case sends; a fuzz campaign
+(``mipcheck fuzz run --fault NAME``) must find each one
+(tests/test_fuzz_robustness_faults.py). ``ROBUSTNESS`` lists them; ``FAULTS``,
+``FAULT_CASES`` and the suite leave them out.
 """
 
 from __future__ import annotations
@@ -21,6 +30,10 @@ from mipcheck.errors import ConfigError
 
 from .behaviour import CONFORMANT, Behaviour
 
+CONFORMANCE, ROBUSTNESS_KIND = "conformance", "robustness"
+# What a fuzz campaign reports for a robustness fault (the pinned finding kinds of `mipcheck fuzz`).
+FINDING_KINDS = ("crash", "hang", "no-reply", "wrong-reply")
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -32,17 +45,34 @@ class Fault:
     changes: Mapping[str, Any] = field(default_factory=dict, hash=False)  # Behaviour field -> value
     conformant: bool = False  # a legitimate variant real devices have: every case must still pass
     passes: tuple[str, ...] = ()  # conformant variants: the case(s) it could trip if naively written
+    kind: str = CONFORMANCE  # "robustness": a fuzz target, no conformance case (cases=() allowed only here)
+    trigger: str = ""  # robustness: the input that sets it off
+    finding: str = ""  # robustness: what a campaign against the lab HA reports (FINDING_KINDS)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "changes", MappingProxyType(dict(self.changes)))
+        if self.kind == ROBUSTNESS_KIND:
+            if self.cases or self.passes or self.conformant or not self.trigger or self.finding not in FINDING_KINDS:
+                raise ValueError(f"robustness fault {self.name}: no cases, a trigger and a finding kind")
+        elif self.kind != CONFORMANCE or self.trigger or self.finding:
+            raise ValueError(f"fault {self.name}: kind {self.kind!r}; trigger and finding are for robustness faults")
+        elif not (self.cases or (self.conformant and self.passes)):
+            raise ValueError(f"fault {self.name}: a fault names the suite cases that catch it")
+
+    @property
+    def robustness(self) -> bool:
+        return self.kind == ROBUSTNESS_KIND
 
     @property
     def summary(self) -> str:
-        """The one-line description: case ids, then the rule (``mipcheck ha faults``)."""
+        """The one-line description (``mipcheck ha faults``): case ids, then the rule; for a robustness fault the
+        finding a campaign reports and its trigger, then the rule."""
+        if self.robustness:
+            return f"{self.finding} after {self.trigger}: {self.rule}"
         return f"{', '.join(self.cases or self.passes)}: {self.rule}"
 
 
-# Every fault profile and conformant variant, in the order `mipcheck ha faults` lists them.
+# Every fault profile, conformant variant and robustness fault, in the order `mipcheck ha faults` lists them.
 TABLE: tuple[Fault, ...] = (
     Fault(
         "answer-untrusted",
@@ -310,11 +340,70 @@ TABLE: tuple[Fault, ...] = (
         rule="logs a dropped untrusted request only the first time its source is seen (legitimate deduplication; RFC "
         "5265 4.3 SHOULD log)",
     ),
+    # ---- robustness: fuzz targets, no conformance case (`mipcheck fuzz run --fault NAME` must find each)
+    Fault(
+        "crash-unknown-nonskippable-first",
+        kind=ROBUSTNESS_KIND,
+        finding="crash",
+        changes={"on_nonskippable_first": "crash"},
+        trigger="a Registration Request whose first extension is an unrecognised non-skippable type (0-127), "
+        "authentic or not",
+        rule="the server process exits (status 70) instead of discarding the request silently (RFC 5944 1.9)",
+    ),
+    Fault(
+        "crash-long-length-overrun",
+        kind=ROBUSTNESS_KIND,
+        finding="crash",
+        changes={"on_long_length_overrun": "crash"},
+        trigger="a Registration Request with a 16-bit-Length extension (type 36 or 38) whose Length runs past the "
+        "end of the message",
+        rule="the server process exits (status 70) instead of denying the poorly formed request with 134 (RFC 3012 "
+        "5, RFC 3115)",
+    ),
+    Fault(
+        "hang-tnc-length-zero",
+        kind=ROBUSTNESS_KIND,
+        finding="hang",
+        changes={"on_tnc_length_zero": "hang"},
+        trigger="a Registration Request carrying a TNC extension (149) with Length 0",
+        rule="the server stops reading; nothing more is answered while the process lives (RFC 5265 3.4)",
+    ),
+    Fault(
+        "hang-two-mn-ha-auth",
+        kind=ROBUSTNESS_KIND,
+        finding="hang",
+        changes={"on_two_mn_ha_auth": "hang"},
+        trigger="a Registration Request with two MN-HA authentication extensions",
+        rule="the server stops reading instead of denying the request with 131 (RFC 5944 3.8.2.1)",
+    ),
+    Fault(
+        "wrong-reply-after-bad-tunnel-data",
+        kind=ROBUSTNESS_KIND,
+        finding="wrong-reply",
+        changes={"on_bad_tunnel_data": "deny-128-after"},
+        trigger="a malformed MIP Tunnel Data message (type 4: shorter than its header, or an inner packet that is "
+        "no valid IPv4 header)",
+        rule="from then on every registration, valid or not, is denied with code 128 instead of dropping only that "
+        "message (RFC 3519 3.3)",
+    ),
+    Fault(
+        "silent-after-revocation",
+        kind=ROBUSTNESS_KIND,
+        finding="hang",
+        changes={"on_revocation": "silent-after"},
+        trigger="a Registration Revocation message (type 7, RFC 3543), well formed or not",
+        rule="from then on every registration is dropped silently while the process lives (RFC 3543 3.1: a "
+        "revocation ends at most the bindings it names)",
+    ),
 )
 
 ALL_FAULTS: dict[str, Fault] = {f.name: f for f in TABLE}
-# name -> the rule it breaks, case ids first (the faults that break a rule; conformant variants apart).
-FAULTS: dict[str, Fault] = {f.name: f for f in TABLE if not f.conformant}
+# name -> the rule it breaks, case ids first (the faults that break a rule; conformant variants and
+# robustness faults apart).
+FAULTS: dict[str, Fault] = {f.name: f for f in TABLE if not f.conformant and not f.robustness}
+# Robustness faults: fuzz targets with no conformance case. Accepted by ``--fault`` (``mipcheck ha serve``,
+# ``mipcheck fuzz run``); not in FAULT_CASES nor in the suite's case -> faults map.
+ROBUSTNESS: dict[str, Fault] = {f.name: f for f in TABLE if f.robustness}
 # name -> the conformance-suite case IDs that must fail under it.
 FAULT_CASES: dict[str, tuple[str, ...]] = {name: f.cases for name, f in FAULTS.items()}
 # Behaviours that are conformant but trip a naive case: the named case(s) must PASS under them
@@ -327,7 +416,8 @@ def check_faults(names: Iterable[str], *, key: str = "--fault") -> frozenset[str
     out = set()
     for name in names:
         if name not in ALL_FAULTS:
-            raise ConfigError(key, f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULTS))}")
+            known = ", ".join(sorted(FAULTS) + sorted(ROBUSTNESS))
+            raise ConfigError(key, f"unknown fault {name!r}; known faults: {known}")
         out.add(name)
     return frozenset(out)
 

@@ -5,6 +5,12 @@ local address and the wall clock to :meth:`HomeAgent.handle`, sends the reply
 from the same socket (so the reply's source port is the request's destination
 port, RFC 5944 3.8.3.1) and writes one log line per logged decision. Binding
 any 127.x address needs no privileges on Linux.
+
+It also carries out what a robustness fault's Decision asks for (the core
+never does): ``failure == "crash"`` ends the process at once with status 70
+after one line on stderr (:func:`serve`; a home agent on a thread of the
+tester's own process closes its socket instead), ``"hang"`` stops reading the
+socket while the process lives.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import asyncio
 import contextlib
 import datetime as _dt
 import json
+import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +34,7 @@ from .core import DENIAL_RULES, DENIED, Decision, HomeAgent
 from .faults import check_faults
 
 LOG_FLUSH_PERIOD = 1.0  # at most this long between log flushes (and between looks at the core's timer)
+CRASH_STATUS = 70  # EX_SOFTWARE: the exit status of a home agent a robustness fault crashed (Decision.failure)
 
 
 def _timestamp(now: float) -> str:
@@ -92,7 +101,23 @@ def text_line(d: Decision, stamp: str) -> str:
 
 def _text_line(d: Decision, stamp: str) -> str:
     """:func:`text_line` with its line break (what the log writes)."""
-    outcome, code, reason, _reply, reply_to, home, source, _log, suppressed, lifetime, coa, tnc, udp, _inner = d
+    (
+        outcome,
+        code,
+        reason,
+        _reply,
+        reply_to,
+        home,
+        source,
+        _log,
+        suppressed,
+        lifetime,
+        coa,
+        tnc,
+        udp,
+        _inner,
+        failure,
+    ) = d
     quoted = _QUOTED.get(reason) or _quoted(reason)
     if (
         code is not None
@@ -126,6 +151,8 @@ def _text_line(d: Decision, stamp: str) -> str:
         line += " udp_tunnel"
     if suppressed:
         line += f" suppressed={suppressed}"
+    if failure is not None:
+        line += f" failure={failure}"
     if code in DENIAL_RULES and outcome == DENIED:  # the rule the request broke (Decision.violation)
         violation = d.violation
         if violation is not None:
@@ -184,11 +211,19 @@ class UDPServer:
     RCVBUF = 1 << 21
 
     def __init__(
-        self, core: HomeAgent, log: DecisionLog, address: str, port: int, clock: Callable[[], float] = time.time
+        self,
+        core: HomeAgent,
+        log: DecisionLog,
+        address: str,
+        port: int,
+        clock: Callable[[], float] = time.time,
+        on_failure: Callable[[Decision], None] | None = None,
     ) -> None:
         self.core = core
         self.log = log
         self.clock = clock
+        # What to do when a Decision carries a failure (robustness faults); default: stop reading.
+        self.on_failure = on_failure or (lambda _d: self.stop_reading())
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             with contextlib.suppress(OSError):
@@ -206,10 +241,14 @@ class UDPServer:
         self._loop = loop
         loop.add_reader(self.sock.fileno(), self._readable)
 
-    def close(self) -> None:
+    def stop_reading(self) -> None:
+        """Leave the socket open and unread: datagrams queue up and nothing answers them (a hang)."""
         if self._loop is not None:
             self._loop.remove_reader(self.sock.fileno())
             self._loop = None
+
+    def close(self) -> None:
+        self.stop_reading()
         self.sock.close()
 
     def _readable(self) -> None:
@@ -235,6 +274,11 @@ class UDPServer:
                     sendto(d.reply, d.reply_to)
                 except OSError:
                     self.send_failures += 1
+            elif d.failure is not None:  # a robustness fault went off: crash or hang, as the core reports
+                if d.log:
+                    log(d, now)
+                self.on_failure(d)
+                return
             if d.log:
                 log(d, now)
 
@@ -247,10 +291,34 @@ async def serve(
     stop: asyncio.Event,
     on_ready: Callable[[str, int, HomeAgent], None] | None = None,
     clock: Callable[[], float] = time.time,
+    own_process: bool = True,
 ) -> HomeAgent:
-    """Run the home agent until ``stop`` is set; returns the core (for inspection)."""
+    """Run the home agent until ``stop`` is set; returns the core (for inspection).
+
+    A Decision whose ``failure`` is "hang" stops reading the socket (the loop goes on, so ``stop`` still ends
+    it); "crash" ends the process at once with status :data:`CRASH_STATUS`. Each is told in one line on stderr.
+    ``own_process=False`` (a home agent on a thread of another program, :class:`BackgroundHomeAgent`): a crash
+    closes the socket and returns instead, and nothing is written to stderr.
+    """
     core = HomeAgent(config, faults)
-    server = UDPServer(core, log, config.address, config.port, clock)
+
+    def carry_out(d: Decision) -> None:
+        if d.failure == "crash":
+            if not own_process:
+                server.close()
+                stop.set()
+                return
+            log.flush()
+            sys.stderr.write(f"mipcheck ha: crash: {d.reason}; exiting with status {CRASH_STATUS}\n")
+            sys.stderr.flush()
+            os._exit(CRASH_STATUS)
+        server.stop_reading()
+        if own_process:
+            where = "{}:{}".format(*server.local)
+            sys.stderr.write(f"mipcheck ha: hang: {d.reason}; no longer reading {where}\n")
+            sys.stderr.flush()
+
+    server = UDPServer(core, log, config.address, config.port, clock, carry_out)
     server.start(asyncio.get_running_loop())
     address, port = server.local
     try:
@@ -391,7 +459,7 @@ class BackgroundHomeAgent:
             self.address, self.port, self.core = address, port, core
             self._ready.set()
 
-        await serve(self.config, self.faults, log=log, stop=self._stop, on_ready=ready)
+        await serve(self.config, self.faults, log=log, stop=self._stop, on_ready=ready, own_process=False)
 
 
 def run_home_agent(config: HAConfig, faults: Iterable[str] = (), *, log_json: bool = False) -> BackgroundHomeAgent:
