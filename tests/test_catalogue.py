@@ -54,6 +54,36 @@ HA_CASES = (
     "MIP-LIFETIME",
     "MIP-REVERSE-TUNNEL",
 )
+# The mobile-node suite's active cases (mipcheck run --suite mn; suites/mn/cases.py).
+MN_CASES = (
+    "MN-PARALLEL-DETECT",
+    "MN-TNC-MEANS-INSIDE",
+    "MN-TNC-REQUIRED",
+    "MN-TNC-UNAUTHENTICATED",
+    "MN-IHA-RETRANSMIT",
+    "MN-STOP-RETRANSMIT",
+    "MN-TMONITOR-REREG",
+    "MN-TMONITOR-GATE",
+    "MN-QUEUE-HELD",
+    "MN-REREG-FAIL-RESTART",
+    "MN-STATUS-CHANGE-STOP",
+    "MN-PER-INTERFACE",
+    "MN-SAME-HA-OUTSIDE",
+    "MN-NO-VPN-SKIP",
+    "MN-LATE-IHA-SWITCH",
+    "MN-XHA-DEREG",
+)
+# The site audit's cases (mipcheck run --suite site; suites/site/__init__.py).
+SITE_CASES = (
+    "SITE-FW-IHA-UNREACHABLE",
+    "SITE-VPN-UDP434-ANY-PORT",
+    "SITE-VPN-IPIP",
+    "SITE-VPN-NATT",
+    "SITE-DISTINCT-HA",
+    "SITE-VPN-ENCRYPT-ALL",
+    "SITE-XHA-INSIDE-DROP",
+    "SITE-IHA-TRUST",
+)
 PASSIVE_CHECKS = (
     "PASSIVE-TNC-TO-UNTRUSTED",  # TNC in a reply to an untrusted source (4.3)
     "PASSIVE-IHA-UNTRUSTED-SOURCE",  # i-HA answers a source outside the trusted networks (4.3)
@@ -62,7 +92,7 @@ PASSIVE_CHECKS = (
     "PASSIVE-PLAINTEXT-AFTER-TMONITOR",  # MN plaintext > T_MONITOR after its last i-HA registration (3.2.4)
     "PASSIVE-PLAINTEXT-RRQ-EXTERNAL",  # plaintext registration to the i-HA from outside (3.1, 6.1)
 )
-PUBLIC_IDS = HA_CASES + PASSIVE_CHECKS
+PUBLIC_IDS = HA_CASES + MN_CASES + SITE_CASES + PASSIVE_CHECKS
 
 # Upper-case keywords only: lower-case "must" is not normative (RFC 2119).  Longest first,
 # so that "MUST NOT" is one keyword, not "MUST".

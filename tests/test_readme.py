@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from mipcheck.cli import cli
-from mipcheck.ha.faults import FAULTS
+from mipcheck.ha.faults import ALL_FAULTS
+from mipcheck.mn.faults import FAULTS as MN_FAULTS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -47,7 +48,9 @@ def test_examples_name_real_commands_options_and_faults() -> None:
     for argv in examples:
         for i, arg in enumerate(argv):
             if arg == "--fault":
-                assert argv[i + 1] in FAULTS, argv
+                # the reference MN's faults with --suite mn or mn run, the reference HA's otherwise
+                mn = "mn" in argv[: i + 1] and (argv[0] == "mn" or "--suite" in argv)
+                assert argv[i + 1] in (MN_FAULTS if mn else ALL_FAULTS), argv
         # the command and sub-command exist and know every option used
         words = [a for a in argv if not a.startswith("-")][:2]
         help_out = runner.invoke(cli, [*words[: 2 if argv[0] in ("ha", "mn") else 1], "--help"])

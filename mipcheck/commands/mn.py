@@ -132,14 +132,14 @@ def run_cmd(
 @click.pass_context
 def ctl(ctx: click.Context, socket_path: str | None) -> None:
     """Control a running reference mobile node. Exit 0 ok, 2 no node there or refused."""
-    from mipcheck.mn.runner import default_socket_path
+    from mipcheck.mn.control import default_socket_path
 
     ctx.obj = socket_path or default_socket_path()
 
 
 def _ask(path: str, request: dict) -> dict:
     from mipcheck.errors import MipcheckError
-    from mipcheck.mn.runner import ask
+    from mipcheck.mn.control import ask
 
     answer = ask(path, request)
     if not answer.get("ok"):

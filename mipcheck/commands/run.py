@@ -88,10 +88,14 @@ class _Silent:
 
 
 LIST_TITLE = "mipcheck run --suite ha: cases and the built-in HA fault that makes each fail"
+LIST_TITLES = {
+    "ha": LIST_TITLE,
+    "mn": "mipcheck run --suite mn: cases and the reference mobile node fault that makes each fail",
+}
 LIST_COLUMNS = ("case", "level", "requirement", "fault(s)", "title")
 
 
-def _print_cases(cases, as_json: bool) -> None:
+def _print_cases(cases, as_json: bool, title: str = LIST_TITLE) -> None:
     """The suite's cases as JSON, a rich table on a terminal, or plain aligned text otherwise.
 
     Off a terminal (a pipe, CI, a test) rich would wrap at 80 columns and split
@@ -106,11 +110,11 @@ def _print_cases(cases, as_json: bool) -> None:
         return
     rows = [(c.id, c.level, c.requirement, ", ".join(c.faults), c.title) for c in cases]
     if not _stdout_is_terminal():
-        click.echo(LIST_TITLE)
+        click.echo(title)
         for line in _aligned([LIST_COLUMNS, *rows]):
             click.echo(line)
         return
-    table = Table(title=LIST_TITLE)
+    table = Table(title=title)
     for col in LIST_COLUMNS:
         table.add_column(col, overflow="fold")
     for case_id, level, requirement, faults, title in rows:
@@ -133,10 +137,11 @@ def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
 @click.command("run")
 @click.option(
     "--suite",
-    type=click.Choice(["ha"]),
+    type=click.Choice(["ha", "mn"]),
     default="ha",
     show_default=True,
-    help="Which suite: ha plays the mobile node against a home agent.",
+    help="Which suite: ha plays the mobile node against a home agent; mn plays the i-HA, x-HA and VPN gateway "
+    "against a mobile node.",
 )
 @click.option(
     "--target",
@@ -148,7 +153,8 @@ def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
     "--profile",
     "profile_path",
     metavar="FILE",
-    help="Test profile (TOML): keys, addresses, applicability; see examples/profile-vendor.toml.",
+    help="Test profile (TOML): keys, addresses, applicability; see examples/profile-vendor.toml (--suite mn: the "
+    "mobile node profile of docs/design/mn-loopback.md).",
 )
 @click.option(
     "--case",
@@ -179,7 +185,8 @@ def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
     "faults",
     multiple=True,
     metavar="NAME",
-    help="Built-in i-HA only: inject a fault to watch the suite fail (--list shows the fault that breaks each case).",
+    help="Built-in device only (i-HA, or with --suite mn the reference mobile node): inject a fault to watch the "
+    "suite fail (--list shows the fault that breaks each case).",
 )
 @click.option(
     "--jobs", type=click.IntRange(1, 256), default=None, help="Cases run at once [default: the profile's tester.jobs]."
@@ -211,6 +218,12 @@ def run(
 ) -> int:
     """Run a conformance suite against a device (default: the built-in i-HA on loopback)."""
     from mipcheck.engine.runner import select_cases
+
+    if suite == "mn":
+        reports = (report_json, junit, html_path)
+        return _run_mn(
+            profile_path, target, case_patterns, levels, faults, sim, list_only, as_json, quiet, out_dir, reports
+        )
     from mipcheck.suites.ha import CASES, PREFLIGHT, SUITE
 
     cases = select_cases(CASES, case_patterns, levels)
@@ -277,6 +290,11 @@ def run(
                 **transport,
             )
 
+    return _report(result, out, report_json, junit, html_path)
+
+
+def _report(result, out: Path, report_json, junit, html_path) -> int:
+    """The verdict table on stdout, every report into ``out`` (and where asked); the exit code."""
     from mipcheck.engine.report_console import print_run
     from mipcheck.engine.report_html import write_html
     from mipcheck.engine.report_json import write_json
@@ -293,3 +311,59 @@ def run(
     if html_path:
         write_html(result, html_path)
     return exit_code(result.results)
+
+
+def _run_mn(profile_path, target, case_patterns, levels, faults, sim, list_only, as_json, quiet, out_dir, reports):
+    """``--suite mn``: a vendor's mobile node by ``--profile``, else the built-in reference mobile node."""
+    from mipcheck.engine.runner import select_cases
+    from mipcheck.suites.mn import CASES, run_mn_suite
+
+    cases = select_cases(CASES, case_patterns, levels)
+    if list_only:
+        _print_cases(cases, as_json, LIST_TITLES["mn"])
+        return 0
+    if not cases:
+        raise ConfigError("--level", "selects no case")
+    if target:
+        raise ConfigError("--target", "is for --suite ha; the MN suite reads every address from --profile")
+    if sim:
+        raise ConfigError("--sim", "runs the built-in home agent on the simulated network (--suite ha only)")
+    if profile_path and faults:
+        raise ConfigError("--fault", "injects faults into the built-in reference mobile node only; drop --profile")
+    out = Path(out_dir or DEFAULT_OUT)
+    err = Console(stderr=True)
+    progress = _Silent() if quiet else _LiveProgress(len(cases), err)
+    if profile_path:
+        from mipcheck.mn.profile import load_mobile_node_profile
+        from mipcheck.suites.mn import LoopbackEnv
+
+        env = LoopbackEnv(load_mobile_node_profile(profile_path))
+        try:
+            with progress:
+                result = run_mn_suite(cases, env, evidence_dir=out, progress=progress)
+        finally:
+            env.close()
+    else:
+        from mipcheck.mn.faults import check_faults
+        from mipcheck.suites.mn.builtin import BuiltinMobileNode
+
+        check_faults(faults)
+        if not quiet:
+            err.print(
+                Text(
+                    "mipcheck: no --profile: testing the built-in reference mobile node on loopback"
+                    f"{' with fault ' + ', '.join(faults) if faults else ''}"
+                ),
+                highlight=False,
+            )
+        with BuiltinMobileNode(faults) as lab, progress:
+            assert lab.env is not None
+            result = run_mn_suite(
+                cases,
+                lab.env,
+                evidence_dir=out,
+                progress=progress,
+                builtin=True,
+                preflight_timeout=lab.preflight_timeout,
+            )
+    return _report(result, out, *reports)

@@ -107,7 +107,9 @@ def render_html(run: RunResult, report_dir: Path | None = None) -> str:
         suite=_e(run.suite),
         target=_e(target),
         role=_e(run.target["role"]),
-        builtin=", built-in home agent" if run.target.get("builtin") else "",
+        builtin=(", built-in reference mobile node" if run.target["role"] == "mn" else ", built-in home agent")
+        if run.target.get("builtin")
+        else "",
         version=_e(run.tool["version"]),
         started=_e(dt.datetime.fromtimestamp(run.started, dt.UTC).isoformat(timespec="seconds")),
         duration=f"{run.duration:.2f}",

@@ -189,6 +189,11 @@ def _requirements(case_id: str) -> list[dict[str, object]]:
     ]
 
 
+def case_requirements(case_id: str) -> list[dict[str, object]]:
+    """The catalogue entries a case tests, as reports show them (for any suite's runner)."""
+    return _requirements(case_id)
+
+
 def _result(case: Case, verdict: Verdict, reason: str, **kw: Any) -> CaseResult:
     return CaseResult(
         id=case.id,

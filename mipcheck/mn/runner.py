@@ -24,11 +24,11 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import IO, Any
 
 from mipcheck.errors import MipcheckError
 
+from .control import CONTROL_TIMEOUT, ask, default_socket_path
 from .detection_events import (
     ClientEvent,
     DataGated,
@@ -45,15 +45,6 @@ from .node import DataPlane, Moved, ReferenceMobileNode
 
 Address = tuple[str, int]
 MAX_REQUEST = 64 * 1024  # one control line
-CONTROL_TIMEOUT = 10.0
-
-
-def default_socket_path() -> str:
-    """``$XDG_RUNTIME_DIR/mipcheck-mn.sock``, else ``/tmp/mipcheck-mn-$UID.sock``."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        return str(Path(runtime) / "mipcheck-mn.sock")
-    return f"/tmp/mipcheck-mn-{os.getuid()}.sock"
 
 
 # ---------------------------------------------------------------- events for people and for logs
@@ -330,33 +321,6 @@ class NodeRunner:
 
 
 # ---------------------------------------------------------------- the control client
-
-
-def ask(path: str, request: dict[str, Any], *, timeout: float = CONTROL_TIMEOUT) -> dict[str, Any]:
-    """One request to the runner at ``path``; MipcheckError when nothing listens there."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(path)
-        except OSError:
-            raise MipcheckError(f"no reference mobile node at {path}") from None
-        try:
-            sock.sendall((json.dumps(request) + "\n").encode())
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        except OSError as exc:
-            raise MipcheckError(f"reference mobile node at {path}: {exc.strerror or exc}") from None
-    try:
-        answer = json.loads(data)
-    except ValueError:
-        raise MipcheckError(f"reference mobile node at {path}: no answer") from None
-    if not isinstance(answer, dict):
-        raise MipcheckError(f"reference mobile node at {path}: unexpected answer")
-    return answer
 
 
 def run_node(
