@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("mipcheck.commands.catalogue", "list_cmd", "List the requirement catalogue and its coverage."),
     "ha": ("mipcheck.commands.ha", "ha", "Run the reference home agent (i-HA or x-HA)."),
     "mn": ("mipcheck.commands.mn", "mn", "Play the mobile node: register with a home agent."),
+    "fa": ("mipcheck.commands.fa", "fa", "Run the reference foreign agent: advertise, relay registrations."),
     "dissect": ("mipcheck.commands.dissect", "dissect", "Dissect captures down to the innermost Mobile IP message."),
     "analyze": ("mipcheck.commands.analyze", "analyze", "Check a capture passively against RFC 5265."),
     "overhead": (

@@ -39,7 +39,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("layers", ("mipcheck.layers",)),  # Scapy layers
-    ("cores", ("mipcheck.ha", "mipcheck.mn", "mipcheck.capture")),  # peers: none imports another
+    ("cores", ("mipcheck.ha", "mipcheck.mn", "mipcheck.capture", "mipcheck.fa")),  # peers: none imports another
     ("engine", ("mipcheck.engine",)),
     ("lab", ("mipcheck.builtin",)),  # the built-in lab: engine profile + reference home agent
     ("simulation", ("mipcheck.sim",)),  # the built-in lab over the simulated network
