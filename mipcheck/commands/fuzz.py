@@ -3,6 +3,12 @@
 Without ``--target`` the built-in i-HA is fuzzed on loopback. A case is named
 by (seed, index): ``replay`` sends it again, ``show`` dissects it without
 sending. Exit 1 when the campaign holds a finding, 0 when none, 2 on bad input.
+
+``--identification fresh`` (``run`` and ``replay``; the default with
+``--target``) re-stamps every registration request with a fresh timestamp
+Identification at send time and re-signs it, for devices with strict replay
+protection; the case's own octets (``show``, ``case_hex``) stay those of
+(seed, index) (:mod:`mipcheck.fuzz.fresh`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,19 @@ import click
 from mipcheck.errors import ConfigError, MipcheckError
 
 DEFAULT_OUT = "out/fuzz"
+IDENTIFICATION_MODES = ("case", "fresh")
+IDENTIFICATION_HELP = (
+    "Identification of registration requests: 'case' sends the case's own (from seed and index), 'fresh' "
+    "re-stamps each request with a fresh timestamp when sending it and re-signs it, for devices with strict "
+    "replay protection (RFC 5944 5.7). [default: case for the built-in i-HA, fresh with --target]"
+)
+
+
+def _identification(mode: str | None, spec) -> str:
+    """The mode in force: as given, else ``case`` for the built-in i-HA (its window is open), ``fresh`` otherwise."""
+    if mode is not None:
+        return mode
+    return "case" if spec.kind == "lab" else "fresh"
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -176,6 +195,7 @@ def fuzz() -> None:
     default=0.0,
     help="--target without --target-cmd: seconds to wait for a failed device to come back.",
 )
+@click.option("--identification", type=click.Choice(IDENTIFICATION_MODES), default=None, help=IDENTIFICATION_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 def run_cmd(
     target,
@@ -193,6 +213,7 @@ def run_cmd(
     strategy_names,
     window,
     restart_wait,
+    identification,
     quiet,
 ) -> int:
     """Run (or resume) a fuzz campaign; exit 1 when it holds a finding."""
@@ -210,6 +231,7 @@ def run_cmd(
     shard = _shard(shard_text)
     spec = _target_spec(target, profile_path, target_cmd, restart_wait, faults)
     strategies = _strategies(strategy_names)
+    identification = _identification(identification, spec)
     if jobs > 1 and spec.kind == "command" and "{port}" not in spec.command:
         raise ConfigError(
             "--target-cmd", "with --jobs > 1 each worker starts its own target: put {port} in the command"
@@ -255,6 +277,7 @@ def run_cmd(
                 health_every,
                 window,
                 strategies=strategies,
+                identification=identification,
             )
         )
 
@@ -265,7 +288,7 @@ def run_cmd(
             where += f" with fault {', '.join(spec.faults)}"
         progress.final(
             f"mipcheck fuzz: seed {seed}, shard {shard[0]}/{shard[1]}, {jobs} job(s), against "
-            f"{where}{' (resumed)' if resume else ''}"
+            f"{where}, {identification} identifications{' (resumed)' if resume else ''}"
         )
     started = time.monotonic()
     stopped: str | None = None
@@ -284,7 +307,9 @@ def run_cmd(
                 latest.update(workers)
                 progress.update(workers)
 
-            errors = run_workers(specs, on_stats)
+            # Workers on one --target stamp (fresh cases and health checks) from one clock; the built-in i-HA and
+            # --target-cmd run one target per worker.
+            errors = run_workers(specs, on_stats, share_clock=spec.kind == "remote")
             this_run = sum(w["cases"] for w in latest.values())
             hard = [e for e in errors if e[1] != 1]
             if hard:
@@ -292,7 +317,7 @@ def run_cmd(
             if errors:
                 stopped = errors[0][0]
     elapsed = time.monotonic() - started
-    summary = write_reports(out, elapsed, this_run)
+    summary = write_reports(out, elapsed, this_run, identification)
     if not quiet:
         progress.final(
             f"mipcheck fuzz: {summary['cases']} cases in the campaign ({this_run} this run, "
@@ -340,21 +365,24 @@ def _one_case(seed: int, index: int, spec, target=None):
     "--fault", "faults", multiple=True, metavar="NAME", help="Built-in i-HA only: run it with this fault profile."
 )
 @click.option("--window", type=click.FloatRange(0.001, 5.0), default=0.05, show_default=True)
-def replay(seed, index, target, profile_path, target_cmd, faults, window) -> int:
+@click.option("--identification", type=click.Choice(IDENTIFICATION_MODES), default=None, help=IDENTIFICATION_HELP)
+def replay(seed, index, target, profile_path, target_cmd, faults, window, identification) -> int:
     """Send case (seed, index) once, then a health check; exit 1 when the target fails it (reproduced)."""
-    from mipcheck.fuzz.campaign import failure_kind
+    from mipcheck.fuzz.campaign import failure_kind, main_datagram
+    from mipcheck.fuzz.fresh import Stamper, is_request
     from mipcheck.fuzz.health import HealthChecker
     from mipcheck.fuzz.target import LabTarget
     from mipcheck.fuzz.triage import Prober
 
     spec = _target_spec(target, profile_path, target_cmd, 0.0, faults)
     _check_profile(spec)
+    stamper = Stamper(_identification(identification, spec))
     tgt = spec.build(None)
     try:
         if isinstance(tgt, LabTarget):
             tgt.launch()
         ctx, case = _one_case(seed, index, spec, tgt)
-        health = HealthChecker(ctx, (tgt.address, tgt.port))
+        health = HealthChecker(ctx, (tgt.address, tgt.port), stamper)
         try:
             if spec.kind == "remote":
                 if not health.check().ok:
@@ -363,19 +391,20 @@ def replay(seed, index, target, profile_path, target_cmd, faults, window) -> int
                     )
             else:
                 tgt.start(lambda: health.check(min(ctx.reply_timeout, 0.5), counted=False).ok)
-            result = Prober(ctx, tgt, health, window).fails(case.steps())
+            prober = Prober(ctx, tgt, health, window, stamper=stamper)
+            result = prober.fails_case(case)
         finally:
             health.close()
+        name = f"case {seed}/{index} ({case.strategy}, {len(case.payload)} octets)"
+        if stamper.fresh and is_request(case.draft):
+            sent = main_datagram(case, prober.last_sent)
+            how = "kept (the case breaks it)" if case.keeps_identification else "re-stamped"
+            name += f", Identification {how}: sent {sent[16:24].hex() or 'none'}"
         if result is None:
-            click.echo(
-                f"case {seed}/{index} ({case.strategy}, {len(case.payload)} octets): target healthy afterwards: not "
-                "reproduced"
-            )
+            click.echo(f"{name}: target healthy afterwards: not reproduced")
             return 0
         kind = failure_kind(tgt, result)
-        click.echo(
-            f"case {seed}/{index} ({case.strategy}, {len(case.payload)} octets): reproduced: {kind} ({result.detail})"
-        )
+        click.echo(f"{name}: reproduced: {kind} ({result.detail})")
         return 1
     finally:
         tgt.stop()
@@ -410,9 +439,29 @@ def show(seed, index, profile_path, target) -> None:
     click.echo("mutations: " + (json.dumps([list(op) for op in case.draft.ops]) if case.draft.ops else "none"))
     if case.before or case.after:
         click.echo(f"sequence: {len(case.before)} valid request(s) before, {len(case.after)} after (de-registration)")
+    click.echo(_identification_note(case))
     payload = case.payload
     click.echo(f"octets ({len(payload)}): {payload.hex()}")
     click.echo(MobileIPMessage(payload).show(dump=True).rstrip())
+
+
+def _identification_note(case) -> str:
+    """What ``--identification fresh`` does to this case when it is sent (``show`` never sends)."""
+    from mipcheck.fuzz.fresh import is_request
+
+    if not is_request(case.draft):
+        return "identification: not a registration request: sent as shown in either --identification mode"
+    ident = case.payload[16:24].hex() or "none (cut)"
+    if case.keeps_identification:
+        return (
+            f"identification: {ident}, broken on purpose by the strategy: sent as shown in either --identification mode"
+        )
+    steps = " (and the valid requests around it)" if case.before or case.after else ""
+    return (
+        f"identification: {ident}, from (seed, index); with --identification fresh (the default with --target) "
+        f"the sender re-stamps it{steps} with a fresh timestamp at send time and re-signs a signed case, so the "
+        "octets sent differ from these in the Identification and the authenticator (findings.json: sent_hex)"
+    )
 
 
 @fuzz.command("merge")

@@ -9,6 +9,11 @@ A worker pipelines cases (:mod:`.sender`), keeps one health check in flight
 in the background every ``health_every`` cases and at once after an unusual
 reaction, and stops sending when a check is late (so that few cases are
 suspects). A failed check becomes a finding through :mod:`.triage`.
+
+``--identification fresh`` (:mod:`.fresh`): every request is stamped with a
+fresh Identification right before it goes out, from one clock that the
+worker's health checks and culprit search use too; workers fuzzing one
+``--target`` share that clock in shared memory.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,7 @@ from mipcheck.errors import MipcheckError
 from . import store
 from .case import Case
 from .context import FuzzContext, context_from_profile
+from .fresh import CASE, FreshClock, Stamper, is_request
 from .health import HealthChecker, HealthResult
 from .pcap import write_finding_pcap
 from .reaction import UNUSUAL, classify
@@ -84,6 +91,7 @@ class WorkerSpec:
     window: float = DEFAULT_WINDOW
     slots: int = DEFAULT_SLOTS
     strategies: tuple[str, ...] = ()
+    identification: str = CASE  # case | fresh (mipcheck.fuzz.fresh)
 
 
 @dataclass
@@ -108,14 +116,28 @@ class Stats:
         }
 
 
-def _step_idents(case: Case) -> frozenset[int]:
-    return frozenset(int.from_bytes(d.fixed[20:24], "big") for d in (*case.before, *case.after))
+def _step_idents(case: Case, sent: list[bytes]) -> frozenset[int]:
+    """Low-order 32 bits of the Identifications of a stateful case's valid steps, as sent."""
+    main = len(case.before)
+    return frozenset(int.from_bytes(d[20:24], "big") for k, d in enumerate(sent) if k != main and len(d) >= 24)
+
+
+def _stamp_into(stamper: Stamper, case: Case, out: list[bytes]) -> list[bytes]:
+    out[:] = stamper.datagrams(case)
+    return out
+
+
+def main_datagram(case: Case, sent: list[bytes]) -> bytes:
+    """The mutated message among a case's datagrams as sent (the valid steps of a stateful case around it)."""
+    return sent[len(case.before)] if len(sent) > len(case.before) else case.payload
 
 
 class Worker:
-    def __init__(self, spec: WorkerSpec, report: Callable[[Stats], None] | None = None) -> None:
+    def __init__(self, spec: WorkerSpec, report: Callable[[Stats], None] | None = None, shared: Any = None) -> None:
+        """``shared``: the fresh-Identification clock value shared with the other workers on this target."""
         self.spec = spec
         self.report = report or (lambda s: None)
+        self.stamper = Stamper(spec.identification, FreshClock(shared))
         self.stats = Stats()
         self.out = Path(spec.out)
         self.started = time.monotonic()
@@ -129,11 +151,17 @@ class Worker:
             if isinstance(self.target, LabTarget):
                 self.target.launch()
             self.ctx: FuzzContext = context_from_profile(spec.target.profile(self.target))
-            self.health = HealthChecker(self.ctx, (self.target.address, self.target.port))
+            self.health = HealthChecker(self.ctx, (self.target.address, self.target.port), self.stamper)
             self.start_target()
             self.db = store.connect(self.out / store.DB_NAME)
             self.recorder = store.Recorder(self.db)
-            self.pipeline = Pipeline(self.ctx.source, (self.target.address, self.target.port), spec.slots, spec.window)
+            self.pipeline = Pipeline(
+                self.ctx.source,
+                (self.target.address, self.target.port),
+                spec.slots,
+                spec.window,
+                self.stamper.guard,
+            )
             try:
                 self.loop()
             finally:
@@ -166,7 +194,8 @@ class Worker:
     def loop(self) -> None:
         spec = self.spec
         k, total = spec.shard
-        suspects: list[tuple[int, Case]] = []  # (sequence number, case) since the last passed check
+        suspects: list[tuple[int, Case, list[bytes]]] = []  # (sequence number, case, as sent) since the last pass
+        fresh = self.stamper.fresh
         seq = 0
         marker = -1  # sequence number of the last case sent before the check in flight
         since_check = 0
@@ -177,8 +206,13 @@ class Worker:
                 break
             case = generate(spec.seed, (k - 1) + j * total, self.ctx, spec.strategies)
             seq += 1
-            suspects.append((seq, case))
-            for flight in self.pipeline.send(case, case.steps()):
+            if fresh:  # stamped inside the pipeline's guard, right before it goes out
+                sent: list[bytes] = []
+                datagrams: Any = partial(_stamp_into, self.stamper, case, sent)
+            else:
+                sent = datagrams = case.steps()
+            suspects.append((seq, case, sent))
+            for flight in self.pipeline.send(case, datagrams):
                 self.finish(flight)
             since_check += 1
             failure: HealthResult | None = None
@@ -191,7 +225,7 @@ class Worker:
             if failure is None and self.target.watched and seq % CRASH_POLL_EVERY == 0 and self.target.exited():
                 failure = HealthResult("no-reply", "the target process exited")
             if failure is not None:
-                self.on_failure(failure, [c for _s, c in suspects])
+                self.on_failure(failure, suspects)
                 suspects.clear()
                 since_check = 0
             now = time.monotonic()
@@ -205,13 +239,13 @@ class Worker:
         final = self.wait_health() if self.health.outstanding is not None else None
         if final is not None and final.ok:
             self.stats.health_passed += 1
-            suspects[:] = [(s, c) for s, c in suspects if s > marker]
+            suspects[:] = [x for x in suspects if x[0] > marker]
         if final is None or (final.ok and suspects):
             final = self.health.check()
         if not final.ok:
-            self.on_failure(final, [c for _s, c in suspects])
+            self.on_failure(final, suspects)
 
-    def poll_health(self, marker: int, suspects: list[tuple[int, Case]]) -> HealthResult | None:
+    def poll_health(self, marker: int, suspects: list[tuple[int, Case, list[bytes]]]) -> HealthResult | None:
         result = self.health.poll()
         if result is None and self.health.overdue(HEALTH_LATE):
             result = self.wait_health()
@@ -219,7 +253,7 @@ class Worker:
             return None
         if result.ok:
             self.stats.health_passed += 1
-            suspects[:] = [(s, c) for s, c in suspects if s > marker]
+            suspects[:] = [x for x in suspects if x[0] > marker]
             return None
         return result
 
@@ -239,21 +273,27 @@ class Worker:
             flight.replies,
             flight.refused,
             signed=case.signed,
-            step_idents=_step_idents(case) if case.before else frozenset(),
+            step_idents=_step_idents(case, flight.sent) if case.before else frozenset(),
         )
         if reaction in UNUSUAL:
             self.unusual = True
         self.stats.cases += 1
         self.stats.reactions[reaction] += 1
+        sent_ident = None
+        if self.stamper.fresh and is_request(case.draft):
+            main = main_datagram(case, flight.sent)
+            sent_ident = main[16:24].hex() if len(main) >= 24 else None
         self.recorder.add(
-            (case.seed, case.index, case.strategy, case.kind, reaction, int(case.signed)), self.counters()
+            (case.seed, case.index, case.strategy, case.kind, reaction, int(case.signed), sent_ident),
+            self.counters(),
         )
 
     # ---------------------------------------------------------------- findings
     def failure_kind(self, result: HealthResult) -> str:
         return failure_kind(self.target, result)
 
-    def on_failure(self, result: HealthResult, suspects: list[Case]) -> None:
+    def on_failure(self, result: HealthResult, suspects: list[tuple[int, Case, list[bytes]]]) -> None:
+        """Find, minimise and record the culprit among ``suspects`` ((sequence number, case, as sent))."""
         for flight in self.pipeline.flush():
             self.finish(flight)
         self.recorder.commit(self.counters())
@@ -261,38 +301,56 @@ class Worker:
         kind = self.failure_kind(result)
         self.stats.note = f"{kind}: looking for the culprit among {len(suspects)} cases"
         self.report(self.stats)
-        prober = Prober(self.ctx, self.target, self.health, max(self.spec.window, 0.01), failed=True)
+        prober = Prober(
+            self.ctx, self.target, self.health, max(self.spec.window, 0.01), failed=True, stamper=self.stamper
+        )
+        last = suspects[-1] if suspects else None
         try:
-            found = find_culprit(prober, suspects)
+            found = find_culprit(prober, [c for _s, c, _sent in suspects])
             if found is None:
                 self.stats.note = f"{kind} not reproduced by any of the last {len(suspects)} cases"
-                if suspects:
+                if last is not None:
                     self.record(
                         kind,
-                        suspects[-1],
+                        last[1],
                         None,
                         f"{result.detail}; not reproduced by a single case of the last {len(suspects)}",
+                        last[2],
                     )
                 return
             culprit, again = found
+            culprit_sent = list(prober.last_sent)
             kind = self.failure_kind(again)
             small = minimise(prober, culprit)
-            self.record(kind, culprit, small, again.detail)
+            self.record(kind, culprit, small, again.detail, culprit_sent, prober.minimised_sent)
             prober.recover()
         except TargetLost as exc:
-            if suspects:
-                self.record(kind, suspects[-1], None, f"{result.detail}; {exc}; culprit not isolated (last case sent)")
+            if last is not None:
+                detail = f"{result.detail}; {exc}; culprit not isolated (last case sent)"
+                self.record(kind, last[1], None, detail, last[2])
             raise StopCampaign(str(exc)) from None
         finally:
             self.stats.note = ""
 
-    def record(self, kind: str, case: Case, small: Case | None, detail: str) -> None:
+    def record(
+        self,
+        kind: str,
+        case: Case,
+        small: Case | None,
+        detail: str,
+        sent: list[bytes] | None = None,
+        small_sent: list[bytes] | None = None,
+    ) -> None:
+        """A finding: the case's own octets (``case_hex``) and, in ``sent_hex`` and the pcap, what went out."""
         finding_id = f"{kind}-{case.seed}-{case.index}"
         if self.recorder.known_finding(finding_id):
             return
         src = (self.ctx.source, 40000)
         dst = (self.target.address, self.target.port)
-        payloads = case.steps() + (small.steps() if small is not None else [])
+        sent = sent or case.steps()
+        if small is not None and not small_sent:
+            small_sent = small.steps()
+        payloads = sent + (small_sent if small is not None else [])
         pcap = write_finding_pcap(self.out / "pcaps" / f"{finding_id}.pcap", src, dst, payloads)
         self.recorder.finding(
             {
@@ -301,6 +359,7 @@ class Worker:
                 "seed": case.seed,
                 "index": case.index,
                 "case_hex": case.payload.hex(),
+                "sent_hex": main_datagram(case, sent).hex(),
                 "minimised_hex": small.payload.hex() if small is not None else None,
                 "minimised_ops": json.dumps([list(op) for op in small.draft.ops]) if small is not None else None,
                 "pcap": str(pcap.relative_to(self.out)),
@@ -331,12 +390,12 @@ class StopCampaign(MipcheckError):
 # ------------------------------------------------------------------ several workers
 
 
-def _worker_main(spec: WorkerSpec, queue) -> None:
+def _worker_main(spec: WorkerSpec, queue, shared: Any = None) -> None:
     def report(stats: Stats) -> None:
         queue.put((spec.worker, "stats", stats.as_dict()))
 
     try:
-        Worker(spec, report).run()
+        Worker(spec, report, shared).run()
         queue.put((spec.worker, "done", None))
     except MipcheckError as exc:
         queue.put((spec.worker, "error", (str(exc), exc.exit_code)))
@@ -344,13 +403,21 @@ def _worker_main(spec: WorkerSpec, queue) -> None:
         queue.put((spec.worker, "error", (f"worker {spec.worker}: {type(exc).__name__}: {exc}", 2)))
 
 
-def run_workers(specs: list[WorkerSpec], on_stats: Callable[[dict[int, dict]], None]) -> list[tuple[str, int]]:
-    """Run each spec in its own process; returns the workers' errors (message, exit code)."""
+def run_workers(
+    specs: list[WorkerSpec], on_stats: Callable[[dict[int, dict]], None], *, share_clock: bool = False
+) -> list[tuple[str, int]]:
+    """Run each spec in its own process; returns the workers' errors (message, exit code).
+
+    ``share_clock``: the workers fuzz one target, so they stamp their health checks (and fresh cases) from one clock.
+    """
     import multiprocessing as mp
+
+    from .fresh import shared_clock
 
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_worker_main, args=(s, queue), daemon=False) for s in specs]
+    shared = shared_clock(ctx) if share_clock else None
+    procs = [ctx.Process(target=_worker_main, args=(s, queue, shared), daemon=False) for s in specs]
     for p in procs:
         p.start()
     latest: dict[int, dict] = {}
@@ -375,8 +442,11 @@ def run_workers(specs: list[WorkerSpec], on_stats: Callable[[dict[int, dict]], N
     return errors
 
 
-def write_reports(out: Path, elapsed: float, this_run_cases: int) -> dict[str, Any]:
-    """``findings.json`` and ``summary.json`` from the database (the whole campaign, all runs)."""
+def write_reports(out: Path, elapsed: float, this_run_cases: int, identification: str | None = None) -> dict[str, Any]:
+    """``findings.json`` and ``summary.json`` from the database (the whole campaign, all runs).
+
+    ``identification``: this run's ``--identification`` mode, recorded in ``summary.json``.
+    """
     db = store.connect(out / store.DB_NAME)
     try:
         found = store.findings(db)
@@ -394,6 +464,8 @@ def write_reports(out: Path, elapsed: float, this_run_cases: int) -> dict[str, A
         "cases_this_run": this_run_cases,
         "coverage": t["coverage"],
     }
+    if identification is not None:
+        summary["identification"] = identification
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 

@@ -72,7 +72,11 @@ class Draft:
 
 @dataclass(frozen=True)
 class Case:
-    """A case: the mutated message, and the valid messages sent before and after it (stateful strategy)."""
+    """A case: the mutated message, and the valid messages sent before and after it (stateful strategy).
+
+    ``keeps_identification``: the strategy broke the Identification field on purpose, so
+    ``--identification fresh`` must send the mutated message with it as generated (:mod:`.fresh`).
+    """
 
     seed: int
     index: int
@@ -80,6 +84,7 @@ class Case:
     draft: Draft
     before: tuple[Draft, ...] = ()
     after: tuple[Draft, ...] = ()
+    keeps_identification: bool = False
 
     @cached_property
     def payload(self) -> bytes:  # rendered once: the sender, the recorder and the reports all ask
@@ -98,6 +103,14 @@ class Case:
         if not self.before and not self.after:
             return [self.payload]
         return [d.render() for d in self.before] + [self.payload] + [d.render() for d in self.after]
+
+    def parts(self) -> list[tuple[Draft, bool]]:
+        """Every message of the case in sending order, each with whether its Identification must be kept."""
+        return (
+            [(d, False) for d in self.before]
+            + [(self.draft, self.keeps_identification)]
+            + [(d, False) for d in self.after]
+        )
 
 
 def message_kind(payload: bytes) -> str:

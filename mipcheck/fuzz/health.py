@@ -5,6 +5,11 @@ between cases) or blocking. It has its own socket, so its reply is never
 mistaken for a case's. The reply is judged as a mobile node would
 (:func:`mipcheck.mn.acceptance.judge_reply`: Identification copied, MN-HA
 authenticator valid).
+
+Its Identification comes from the campaign's :class:`~mipcheck.fuzz.fresh.Stamper`:
+in ``--identification fresh`` mode that is the clock the cases are stamped
+from (shared by the workers fuzzing one target), so a check is never older
+than a case just sent; in ``case`` mode a clock of its own.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import time
 from dataclasses import dataclass
 
 from mipcheck.mn.acceptance import judge_reply
-from mipcheck.proto.identification import low32, timestamp_identification
+from mipcheck.proto.identification import low32
 
 from .context import FuzzContext
+from .fresh import Stamper
 from .strategies import rrq_fixed
 
 OK, NO_REPLY, WRONG_REPLY, REFUSED = "ok", "no-reply", "wrong-reply", "refused"
@@ -34,13 +40,13 @@ class HealthResult:
 
 
 class HealthChecker:
-    def __init__(self, ctx: FuzzContext, target: tuple[str, int]) -> None:
+    def __init__(self, ctx: FuzzContext, target: tuple[str, int], stamper: Stamper | None = None) -> None:
         self.ctx = ctx
         self.target = target
+        self.stamper = stamper if stamper is not None else Stamper()
         self.sock: socket.socket | None = None
         self.outstanding: int | None = None  # Identification of the check in flight
         self.sent_at = 0.0
-        self.last_ident = 0
         self.passed = 0
         self.failed = 0
         self.reopen(target)
@@ -62,16 +68,16 @@ class HealthChecker:
 
     def send(self) -> None:
         node = self.ctx.health
-        ident = max(timestamp_identification(time.time()), self.last_ident + 1)  # strictly increasing (RFC 5944 5.7)
-        self.last_ident = ident
         self._drain()
-        payload = node.signer.sign(rrq_fixed(self.ctx, node, ident))
-        self.outstanding = ident
-        self.sent_at = time.monotonic()
-        try:
-            self.sock.send(payload)
-        except OSError:
-            pass  # ECONNREFUSED of an earlier datagram: the receive below reports it
+        with self.stamper.health_guard:  # stamped and sent in one go: strictly increasing on the wire (RFC 5944 5.7)
+            ident = self.stamper.identification()
+            payload = node.signer.sign(rrq_fixed(self.ctx, node, ident))
+            self.outstanding = ident
+            self.sent_at = time.monotonic()
+            try:
+                self.sock.send(payload)
+            except OSError:
+                pass  # ECONNREFUSED of an earlier datagram: the receive below reports it
 
     def _drain(self) -> None:
         while True:

@@ -7,13 +7,20 @@ ICMP port unreachable as ECONNREFUSED) and the sender moves on; whatever
 arrives on that socket until it is reused belongs to that case. A socket is
 reused only after ``window`` seconds, so a case is listened to for at least
 that long, and with 256 sockets the window costs nothing below 10,000 cases/s.
+
+The datagrams of a case can be given as a function that makes them: it is
+called right before they are sent, inside ``guard`` (the lock of a shared
+fresh-Identification clock, :mod:`.fresh`), so that what is stamped first
+leaves first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,13 +36,20 @@ class Flight:
     sent_at: float
     replies: list[bytes] = field(default_factory=list)
     refused: bool = False
+    sent: list[bytes] = field(default_factory=list)  # the datagrams as they went out
 
 
 class Pipeline:
     def __init__(
-        self, source: str, target: tuple[str, int], slots: int = DEFAULT_SLOTS, window: float = DEFAULT_WINDOW
+        self,
+        source: str,
+        target: tuple[str, int],
+        slots: int = DEFAULT_SLOTS,
+        window: float = DEFAULT_WINDOW,
+        guard: Any = None,
     ) -> None:
         self.window = window
+        self.guard = guard if guard is not None else contextlib.nullcontext()
         self.poller = select.epoll()
         self.socks: list[socket.socket] = []
         self.by_fd: dict[int, int] = {}
@@ -56,8 +70,11 @@ class Pipeline:
         for s in self.socks:
             s.close()
 
-    def send(self, token: Any, datagrams: list[bytes]) -> list[Flight]:
-        """Send one case (its datagrams back to back on one socket); returns the cases whose window closed."""
+    def send(self, token: Any, datagrams: list[bytes] | Callable[[], list[bytes]]) -> list[Flight]:
+        """Send one case (its datagrams back to back on one socket); returns the cases whose window closed.
+
+        ``datagrams`` may be a function making them, called inside ``guard`` just before they go out.
+        """
         i = self.next
         self.next = (i + 1) % len(self.socks)
         done: list[Flight] = []
@@ -66,15 +83,17 @@ class Pipeline:
             self.harvest_until(old.sent_at + self.window)
             done.append(old)
             self.in_flight -= 1
-        flight = Flight(token, time.monotonic())
         sock = self.socks[i]
-        for data in datagrams:
-            try:
-                sock.send(data)
-            except ConnectionRefusedError:
-                flight.refused = True
-            except OSError:
-                pass  # e.g. EMSGSIZE: the case is not sent; it stays silent
+        with self.guard:
+            flight = Flight(token, time.monotonic())
+            flight.sent = datagrams() if callable(datagrams) else datagrams
+            for data in flight.sent:
+                try:
+                    sock.send(data)
+                except ConnectionRefusedError:
+                    flight.refused = True
+                except OSError:
+                    pass  # e.g. EMSGSIZE: the case is not sent; it stays silent
         self.flights[i] = flight
         self.in_flight += 1
         return done

@@ -11,6 +11,14 @@ uncommitted batch when the process died have no row, so they run again (their
 first sending left no record); committed ones never do.
 
 WAL mode lets ``--jobs`` worker processes commit to one file.
+
+With ``--identification fresh`` what goes on the wire differs from the case's
+own octets in the Identification (and the authenticator over it):
+``cases.sent_ident`` holds the Identification each request case carried as
+sent (16 hex digits; NULL in ``case`` mode and for other messages), to find a
+case from a device's log, and a finding's ``sent_hex`` the culprit's octets as sent when
+it was reproduced. Databases from before these columns are brought up to date
+when opened.
 """
 
 from __future__ import annotations
@@ -27,11 +35,11 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cases (
     seed INTEGER NOT NULL, idx INTEGER NOT NULL, strategy TEXT NOT NULL, kind TEXT NOT NULL,
-    reaction TEXT NOT NULL, signed INTEGER NOT NULL, PRIMARY KEY (seed, idx)
+    reaction TEXT NOT NULL, signed INTEGER NOT NULL, sent_ident TEXT, PRIMARY KEY (seed, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS findings (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, seed INTEGER NOT NULL, idx INTEGER, case_hex TEXT,
-    minimised_hex TEXT, minimised_ops TEXT, pcap TEXT, detail TEXT, found_at REAL
+    minimised_hex TEXT, minimised_ops TEXT, pcap TEXT, detail TEXT, found_at REAL, sent_hex TEXT
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, started REAL NOT NULL, elapsed REAL NOT NULL DEFAULT 0, cases INTEGER NOT NULL DEFAULT 0,
@@ -40,6 +48,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE VIEW IF NOT EXISTS coverage AS SELECT kind, reaction, count(*) AS cases FROM cases GROUP BY kind, reaction;
 """
 DB_NAME = "campaign.sqlite"
+# Columns added since the first schema, appended to tables of older databases (table -> (column, type)).
+ADDED_COLUMNS = {"cases": (("sent_ident", "TEXT"),), "findings": (("sent_hex", "TEXT"),)}
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -47,7 +57,24 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed batch survives the process being killed
     db.executescript(SCHEMA)
+    _upgrade(db)
     return db
+
+
+def _columns(db: sqlite3.Connection, table: str, schema: str = "main") -> list[str]:
+    return [row[1] for row in db.execute(f"PRAGMA {schema}.table_info({table})")]
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    for table, added in ADDED_COLUMNS.items():
+        have = _columns(db, table)
+        for column, kind in added:
+            if column not in have:
+                try:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError as exc:  # another worker added it first
+                    if "duplicate column" not in str(exc):
+                        raise
 
 
 def open_campaign(out: Path, meta: dict[str, str], *, resume: bool) -> sqlite3.Connection:
@@ -95,7 +122,7 @@ class Recorder:
         elapsed, checks, failed = counters
         db = self.db
         db.execute("BEGIN IMMEDIATE")
-        db.executemany("INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?)", self.rows)
+        db.executemany("INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?)", self.rows)
         self.cases += len(self.rows)
         db.execute(
             "UPDATE runs SET elapsed = ?, cases = ?, health_checks = ?, health_failed = ? WHERE id = ?",
@@ -110,8 +137,8 @@ class Recorder:
         db.execute("BEGIN IMMEDIATE")
         db.execute(
             "INSERT OR IGNORE INTO findings VALUES (:id, :kind, :seed, :index, :case_hex, :minimised_hex, "
-            ":minimised_ops, :pcap, :detail, :found_at)",
-            row,
+            ":minimised_ops, :pcap, :detail, :found_at, :sent_hex)",
+            {"sent_hex": None, **row},
         )
         db.execute("COMMIT")
 
@@ -157,8 +184,8 @@ def positions(gaps: list[int], first_new: int, limit: int | None, worker: int, w
 
 def findings(db: sqlite3.Connection) -> list[dict]:
     rows = db.execute(
-        "SELECT id, kind, seed, idx, case_hex, minimised_hex, pcap, detail, minimised_ops FROM findings ORDER BY "
-        "found_at, id"
+        "SELECT id, kind, seed, idx, case_hex, minimised_hex, pcap, detail, minimised_ops, sent_hex FROM findings "
+        "ORDER BY found_at, id"
     )
     return [
         {
@@ -171,6 +198,7 @@ def findings(db: sqlite3.Connection) -> list[dict]:
             "pcap": r[6],
             "detail": r[7],
             "minimised_ops": json.loads(r[8]) if r[8] else None,
+            "sent_hex": r[9],
         }
         for r in rows
     ]
@@ -200,8 +228,11 @@ def merge(sources: Iterable[Path], out: Path) -> sqlite3.Connection:
             raise ConfigError("DIR", f"{src}: no {DB_NAME} there")
         db.execute(f"ATTACH DATABASE ? AS s{i}", (str(path),))
         db.execute("BEGIN IMMEDIATE")
-        db.execute(f"INSERT OR IGNORE INTO cases SELECT * FROM s{i}.cases")
-        db.execute(f"INSERT OR IGNORE INTO findings SELECT * FROM s{i}.findings")
+        for table in ("cases", "findings"):  # by name: a source from before a column was added gives NULL for it
+            have = set(_columns(db, table, f"s{i}"))
+            names = _columns(db, table)
+            picked = ", ".join(c if c in have else "NULL" for c in names)
+            db.execute(f"INSERT OR IGNORE INTO {table} ({', '.join(names)}) SELECT {picked} FROM s{i}.{table}")
         db.execute(
             "INSERT INTO runs (started, elapsed, cases, health_checks, health_failed) SELECT started, elapsed, cases, "
             f"health_checks, health_failed FROM s{i}.runs"

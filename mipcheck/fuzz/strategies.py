@@ -9,7 +9,10 @@ signed after mutation so that they pass authentication.
 Identifications are derived from the index, not from the clock (the octets
 must not depend on when they are generated): a device with strict
 timestamp replay protection answers signed cases 133, which is why the
-built-in target runs with its replay window opened (``mipcheck.fuzz.lab``).
+built-in target runs with its replay window opened (``mipcheck.fuzz.lab``)
+and why ``--identification fresh`` (:mod:`mipcheck.fuzz.fresh`) re-stamps
+requests at send time. A strategy that breaks the Identification itself
+marks its case ``keeps_identification`` so that fresh mode leaves it alone.
 """
 
 from __future__ import annotations
@@ -109,6 +112,7 @@ def field_boundaries(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
     """
     draft = base_rrq(rng, ctx, index)
     ops: list[Op] = []
+    keeps = False
     for _ in range(rng.randint(1, 3)):
         field = rng.choice(("lifetime", "flags", "identification", "home_address", "home_agent", "care_of_address"))
         if field == "lifetime":
@@ -135,6 +139,7 @@ def field_boundaries(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
                 )
             )
         elif field == "identification":
+            keeps = True  # the edge value is the point: fresh mode must not replace it
             ops.append(
                 (
                     "u64",
@@ -148,7 +153,7 @@ def field_boundaries(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
             off = {"home_address": 4, "home_agent": 8, "care_of_address": 12}[field]
             own = {4: ctx.node.home_agent, 8: ctx.node.home_address, 12: ctx.node.home_agent}[off]
             ops.append(("addr", off, socket.inet_aton(rng.choice((*ADDRESS_EDGES, own))).hex()))
-    return Case(0, index, "field-boundaries", draft.with_ops(*ops))
+    return Case(0, index, "field-boundaries", draft.with_ops(*ops), keeps_identification=keeps)
 
 
 @strategy("extension-length-lies")
@@ -406,6 +411,7 @@ def stateful(rng: random.Random, ctx: FuzzContext, index: int) -> Case:
         inner.draft,
         before=(valid(0, None), valid(1, None)),
         after=(valid(3, 0),),
+        keeps_identification=inner.keeps_identification,
     )
 
 
@@ -419,4 +425,4 @@ def generate(seed: int, index: int, ctx: FuzzContext, only: tuple[str, ...] = ()
     names, weights = (_NAMES, _WEIGHTS) if not only else (only, tuple(STRATEGIES[s][1] for s in only))
     name = rng.choices(names, weights)[0]
     case = STRATEGIES[name][0](rng, ctx, index)
-    return Case(seed, index, case.strategy, case.draft, case.before, case.after)
+    return Case(seed, index, case.strategy, case.draft, case.before, case.after, case.keeps_identification)
