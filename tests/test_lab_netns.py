@@ -8,9 +8,8 @@ veth or nftables table.
 
 from __future__ import annotations
 
+import ipaddress
 import json
-import os
-import shutil
 import signal
 import subprocess
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from lab_support import WHY_NOT, lab_name, lab_up, leftovers, make_lab
 
 from mipcheck.cli import cli
 from mipcheck.lab import control, firewall, netns, probe, vpn
@@ -35,56 +35,17 @@ from mipcheck.lab.topology import (
     namespace_prefix,
 )
 
-
-def _why_not() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    for tool, package in (("ip", "iproute2"), ("nft", "nftables"), ("unshare", "util-linux")):
-        if shutil.which(tool) is None:
-            return f"needs {tool} ({package})"
-    probe_ns = f"mipchecktest{os.getpid()}"
-    made = subprocess.run(["ip", "netns", "add", probe_ns], capture_output=True, text=True)
-    if made.returncode != 0:
-        return f"`ip netns add` failed: {made.stderr.strip()}"
-    subprocess.run(["ip", "netns", "delete", probe_ns], capture_output=True)
-    return None
-
-
-WHY_NOT = _why_not()
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(WHY_NOT is not None, reason=f"mipcheck lab needs root and network namespaces: {WHY_NOT}"),
 ]
 VPN_MISSING = vpn.missing() if WHY_NOT is None else WHY_NOT
-_counter = iter(range(1000))
-
-
-def _name(tag: str) -> str:
-    return f"t{os.getpid() % 100000}{tag}{next(_counter)}"
-
-
-def _leftovers(name: str, state_dir: Path) -> list[str]:
-    prefix = namespace_prefix(name)
-    found = [f"namespace {n}" for n in netns.namespaces(prefix)]
-    found += [f"process {p} naming {state_dir}" for p in netns.pids_naming(str(state_dir) + os.sep)]
-    if state_dir.exists():
-        found.append(f"state dir {state_dir}")
-    # the lab never puts an interface or table into the host's namespace; make sure of it
-    links = netns.run(["ip", "-o", "link", "show"])
-    found += [f"host link {ln.split(':')[1].strip()}" for ln in links.splitlines() if prefix in ln]
-    found += [f"host nft table {t}" for t in firewall.tables() if t.endswith(f" {firewall.TABLE}")]
-    return found
+_name = lab_name
+_leftovers = leftovers
 
 
 def _make_lab(tmp_path_factory, tag: str, **kwargs):
-    name = _name(tag)
-    state = tmp_path_factory.mktemp(f"lab-{name}") / "state"
-    try:
-        lab = control.up(name, state_dir=state, **kwargs)
-        yield lab
-    finally:
-        control.down(name, state_dir=state)
-        assert _leftovers(name, state) == []
+    yield from make_lab(tmp_path_factory, tag, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -145,9 +106,16 @@ def test_up_status_lists_every_node_alive(lab):
         assert len(by_name[role]["pids"]) == 1 and all(by_name[role]["alive"].values())
     assert by_name["i-ha"]["addresses"] == [f"{IHA_ADDRESS}/24"]
     assert Path(doc["site_profile"]).is_file() and doc["firewall"]["loaded"]
+    assert doc["site_profile"].endswith(control.SITE_PROFILE) and Path(doc["analyze_profile"]).is_file()
+    vantages = {v["name"]: v for v in doc["vantages"]}  # the site audit's own hosts
+    assert set(vantages) == {"audit-out", "audit-vpn"} and all(v["namespace_exists"] for v in vantages.values())
+    assert doc["breaks"] == []
     if VPN_MISSING is None:
         assert doc["vpn"]["running"], doc["vpn"]["status"]
         assert len(by_name["vpn-gateway"]["pids"]) == 1
+        assert doc["vpn"]["audit_host_not_started"] is None
+        assert len(vantages["audit-vpn"]["pids"]) == 1 and all(vantages["audit-vpn"]["alive"].values())
+        assert ipaddress.IPv4Address(control.vpn_tunnel_address(lab, "audit-vpn")) in VPN_POOL
     else:
         assert doc["vpn"]["status"].startswith("vpn: not running (")
     assert lab.up_seconds < 10
@@ -316,7 +284,7 @@ def test_down_cleans_up_after_a_crashed_up(tmp_path, when):
 
 
 def test_status_sees_a_dead_home_agent(tmp_path_factory):
-    for small in _make_lab(tmp_path_factory, "s", with_vpn=False):
+    with lab_up(tmp_path_factory, "s", with_vpn=False) as small:
         (pid,) = small.pids("x-ha")
         netns.kill_all([pid])
         result = CliRunner().invoke(cli, ["lab", "status", "--name", small.name, "--state-dir", str(small.state_dir)])

@@ -223,3 +223,12 @@ def test_sim_runs_the_built_in_suite_in_virtual_time(tmp_path: Path, capsys) -> 
     assert rc == 1 and "fail" in stdout
     rc, _, stderr = _run(["--sim", "--target", "127.0.0.1", "--profile", "x.toml"], capsys)
     assert rc == 2 and "--sim" in stderr
+
+
+def test_site_suite_lists_its_cases_and_needs_a_profile(capsys) -> None:
+    rc, out, _err = _run(["--suite", "site", "--list", "--json"], capsys)
+    assert rc == 0 and "SITE-FW-IHA-UNREACHABLE" in out
+    rc, _out, err = _run(["--suite", "site"], capsys)
+    assert rc == 2 and "--profile" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    rc, _out, err = _run(["--suite", "site", "--profile", "x.toml", "--fault", "skip-vpn"], capsys)
+    assert rc == 2 and "site takes only" in err

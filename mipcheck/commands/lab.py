@@ -1,4 +1,4 @@
-"""``mipcheck lab``: RFC 5265 Figure 1 in network namespaces (up, down, status, shell). Needs root."""
+"""``mipcheck lab``: RFC 5265 Figure 1 in network namespaces (up, down, status, shell, breaks). Needs root."""
 
 from __future__ import annotations
 
@@ -45,17 +45,60 @@ def lab() -> None:
 @_lab_options
 @click.option("--nat", is_flag=True, help="Put the MN behind the NAT instead of on the external network.")
 @click.option("--no-vpn", is_flag=True, help="Do not start strongSwan; the VPN gateway is a plain router.")
-def up_cmd(name: str, state_dir: Path | None, nat: bool, no_vpn: bool) -> None:
+@click.option(
+    "--break",
+    "breaks",
+    multiple=True,
+    metavar="NAME",
+    help="Misconfigure the lab the way one site-audit case checks (repeatable; `mipcheck lab breaks` lists them).",
+)
+def up_cmd(name: str, state_dir: Path | None, nat: bool, no_vpn: bool, breaks: tuple[str, ...]) -> None:
     """Build the lab and start its home agents and VPN gateway (seconds)."""
+    from mipcheck.lab import breaks as br
     from mipcheck.lab import control
 
-    built = control.up(name, state_dir=state_dir, nat=nat, with_vpn=not no_vpn)
+    br.check_breaks(breaks)  # a usage error before anything is built
+    built = control.up(name, state_dir=state_dir, nat=nat, with_vpn=not no_vpn, breaks=breaks)
     doc = built.as_json()
     click.echo(f"lab {name!r} up in {built.up_seconds:.2f} s; state in {doc['state_dir']}")
     _print_nodes(doc)
     if built.vpn_not_started:
         click.echo(f"vpn: not running ({built.vpn_not_started})")
-    click.echo(f"site profile: {doc['site_profile']}")
+    if built.vpn_host_not_started:
+        click.echo(f"audit VPN host: not on the VPN ({built.vpn_host_not_started})")
+    for b in doc["breaks"]:
+        click.echo(f"BROKEN on purpose: {b['name']} ({b['case']}): {b['summary']}")
+    click.echo(f"site profile: {doc['site_profile']}  (mipcheck run --suite site --profile {doc['site_profile']})")
+
+
+@lab.command("breaks")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def breaks_cmd(as_json: bool) -> None:
+    """The broken lab variants for `up --break`: the site-audit case each makes fail, and what it changes."""
+    from mipcheck.lab.breaks import TABLE
+
+    if as_json:
+        rows = [
+            {
+                "name": b.name,
+                "case": b.case,
+                "rule": b.rule,
+                "summary": b.summary,
+                "conformant": b.conformant,
+                "also": [{"case": e.case, "verdict": e.verdict, "why": e.why} for e in b.also],
+            }
+            for b in TABLE
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(b.name) for b in TABLE)
+    cwidth = max(len(b.case) for b in TABLE)
+    for b in TABLE:
+        mark = " (conformant: the case passes, reporting it)" if b.conformant else ""
+        click.echo(f"{b.name:<{width}}  {b.case:<{cwidth}}  {b.rule}{mark}")
+        click.echo(f"{'':<{width}}  {'':<{cwidth}}  {b.summary}")
+        for e in b.also:
+            click.echo(f"{'':<{width}}  {'':<{cwidth}}  also {e.case} -> {e.verdict}: {e.why}")
 
 
 @lab.command("down")
@@ -90,6 +133,10 @@ def status_cmd(name: str, state_dir: Path | None, as_json: bool) -> None:
         _print_nodes(doc, alive=True)
         click.echo(f"firewall: table {doc['firewall']['table']} {'loaded' if doc['firewall']['loaded'] else 'MISSING'}")
         click.echo(doc["vpn"]["status"])
+        if doc["vpn"].get("audit_host_not_started"):
+            click.echo(f"audit VPN host: not on the VPN ({doc['vpn']['audit_host_not_started']})")
+        for b in doc.get("breaks", []):
+            click.echo(f"BROKEN on purpose: {b['name']} ({b['case']}): {b['summary']}")
         click.echo(f"site profile: {doc['site_profile']}")
         for problem in doc["problems"]:
             click.echo(f"problem: {problem}")
@@ -97,9 +144,10 @@ def status_cmd(name: str, state_dir: Path | None, as_json: bool) -> None:
 
 
 def _print_nodes(doc: dict[str, Any], alive: bool = False) -> None:
-    width = max(len(n["name"]) for n in doc["nodes"])
-    nsw = max(len(n["namespace"]) for n in doc["nodes"])
-    for n in doc["nodes"]:
+    hosts = doc["nodes"] + doc.get("vantages", [])
+    width = max(len(n["name"]) for n in hosts)
+    nsw = max(len(n["namespace"]) for n in hosts)
+    for n in hosts:
         pids = ""
         if n["pids"]:
             marks = n.get("alive", {})

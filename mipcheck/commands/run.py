@@ -137,11 +137,11 @@ def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
 @click.command("run")
 @click.option(
     "--suite",
-    type=click.Choice(["ha", "mn"]),
+    type=click.Choice(["ha", "mn", "site"]),
     default="ha",
     show_default=True,
     help="Which suite: ha plays the mobile node against a home agent; mn plays the i-HA, x-HA and VPN gateway "
-    "against a mobile node.",
+    "against a mobile node; site audits a deployment (firewall, VPN policy, home agents) from vantage points.",
 )
 @click.option(
     "--target",
@@ -219,6 +219,21 @@ def run(
     """Run a conformance suite against a device (default: the built-in i-HA on loopback)."""
     from mipcheck.engine.runner import select_cases
 
+    if suite == "site":
+        return _run_site(
+            profile_path,
+            target,
+            case_patterns,
+            levels,
+            faults,
+            jobs,
+            sim,
+            list_only,
+            as_json,
+            quiet,
+            out_dir,
+            (report_json, junit, html_path),
+        )
     if suite == "mn":
         reports = (report_json, junit, html_path)
         return _run_mn(
@@ -311,6 +326,36 @@ def _report(result, out: Path, report_json, junit, html_path) -> int:
     if html_path:
         write_html(result, html_path)
     return exit_code(result.results)
+
+
+def _run_site(
+    profile_path, target, case_patterns, levels, faults, jobs, sim, list_only, as_json, quiet, out_dir, reports
+) -> int:
+    """``--suite site``: the RFC 5265 deployment audit (suites/site) from the profile's vantage points."""
+    from mipcheck.engine.runner import select_cases
+    from mipcheck.suites.site import CASES as SITE_CASES
+    from mipcheck.suites.site.cli import list_site_cases, run_site
+
+    if list_only:
+        list_site_cases(select_cases(SITE_CASES, case_patterns, levels), as_json=as_json)
+        return 0
+    if not profile_path:
+        raise ConfigError(
+            "--profile", "the site suite needs a site profile (`mipcheck lab up` writes one: site_profile)"
+        )
+    if target or faults or sim or jobs:
+        raise ConfigError("--suite", "site takes only --profile, --case, --level, --out and the report options")
+    report_json, junit, html_path = reports
+    return run_site(
+        profile_path,
+        out_dir=out_dir,
+        report_json=report_json,
+        junit=junit,
+        html_path=html_path,
+        case_patterns=case_patterns,
+        levels=levels,
+        quiet=quiet,
+    )
 
 
 def _run_mn(profile_path, target, case_patterns, levels, faults, sim, list_only, as_json, quiet, out_dir, reports):

@@ -1,11 +1,19 @@
 """``up``, ``down`` and ``status`` of a lab: build Figure 1 from :mod:`.topology`, start its agents, record it.
 
 ``up`` creates the namespaces, bridges and veths, addresses and routes, loads
-the firewall's and the NAT's nftables rulesets, writes the home agents'
-configs, a site profile and the VPN gateway's strongSwan config under the
-state directory, starts the i-HA and x-HA (``mipcheck ha serve``) and charon in
-their namespaces and waits until each answers; then writes ``lab.json``. If
-anything fails (or ``up`` is interrupted), what was made is torn down again.
+the firewall's, the NAT's and the VPN gateway's nftables rulesets, writes the
+home agents' configs, the VPN gateway's strongSwan config and two profiles
+under the state directory, starts the i-HA and x-HA (``mipcheck ha serve``)
+and charon in their namespaces and waits until each answers, connects the
+site audit's VPN host (``audit-vpn``) to the gateway, then writes
+``lab.json``. If anything fails (or ``up`` is interrupted), what was made is
+torn down again. ``breaks`` (:mod:`.breaks`) build a deliberately
+misconfigured lab for the site audit's proofs.
+
+The profiles: ``site-audit.toml`` for ``mipcheck run --suite site`` (the
+lab's addresses, the mobile node's keys, and the vantage points: namespaces
+of the lab) is ``site_profile`` in ``lab.json``; ``site.toml`` is the same
+site for ``mipcheck analyze --profile`` (``analyze_profile``).
 
 ``down`` works from names, not from ``lab.json``: it kills every process in
 a namespace with the lab's prefix or naming the state directory, deletes the
@@ -29,16 +37,20 @@ from typing import Any
 
 from mipcheck.errors import MipcheckError
 
+from . import breaks as br
 from . import firewall, netns, vpn
 from .topology import (
+    CN_ADDRESS,
     IHA_ADDRESS,
     INNER_HOME_ADDRESS,
     INTERNAL_NETWORK,
     MIP_PORT,
     MN_NAI,
     OUTER_HOME_ADDRESS,
+    VPN_GATEWAY_ADDRESS,
     VPN_POOL,
     XHA_ADDRESS,
+    Node,
     Topology,
     build_topology,
     check_lab_name,
@@ -49,6 +61,11 @@ STATE_FILE = "lab.json"
 HA_START_TIMEOUT = 10.0
 INNER_SPI = 0x52650001
 OUTER_SPI = 0x52660001
+SITE_PROFILE = "site-audit.toml"  # the site suite's profile (lab.json "site_profile")
+ANALYZE_PROFILE = "site.toml"  # the same site for `mipcheck analyze --profile`
+AUDIT_VPN_HOST = "audit-vpn"
+AUDIT_OUT_HOST = "audit-out"
+NAT_T_PORT_BROKEN = 4501  # charon.port_nat_t under the break vpn-no-natt
 
 
 def default_state_dir(name: str) -> Path:
@@ -100,6 +117,9 @@ class Lab:
     files: dict[str, str] = field(default_factory=dict)
     started: str = ""
     up_seconds: float = 0.0
+    breaks: tuple[str, ...] = ()
+    vpn_host_not_started: str | None = None  # why the audit's VPN host is not on the VPN (None: it is)
+    analyze_profile: Path | None = None
 
     @property
     def name(self) -> str:
@@ -107,6 +127,22 @@ class Lab:
 
     def pids(self, node: str) -> list[int]:
         return [p.pid for p in self.processes if p.node == node]
+
+    def _host_json(self, n: Node) -> dict[str, Any]:
+        t = self.topology
+        return {
+            "name": n.name,
+            "role": n.role,
+            "namespace": t.namespace(n.name),
+            "addresses": n.addresses,
+            "interfaces": [
+                {"name": i.name, "network": i.network, "address": i.address, "switch_port": i.port}
+                for i in n.interfaces
+            ],
+            "routes": [{"to": d, "via": g} for d, g in n.routes],
+            "pids": self.pids(n.name),
+            "description": n.description,
+        }
 
     def as_json(self) -> dict[str, Any]:
         t = self.topology
@@ -125,26 +161,20 @@ class Lab:
                 {"name": n.name, "subnet": str(n.subnet), "bridge": n.bridge, "description": n.description}
                 for n in t.networks
             ],
-            "nodes": [
-                {
-                    "name": n.name,
-                    "role": n.role,
-                    "namespace": t.namespace(n.name),
-                    "addresses": n.addresses,
-                    "interfaces": [
-                        {"name": i.name, "network": i.network, "address": i.address, "switch_port": i.port}
-                        for i in n.interfaces
-                    ],
-                    "routes": [{"to": d, "via": g} for d, g in n.routes],
-                    "pids": self.pids(n.name),
-                    "description": n.description,
-                }
-                for n in t.nodes
+            "nodes": [self._host_json(n) for n in t.nodes],
+            "vantages": [self._host_json(n) for n in t.vantages],
+            "breaks": [
+                {"name": name, "case": br.BREAKS[name].case, "summary": br.BREAKS[name].summary} for name in self.breaks
             ],
             "processes": [p.__dict__ for p in self.processes],
-            "vpn": {"not_started": self.vpn_not_started, "directory": str(self.state_dir / "vpn-gateway")},
+            "vpn": {
+                "not_started": self.vpn_not_started,
+                "directory": str(self.state_dir / "vpn-gateway"),
+                "audit_host_not_started": self.vpn_host_not_started,
+            },
             "firewall": {"namespace": t.namespace("firewall"), "table": f"{firewall.TABLE_FAMILY} {firewall.TABLE}"},
             "site_profile": str(self.site_profile) if self.site_profile else None,
+            "analyze_profile": str(self.analyze_profile) if self.analyze_profile else None,
             "files": self.files,
         }
 
@@ -154,7 +184,10 @@ class Lab:
         lab = cls(topo, Path(doc["state_dir"]))
         lab.processes = [Process(**p) for p in doc.get("processes", [])]
         lab.vpn_not_started = doc.get("vpn", {}).get("not_started")
+        lab.vpn_host_not_started = doc.get("vpn", {}).get("audit_host_not_started")
         lab.site_profile = Path(doc["site_profile"]) if doc.get("site_profile") else None
+        lab.analyze_profile = Path(doc["analyze_profile"]) if doc.get("analyze_profile") else None
+        lab.breaks = tuple(b["name"] for b in doc.get("breaks", []) if b.get("name") in br.BREAKS)
         lab.files = dict(doc.get("files", {}))
         lab.started = doc.get("started", "")
         lab.up_seconds = float(doc.get("up_seconds", 0.0))
@@ -215,6 +248,76 @@ nai = "{MN_NAI}"
 """
 
 
+def site_audit_profile_text(topo: Topology, breaks: tuple[str, ...] = (), vpn_host: str | None = None) -> str:
+    """The site suite's profile of this lab: addresses, the mobile node's keys, vantage points (namespaces).
+
+    ``vpn_host`` is why the audit's VPN host is not on the VPN (None: it is,
+    and the profile has a vantage point with role ``vpn``). Secrets are named
+    by file, relative to the profile's directory (the state directory).
+    """
+    ns = topo.namespace
+    xha = IHA_ADDRESS if br.SAME_HA_ADDRESS in breaks else XHA_ADDRESS
+    said = ", ".join(breaks) if breaks else "none"
+    lines = [
+        f"# Site-audit profile of lab {topo.name!r}: mipcheck run --suite site --profile THIS_FILE",
+        "# Written by `mipcheck lab up`; the vantage points are the lab's namespaces (docs/lab.md).",
+        f"# Breaks: {said}",
+    ]
+    for name in breaks:
+        lines.append(f"#   {name}: {br.BREAKS[name].summary}")
+    if br.SAME_HA_ADDRESS in breaks:
+        lines.append(f"# (same-ha-address: the x-HA is reached from outside at {IHA_ADDRESS}, the i-HA's address)")
+    lines += [
+        "",
+        "[site]",
+        f'name = "lab {topo.name}"',
+        f'internal_home_agents = ["{IHA_ADDRESS}"]',
+        f'external_home_agents = ["{xha}"]',
+        f'vpn_gateways = ["{VPN_GATEWAY_ADDRESS}"]',
+        f'internal_networks = ["{INTERNAL_NETWORK}"]',
+        f'enterprise_hosts = ["{CN_ADDRESS}"]',
+        "",
+        "[timing]",
+        "reply_timeout = 1.0",
+        "silence = 0.5",
+        "",
+        "[[mobile_node]]",
+        'home_agent = "internal"',
+        f'home_address = "{INNER_HOME_ADDRESS}"',
+        f"spi = {INNER_SPI}",
+        'secret_file = "secrets/mn1-inner.key"',
+        f'nai = "{MN_NAI}"',
+        "",
+        "[[mobile_node]]",
+        'home_agent = "external"',
+        f'home_address = "{OUTER_HOME_ADDRESS}"',
+        f"spi = {OUTER_SPI}",
+        'secret_file = "secrets/mn1-outer.key"',
+        f'nai = "{MN_NAI}"',
+    ]
+    vantages = [
+        ("external", "outside", AUDIT_OUT_HOST, "a host on the external network"),
+        ("dmz", "outside", "x-ha", "the DMZ (the x-HA's namespace)"),
+        ("internal", "inside", "cn", "the internal network (the CN's namespace)"),
+        ("vpn", "vpn", AUDIT_VPN_HOST, "a host behind the NAT, connected to the VPN gateway"),
+        ("i-ha", "i-ha", "i-ha", "the i-HA's own namespace: sees what arrives there"),
+    ]
+    for name, role, node, what in vantages:
+        lines.append("")
+        if role == "vpn" and vpn_host is not None:
+            lines.append(f"# no vantage point on the VPN: {vpn_host}")
+            continue
+        lines += [
+            "[[vantage]]",
+            f'name = "{name}"  # {what}',
+            f'role = "{role}"',
+            f'namespace = "{ns(node)}"',
+        ]
+        if role == "vpn":
+            lines.append('interface = "eth0"  # its outer interface, where SITE-VPN-ENCRYPT-ALL captures')
+    return "\n".join(lines) + "\n"
+
+
 def _write_files(lab: Lab, psk: str) -> None:
     d = lab.state_dir
     (d / "secrets").mkdir(mode=0o700, exist_ok=True)
@@ -229,8 +332,10 @@ def _write_files(lab: Lab, psk: str) -> None:
     xha = _ha_config("x-ha", XHA_ADDRESS, OUTER_HOME_ADDRESS, OUTER_SPI, "secrets/mn1-outer.key", [])
     (d / "i-ha.toml").write_text(iha)
     (d / "x-ha.toml").write_text(xha)
-    lab.site_profile = d / "site.toml"
-    lab.site_profile.write_text(site_profile_text(lab.topology))
+    lab.analyze_profile = d / ANALYZE_PROFILE
+    lab.analyze_profile.write_text(site_profile_text(lab.topology))
+    lab.site_profile = d / SITE_PROFILE
+    write_site_profile(lab)
     lab.files = {
         "i-ha config": str(d / "i-ha.toml"),
         "x-ha config": str(d / "x-ha.toml"),
@@ -238,7 +343,17 @@ def _write_files(lab: Lab, psk: str) -> None:
         "mn1 outer key": str(d / "secrets" / "mn1-outer.key"),
         "vpn psk": str(d / "secrets" / "vpn.psk"),
         "site profile": str(lab.site_profile),
+        "analyze profile": str(lab.analyze_profile),
     }
+
+
+def write_site_profile(lab: Lab) -> None:
+    """(Re)write ``site-audit.toml``: once the files are written, again when the VPN host's fate is known."""
+    assert lab.site_profile is not None
+    text = site_audit_profile_text(lab.topology, lab.breaks, lab.vpn_host_not_started)
+    tmp = lab.site_profile.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(lab.site_profile)
 
 
 # ------------------------------------------------------------------ up
@@ -252,7 +367,7 @@ def _build_network(topo: Topology) -> None:
     for net in topo.networks:
         if net.bridge:
             netns.bridge(sw, net.bridge)
-    for node in topo.nodes:
+    for node in topo.hosts:
         ns = topo.namespace(node.name)
         for leg in node.interfaces:
             net = topo.network(leg.network)
@@ -262,7 +377,7 @@ def _build_network(topo: Topology) -> None:
     for network, a, b in topo.links:
         ia, ib = topo.node(a).interface(network), topo.node(b).interface(network)
         netns.veth(topo.namespace(a), ia.name, topo.namespace(b), ib.name)
-    for node in topo.nodes:
+    for node in topo.hosts:
         ns = topo.namespace(node.name)
         if node.router:
             netns.sysctl(ns, {"net.ipv4.ip_forward": "1"})
@@ -272,10 +387,11 @@ def _build_network(topo: Topology) -> None:
             netns.route(ns, destination, gateway)
 
 
-def _start_ha(lab: Lab, node: str) -> tuple[subprocess.Popen, Path]:
+def _start_ha(lab: Lab, node: str, faults: tuple[str, ...] = ()) -> tuple[subprocess.Popen, Path]:
     config = lab.state_dir / f"{node}.toml"
     log = lab.state_dir / "logs" / f"{node}.log"
-    argv = mipcheck_argv("ha", "serve", "--config", str(config), "--log-json")
+    fault_args = [arg for fault in faults for arg in ("--fault", fault)]
+    argv = mipcheck_argv("ha", "serve", "--config", str(config), "--log-json", *fault_args)
     full = netns.in_ns(lab.topology.namespace(node), argv)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
@@ -311,9 +427,21 @@ def lab_exists(name: str, state_dir: Path) -> bool:
     return bool(netns.namespaces(namespace_prefix(name))) or (state_dir / STATE_FILE).exists()
 
 
-def up(name: str = "lab", *, state_dir: Path | None = None, nat: bool = False, with_vpn: bool = True) -> Lab:
-    """Build and start lab ``name``; on any failure, tear down what was made and raise."""
+def up(
+    name: str = "lab",
+    *,
+    state_dir: Path | None = None,
+    nat: bool = False,
+    with_vpn: bool = True,
+    breaks: tuple[str, ...] | list[str] = (),
+) -> Lab:
+    """Build and start lab ``name``; on any failure, tear down what was made and raise.
+
+    ``breaks`` are names of :data:`.breaks.BREAKS`: each misconfigures the
+    part of the lab one site-audit case checks (``mipcheck lab breaks``).
+    """
     check_lab_name(name)
+    chosen = tuple(sorted(br.check_breaks(breaks)))
     netns.preflight()
     if shutil.which("nft") is None:
         raise MipcheckError("mipcheck lab needs nftables (no 'nft' command: install nftables)")
@@ -322,22 +450,25 @@ def up(name: str = "lab", *, state_dir: Path | None = None, nat: bool = False, w
         raise MipcheckError(f"lab {name!r} is already up (or left over): run `mipcheck lab down --name {name}` first")
     t0 = time.monotonic()
     topo = build_topology(name, nat=nat)
-    lab = Lab(topo, state_dir, started=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    lab = Lab(topo, state_dir, started=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), breaks=chosen)
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(state_dir, 0o700)
         psk = secrets.token_hex(16)
         _write_files(lab, psk)
         _build_network(topo)
-        firewall.load(topo.namespace("firewall"), firewall.firewall_ruleset())
+        firewall.load(topo.namespace("firewall"), firewall.firewall_ruleset(chosen))
         firewall.load(topo.namespace("nat"), firewall.nat_ruleset())
+        firewall.load(topo.namespace("vpn-gateway"), firewall.vpn_policy_ruleset(chosen))
         deadline = time.monotonic() + HA_START_TIMEOUT
-        has = [_start_ha(lab, "i-ha"), _start_ha(lab, "x-ha")]
+        iha_faults = ("omit-tnc",) if br.IHA_OMIT_TNC in chosen else ()
+        has = [_start_ha(lab, "i-ha", iha_faults), _start_ha(lab, "x-ha")]
         charon = None
         vpn_dir = state_dir / "vpn-gateway"
         lab.vpn_not_started = "not requested" if not with_vpn else vpn.missing()
         if lab.vpn_not_started is None:
-            vpn.write_config(vpn_dir, vpn.gateway_conf(psk))
+            port_nat_t = NAT_T_PORT_BROKEN if br.VPN_NO_NATT in chosen else None
+            vpn.write_config(vpn_dir, vpn.gateway_conf(psk), vpn.strongswan_conf(port_nat_t))
             charon = vpn.start(topo.namespace("vpn-gateway"), vpn_dir)
             lab.processes.append(
                 Process("vpn-gateway", "charon", charon.pid, list(charon.args), str(vpn_dir / "charon.log"))
@@ -352,12 +483,48 @@ def up(name: str = "lab", *, state_dir: Path | None = None, nat: bool = False, w
                 lab.vpn_not_started = f"strongSwan failed: {exc}"
                 netns.kill_all([charon.pid], grace=1.0)
                 lab.processes = [p for p in lab.processes if p.name != "charon"]
+        _connect_audit_vpn_host(lab)
         lab.up_seconds = time.monotonic() - t0
         save(lab)
     except BaseException:
         down(name, state_dir=state_dir)
         raise
     return lab
+
+
+def _connect_audit_vpn_host(lab: Lab) -> None:
+    """Put the site audit's VPN host on the VPN; when it cannot be, say why in the site profile (no failure)."""
+    if lab.vpn_not_started is not None:
+        lab.vpn_host_not_started = f"the VPN gateway is not running ({lab.vpn_not_started})"
+    elif not br.vpn_host_allowed(lab.breaks):
+        blocking = ", ".join(b for b in lab.breaks if not br.BREAKS[b].vpn_host)
+        lab.vpn_host_not_started = f"the lab break {blocking} leaves the VPN unusable for clients"
+    else:
+        try:
+            start_vpn_client(lab, AUDIT_VPN_HOST, identity="audit@lab.example")
+            if br.VPN_PLAINTEXT in lab.breaks:
+                _split_tunnel(lab, AUDIT_VPN_HOST)
+        except MipcheckError as exc:
+            lab.vpn_host_not_started = f"the audit's VPN client did not connect: {exc}"
+    if lab.vpn_host_not_started is not None:
+        write_site_profile(lab)
+
+
+def _split_tunnel(lab: Lab, node: str) -> None:
+    """The break ``vpn-plaintext``: only the i-HA is routed into the tunnel, the rest of 10/8 past it.
+
+    With kernel-libipsec a client's IPsec policy takes effect through the
+    routes charon installs into ``ipsec0`` (table 220, looked up by rule 220).
+    Two rules before it make a split tunnel: the i-HA still goes to table 220,
+    everything else for the internal network to the main table, i.e. out of
+    the host's outer interface in plaintext. (charon puts back any route of
+    table 220 that is deleted, and narrowing the traffic selectors cannot be
+    built here: kernel-libipsec on the gateway refuses a child SA whose local
+    selector holds none of its addresses.)
+    """
+    ns = lab.topology.namespace(node)
+    netns.ip("rule", "add", "to", f"{IHA_ADDRESS}/32", "lookup", "220", "priority", "100", ns=ns)
+    netns.ip("rule", "add", "to", str(INTERNAL_NETWORK), "lookup", "main", "priority", "101", ns=ns)
 
 
 def save(lab: Lab) -> None:
@@ -466,7 +633,7 @@ def status(lab: Lab) -> dict[str, Any]:
     topo = lab.topology
     existing = set(netns.namespaces(topo.prefix))
     problems: list[str] = []
-    for node in doc["nodes"]:
+    for node in doc["nodes"] + doc["vantages"]:
         ns = node["namespace"]
         node["namespace_exists"] = ns in existing
         alive = {str(pid): netns.pid_alive_in(pid, ns) for pid in node["pids"]}

@@ -22,12 +22,20 @@ forward chain drops by default and:
 
 Every rule carries a comment naming what it is for; tests look rules up by it.
 Rulesets are text, loaded with ``nft -f -`` inside the namespace.
+
+The VPN gateway's namespace holds the VPN's own security policy
+(:func:`vpn_policy_ruleset`, RFC 5265 4.2): what a VPN client may send
+into the enterprise once its ESP is decrypted (the TUN device ``ipsec0``).
+A broken lab (:mod:`.breaks`) changes the rule a site-audit case looks at and
+says so in the rule's comment (``BREAK <name>: ...``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
+from . import breaks as br
 from . import netns
 from .topology import IHA_ADDRESS, INTERNAL_NETWORK, VPN_GATEWAY_ADDRESS, VPN_POOL, XHA_ADDRESS
 
@@ -41,19 +49,60 @@ INTERNAL_OUT = "3.1 internal network reaches the x-HA and outside (stateful)"
 VPN_INNER = "4.2 VPN gateway inner side to the internal network"
 VPN_IKE = "VPN gateway IKE and NAT-T"
 DEFAULT_DROP = "3.1 nothing else from outside reaches the internal network"
+XHA_INSIDE_DROP = "3.1 MAY internal network to the x-HA UDP 434 dropped"
+VPN_POLICY_UDP = "4.2 VPN clients to the i-HA UDP 434, any source port"
+VPN_POLICY_IPIP = "4.2 VPN clients to the i-HA IP-in-IP"
+VPN_POLICY_INTERNAL = "VPN clients to the internal network"
+VPN_POLICY_DROP = "nothing else from VPN clients"
 
 
-def firewall_ruleset() -> str:
-    """The enterprise firewall (RFC 5265 3.1), as ``nft -f`` text."""
+def _break_comment(name: str, what: str) -> str:
+    return f"BREAK {name}: {what}"
+
+
+def firewall_ruleset(breaks: Iterable[str] = ()) -> str:
+    """The enterprise firewall (RFC 5265 3.1), as ``nft -f`` text; ``breaks`` (see :mod:`.breaks`) misconfigure it."""
+    chosen = br.check_breaks(breaks)
+    outside = '{ "ext", "dmz" }'
+    if br.FW_OPEN_434 in chosen:
+        udp = (
+            f"iifname {outside} ip daddr {IHA_ADDRESS} udp dport 434 counter accept "
+            f'comment "{_break_comment(br.FW_OPEN_434, "outside to i-HA UDP 434 accepted")}"'
+        )
+    else:
+        udp = f'iifname {outside} ip daddr {IHA_ADDRESS} udp dport 434 counter drop comment "{IHA_UDP_DROP}"'
+    if br.FW_OPEN_IPIP in chosen:
+        ipip = (
+            f"iifname {outside} ip daddr {IHA_ADDRESS} ip protocol 4 counter accept "
+            f'comment "{_break_comment(br.FW_OPEN_IPIP, "outside to i-HA IP-in-IP accepted")}"'
+        )
+    else:
+        ipip = f'iifname {outside} ip daddr {IHA_ADDRESS} ip protocol 4 counter drop comment "{IHA_IPIP_DROP}"'
+    xha_inside = ""
+    if br.XHA_INSIDE_DROP in chosen:
+        xha_inside = (
+            f'        iifname "int" ip daddr {XHA_ADDRESS} udp dport 434 counter drop '
+            f'comment "{_break_comment(br.XHA_INSIDE_DROP, XHA_INSIDE_DROP)}"\n'
+        )
+    prerouting = ""
+    if br.SAME_HA_ADDRESS in chosen:
+        what = _break_comment(br.SAME_HA_ADDRESS, "outside to the i-HA address reaches the x-HA")
+        prerouting = f"""\
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        iifname "ext" ip daddr {IHA_ADDRESS} udp dport 434 counter dnat ip to {XHA_ADDRESS} comment "{what}, UDP 434"
+        iifname "ext" ip daddr {IHA_ADDRESS} ip protocol 4 counter dnat ip to {XHA_ADDRESS} comment "{what}, IP-in-IP"
+    }}
+"""
     return f"""\
 table {TABLE_FAMILY} {TABLE} {{
-    chain forward {{
+{prerouting}    chain forward {{
         type filter hook forward priority filter; policy drop;
-        iifname {{ "ext", "dmz" }} ip daddr {IHA_ADDRESS} udp dport 434 counter drop comment "{IHA_UDP_DROP}"
-        iifname {{ "ext", "dmz" }} ip daddr {IHA_ADDRESS} ip protocol 4 counter drop comment "{IHA_IPIP_DROP}"
+        {udp}
+        {ipip}
         ct state established,related counter accept comment "replies of allowed flows"
         ct state invalid counter drop comment "invalid"
-        iifname "int" counter accept comment "{INTERNAL_OUT}"
+{xha_inside}        iifname "int" counter accept comment "{INTERNAL_OUT}"
         iifname "vpn" oifname "int" ip saddr {VPN_POOL} ip daddr {INTERNAL_NETWORK} counter accept comment "{VPN_INNER}"
         iifname "ext" oifname "dmz" ip daddr {XHA_ADDRESS} udp dport 434 counter accept comment "x-HA registrations"
         iifname "ext" oifname "dmz" ip daddr {XHA_ADDRESS} ip protocol 4 counter accept comment "x-HA IP-in-IP"
@@ -64,6 +113,41 @@ counter accept comment "VPN gateway ESP"
         iifname "ext" oifname "dmz" icmp type echo-request counter accept comment "ping into the DMZ"
         iifname "dmz" oifname "ext" counter accept comment "DMZ reaches outside"
         counter drop comment "{DEFAULT_DROP}"
+    }}
+}}
+"""
+
+
+def vpn_policy_ruleset(breaks: Iterable[str] = ()) -> str:
+    """The VPN gateway's security policy (RFC 5265 4.2) for decrypted traffic from clients (``ipsec0``).
+
+    Conformant: VPN-TIAs reach the i-HA with UDP to port 434 from any source
+    port and with IP-in-IP, and the rest of the internal network. Breaks:
+    ``vpn-434-fixed-port`` (only source port 434), ``vpn-no-ipip``.
+    """
+    chosen = br.check_breaks(breaks)
+    tia = f'iifname "ipsec0" ip saddr {VPN_POOL}'
+    if br.VPN_434_FIXED_PORT in chosen:
+        what = _break_comment(br.VPN_434_FIXED_PORT, "UDP to the i-HA port 434")
+        udp = (
+            f'{tia} ip daddr {IHA_ADDRESS} udp dport 434 udp sport 434 counter accept comment "{what} from 434"\n'
+            f'        {tia} ip daddr {IHA_ADDRESS} udp dport 434 counter drop comment "{what} from other ports dropped"'
+        )
+    else:
+        udp = f'{tia} ip daddr {IHA_ADDRESS} udp dport 434 counter accept comment "{VPN_POLICY_UDP}"'
+    if br.VPN_NO_IPIP in chosen:
+        what = _break_comment(br.VPN_NO_IPIP, "IP-in-IP from VPN clients dropped")
+        ipip = f'iifname "ipsec0" ip protocol 4 counter drop comment "{what}"'
+    else:
+        ipip = f'{tia} ip daddr {IHA_ADDRESS} ip protocol 4 counter accept comment "{VPN_POLICY_IPIP}"'
+    return f"""\
+table {TABLE_FAMILY} {TABLE} {{
+    chain forward {{
+        type filter hook forward priority filter; policy accept;
+        {udp}
+        {ipip}
+        {tia} ip daddr {INTERNAL_NETWORK} counter accept comment "{VPN_POLICY_INTERNAL}"
+        iifname "ipsec0" counter drop comment "{VPN_POLICY_DROP}"
     }}
 }}
 """

@@ -22,6 +22,12 @@ i-fa-link   10.2.0.0/24       behind the i-FA (mode f, later parts)
 vpn-pool    10.8.0.0/24       VPN tunnel inner addresses (VPN-TIAs)
 ==========  ================  ===============================================
 
+Besides Figure 1's nodes the lab has two hosts of its own for the site audit
+(``mipcheck run --suite site``), not used by anything else: ``audit-out``, a
+plain host on the external network (198.51.100.20), and ``audit-vpn``, a host
+behind the NAT (192.168.100.20) that ``up`` connects to the VPN gateway, so the
+audit's "outside" and "on the VPN" vantage points never disturb the MN.
+
 The enterprise's internal network (the i-HA's trusted networks, RFC 5265 4.3)
 is 10.0.0.0/8: the internal LAN, the i-FA's link and the VPN-TIA pool.
 """
@@ -54,6 +60,9 @@ INNER_HOME_ADDRESS = "10.1.0.100"  # i-HoA, on the i-HA's link
 OUTER_HOME_ADDRESS = "192.0.2.100"  # x-HoA, on the x-HA's link
 MN_NAI = "mn1@lab.example"
 MIP_PORT = 434
+AUDIT_OUT_ADDRESS = "198.51.100.20"  # the site audit's outside vantage point
+AUDIT_VPN_ADDRESS = "192.168.100.20"  # the site audit's VPN host (behind the NAT: IPsec NAT traversal in use)
+AUDIT_ROLE = "audit"  # role of the audit's hosts (not a node of Figure 1)
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,12 @@ class Topology:
     nodes: tuple[Node, ...]
     nat: bool = False
     links: tuple[tuple[str, str, str], ...] = field(default=())  # point to point: (network, node a, node b)
+    vantages: tuple[Node, ...] = field(default=())  # the site audit's own hosts (role "audit"), not Figure 1 nodes
+
+    @property
+    def hosts(self) -> tuple[Node, ...]:
+        """Figure 1's nodes, then the audit's hosts: everything that is a namespace with interfaces."""
+        return self.nodes + self.vantages
 
     @property
     def prefix(self) -> str:
@@ -125,11 +140,15 @@ class Topology:
         return self.prefix + self.node(node).name
 
     def node(self, name: str) -> Node:
-        """A node by name, role or short name."""
+        """A node by name, role or short name; the audit's hosts by name or short name."""
         for n in self.nodes:
             if name in (n.name, n.role, n.short):
                 return n
-        raise MipcheckError(f"no node {name!r} in the lab (nodes: {', '.join(n.name for n in self.nodes)})")
+        for n in self.vantages:
+            if name in (n.name, n.short):
+                return n
+        names = ", ".join(n.name for n in self.hosts)
+        raise MipcheckError(f"no node {name!r} in the lab (nodes: {names})")
 
     def network(self, name: str) -> Network:
         for n in self.networks:
@@ -139,7 +158,7 @@ class Topology:
 
     @property
     def namespaces(self) -> list[str]:
-        return [self.switch_namespace, *(self.prefix + n.name for n in self.nodes)]
+        return [self.switch_namespace, *(self.prefix + n.name for n in self.hosts)]
 
 
 def check_lab_name(name: str) -> str:
@@ -260,8 +279,26 @@ def build_topology(name: str = DEFAULT_LAB, *, nat: bool = False) -> Topology:
             (("default", "10.1.0.254"), ("10.2.0.0/24", "10.1.0.2")),
         ),
     )
-    topo = Topology(name, _NETWORKS, nodes, nat, links=(("vpn-inner", "vpn-gateway", "firewall"),))
-    for node in nodes:
+    vantages = (
+        Node(
+            "audit-out",
+            AUDIT_ROLE,
+            "aout",
+            "site audit: a host outside (external network)",
+            (_leg("aout", "eth0", "external", f"{AUDIT_OUT_ADDRESS}/24"),),
+            (("default", "198.51.100.254"),),
+        ),
+        Node(
+            "audit-vpn",
+            AUDIT_ROLE,
+            "avpn",
+            "site audit: a host on the VPN (behind the NAT, strongSwan client)",
+            (_leg("avpn", "eth0", "nat-inside", f"{AUDIT_VPN_ADDRESS}/24"),),
+            (("default", "192.168.100.1"),),
+        ),
+    )
+    topo = Topology(name, _NETWORKS, nodes, nat, links=(("vpn-inner", "vpn-gateway", "firewall"),), vantages=vantages)
+    for node in topo.hosts:
         for leg in node.interfaces:
             assert len(leg.name) <= IFNAMSIZ and len(leg.port) <= IFNAMSIZ, leg
     return topo

@@ -69,13 +69,17 @@ def missing() -> str | None:
     return None
 
 
-def strongswan_conf() -> str:
-    """charon's settings inside its mount namespace, where the state directory is /run."""
+def strongswan_conf(port_nat_t: int | None = None) -> str:
+    """charon's settings inside its mount namespace, where the state directory is /run.
+
+    ``port_nat_t`` moves charon's NAT-T port off 4500 (the lab break ``vpn-no-natt``).
+    """
+    extra = f"    port_nat_t = {port_nat_t}\n" if port_nat_t is not None else ""
     return f"""\
 charon {{
     load = {PLUGINS}
     install_virtual_ip = yes
-    plugins {{
+{extra}    plugins {{
         vici {{
             socket = unix:///run/charon.vici
         }}
@@ -169,10 +173,10 @@ secrets {{
 """
 
 
-def write_config(directory: Path, swanctl: str) -> None:
+def write_config(directory: Path, swanctl: str, settings: str | None = None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
-    (directory / "strongswan.conf").write_text(strongswan_conf())
+    (directory / "strongswan.conf").write_text(settings if settings is not None else strongswan_conf())
     path = directory / "swanctl.conf"
     path.write_text(swanctl)
     os.chmod(path, 0o600)
