@@ -40,7 +40,16 @@ def ha() -> None:
 @click.option("--log-json", is_flag=True, help="One JSON object per log line.")
 @click.option("--address", default=None, help="Override the config's address.")
 @click.option("--port", type=int, default=None, help="Override the config's port (0: any free port).")
-def serve(config_path: str, faults: tuple[str, ...], log_json: bool, address: str | None, port: int | None) -> None:
+@click.option(
+    "--tun",
+    default=None,
+    metavar="NAME",
+    help="Data plane: write decapsulated tunnel data to TUN device NAME and tunnel what is routed into it to the "
+    "bindings (needs root; routes are yours to set, docs/lab.md).",
+)
+def serve(
+    config_path: str, faults: tuple[str, ...], log_json: bool, address: str | None, port: int | None, tun: str | None
+) -> None:
     """Serve registrations until SIGINT or SIGTERM; one log line per decision on stdout.
 
     Under a robustness fault the trigger input ends the process with status 70 (crash) or stops it
@@ -61,10 +70,10 @@ def serve(config_path: str, faults: tuple[str, ...], log_json: bool, address: st
         except ConfigError as exc:
             raise ConfigError(f"--{exc.key}", exc.problem) from None
     fault_set = check_faults(faults)
-    asyncio.run(_serve(config, fault_set, log_json))
+    asyncio.run(_serve(config, fault_set, log_json, tun))
 
 
-async def _serve(config: Any, faults: frozenset[str], log_json: bool) -> None:
+async def _serve(config: Any, faults: frozenset[str], log_json: bool, tun: str | None = None) -> None:
     from mipcheck.ha.server import DecisionLog, serve
 
     loop = asyncio.get_running_loop()
@@ -100,13 +109,14 @@ async def _serve(config: Any, faults: frozenset[str], log_json: bool) -> None:
                 "mobile_nodes": len(config.mobile_nodes),
                 "trusted_networks": ",".join(map(str, config.trusted_networks)) or "none",
                 "faults": ",".join(sorted(faults)) or "none",
+                **({"tun": tun} if tun is not None else {}),
             },
             time.time(),
         )
         log.flush()
 
     try:
-        core = await serve(config, faults, log=log, stop=stop, on_ready=ready)
+        core = await serve(config, faults, log=log, stop=stop, on_ready=ready, tun=tun)
         log.record({"event": "stopped", "signal": caught[0] if caught else None, **core.counters}, time.time())
     finally:
         log.flush()

@@ -158,6 +158,81 @@ def _print_nodes(doc: dict[str, Any], alive: bool = False) -> None:
         click.echo(f"  {n['name']:<{width}}  {ns:<{nsw}}  {' '.join(n['addresses'])}{pids}")
 
 
+@lab.command("run")
+@_lab_options
+@click.option(
+    "--mode",
+    type=click.Choice(["c", "f", "cvc", "fvc"]),
+    required=True,
+    help="RFC 5265 access mode (only c is built so far; docs/lab.md says what the others need).",
+)
+@click.option("--up", "bring_up", is_flag=True, help="Bring a lab up for the run and take it down afterwards.")
+@click.option("--pings", type=click.IntRange(1, 100), default=3, show_default=True, help="Echo requests to the CN.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the pcaps and report.json go (default STATE_DIR/runs/mode-M-TIME).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (the report).")
+def run_cmd(
+    name: str, state_dir: Path | None, mode: str, bring_up: bool, pings: int, out: Path | None, as_json: bool
+) -> None:
+    """Move the reference MN, wait for detection, ping the CN through the tunnel, capture, measure overhead.
+
+    Exit 0 when the MN detected inside, was registered (with TNC) and every ping came back; 1 otherwise.
+    """
+    from mipcheck.errors import MipcheckError
+    from mipcheck.lab import control
+    from mipcheck.lab import run as lab_run
+
+    if mode not in lab_run.IMPLEMENTED:
+        raise MipcheckError(f"lab run --mode {mode}: not built yet ({lab_run.MISSING[mode]}; docs/lab.md)")
+    if bring_up:
+        built = control.up(name, state_dir=state_dir)
+        try:
+            report = lab_run.run_mode(built, mode, pings=pings, out_dir=out)
+        finally:
+            control.down(name, state_dir=state_dir)
+        if out is None:
+            report["note"] = "the lab was taken down with its state directory: give --out to keep the pcaps"
+    else:
+        report = lab_run.run_mode(control.load(name, state_dir=state_dir), mode, pings=pings, out_dir=out)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _print_run(report)
+    sys.exit(EXIT_OK if report["ok"] else EXIT_FAIL)
+
+
+def _print_run(r: dict[str, Any]) -> None:
+    reg, det, data, oh = r["registration"], r["detection"], r["data"], r["overhead"]
+    click.echo(f"lab {r['lab']!r}, access mode {r['mode']}: {'OK' if r['ok'] else 'FAILED'} in {r['seconds']:.2f} s")
+    click.echo(
+        f"  registration: i-HA accepted {reg['i_ha_accepted']} (TNC {'yes' if reg['i_ha_tnc'] else 'no'}, "
+        f"care-of address {reg['i_ha_care_of_address']}, UDP tunnel {'yes' if reg['i_ha_udp_tunnel'] else 'no'}); "
+        f"x-HA accepted {reg['x_ha_accepted']}"
+    )
+    click.echo(f"  detection: {det['result']} after {det['seconds']:.3f} s (data gate {det['data_gate']})")
+    rtts = ", ".join("lost" if x is None else f"{x:.2f}" for x in data["rtt_ms"])
+    click.echo(
+        f"  data: {data['answered']}/{data['pings']} pings answered (RTT ms: {rtts}); the CN saw "
+        f"{data['cn_saw_requests_from_home_address']} requests from the home address"
+    )
+    measured = ", ".join(str(x) for x in oh["measured"]) or "none"
+    click.echo(
+        f"  overhead on {oh['segment']}: {measured} octets measured over {oh['tunnel_data_packets']} Tunnel Data "
+        f"packets; RFC 5265 5.2: {oh['rfc5265_5_2']} (IP-in-IP), {oh['rfc5265_5_2_with_mip_nat_traversal']} with "
+        "MIP NAT traversal (UDP tunnelling, what the reference agents use)"
+    )
+    for seg, p in r["pcaps"].items():
+        click.echo(f"  pcap {seg}: {p['file']} ({p['packets']} packets)")
+    for problem in r["problems"]:
+        click.echo(f"  problem: {problem}")
+    if r.get("note"):
+        click.echo(f"  note: {r['note']}")
+
+
 @lab.command("shell", context_settings={"ignore_unknown_options": True})
 @_lab_options
 @click.argument("node")

@@ -99,11 +99,20 @@ def register(config_path: str, deregister: bool, as_json: bool) -> None:
 @click.option(
     "--socket", "socket_path", default=None, help="Control socket (default: $XDG_RUNTIME_DIR/mipcheck-mn.sock)."
 )
-@click.option("--fault", "faults", multiple=True, metavar="NAME", help="Break one RFC 5265 rule (mipcheck mn faults).")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="NAME",
+    help="Break one RFC 5265 rule, or plant a robustness bug for a fuzz campaign (mipcheck mn faults).",
+)
 @click.option("--log-json", default=None, metavar="FILE|-", help="One JSON object per event (never a key).")
 @click.option("--data-every", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Also send an echo request to the correspondent every SECONDS.")  # fmt: skip
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--tun", default=None, metavar="NAME",
+              help="User data from and to TUN device NAME (the home address goes on it; needs root) instead of "
+              "answering echo itself.")  # fmt: skip
 def run_cmd(
     profile_path: str,
     socket_path: str | None,
@@ -111,6 +120,7 @@ def run_cmd(
     log_json: str | None,
     data_every: float | None,
     quiet: bool,
+    tun: str | None,
 ) -> None:
     """Run the reference mobile node until SIGINT/SIGTERM; move it with `mipcheck mn ctl`."""
     from mipcheck.mn.runner import run_node
@@ -123,6 +133,7 @@ def run_cmd(
             log_json=log_json,
             data_every=data_every,
             quiet=quiet,
+            tun=tun,
         )
     )
 
@@ -183,13 +194,21 @@ def ctl_status(path: str, as_json: bool) -> None:
 @mn.command("faults")
 @click.option("--json", "as_json", is_flag=True, help="One JSON list instead of text.")
 def faults_cmd(as_json: bool) -> None:
-    """The reference mobile node's faults: name, the rule it breaks, what it does."""
+    """The reference mobile node's faults: name, the rule it breaks, what it does; then the robustness faults a
+    fuzz campaign must find (each crashes or hangs the node after one malformed input)."""
     from mipcheck.mn.faults import TABLE
+    from mipcheck.mn.robustness import TABLE as ROBUSTNESS
 
     if as_json:
-        click.echo(json.dumps([f.as_dict() for f in TABLE]))
+        click.echo(json.dumps([f.as_dict() for f in TABLE] + [f.as_dict() for f in ROBUSTNESS]))
         return
-    width = max(len(f.name) for f in TABLE)
+    width = max(len(f.name) for f in (*TABLE, *ROBUSTNESS))
     rule_width = max(len(f.rule) for f in TABLE)
     for f in TABLE:
         click.echo(f"{f.name:<{width}}  {f.rule:<{rule_width}}  {f.summary}")
+    click.echo(f"\n{ROBUSTNESS_HEADING}")
+    for f in ROBUSTNESS:
+        click.echo(f"{f.name:<{width}}  {f.summary}")
+
+
+ROBUSTNESS_HEADING = "Robustness (fuzz targets for mipcheck fuzz run --device mn; no MN suite case):"

@@ -342,32 +342,63 @@ class Worker:
         small_sent: list[bytes] | None = None,
     ) -> None:
         """A finding: the case's own octets (``case_hex``) and, in ``sent_hex`` and the pcap, what went out."""
-        finding_id = f"{kind}-{case.seed}-{case.index}"
-        if self.recorder.known_finding(finding_id):
-            return
-        src = (self.ctx.source, 40000)
-        dst = (self.target.address, self.target.port)
         sent = sent or case.steps()
         if small is not None and not small_sent:
             small_sent = small.steps()
-        payloads = sent + (small_sent if small is not None else [])
-        pcap = write_finding_pcap(self.out / "pcaps" / f"{finding_id}.pcap", src, dst, payloads)
-        self.recorder.finding(
-            {
-                "id": finding_id,
-                "kind": kind,
-                "seed": case.seed,
-                "index": case.index,
-                "case_hex": case.payload.hex(),
-                "sent_hex": main_datagram(case, sent).hex(),
-                "minimised_hex": small.payload.hex() if small is not None else None,
-                "minimised_ops": json.dumps([list(op) for op in small.draft.ops]) if small is not None else None,
-                "pcap": str(pcap.relative_to(self.out)),
-                "detail": detail,
-                "found_at": time.time(),
-            }
-        )
-        self.stats.findings += 1
+        if record_finding(
+            self.recorder,
+            self.out,
+            kind,
+            case,
+            small,
+            detail,
+            sent,
+            small_sent or [],
+            main_datagram(case, sent),
+            (self.ctx.source, 40000),
+            (self.target.address, self.target.port),
+        ):
+            self.stats.findings += 1
+
+
+def record_finding(
+    recorder: store.Recorder,
+    out: Path,
+    kind: str,
+    case: Case,
+    small: Case | None,
+    detail: str,
+    sent: list[bytes],
+    small_sent: list[bytes],
+    sent_main: bytes,
+    src: tuple[str, int],
+    dst: tuple[str, int],
+) -> bool:
+    """Write one finding (and its pcap of ``sent`` then ``small_sent``) unless it is known; True when written.
+
+    ``sent_main``: the case's own message as it went out (``sent_hex``); ``case_hex`` is the case's own octets.
+    """
+    finding_id = f"{kind}-{case.seed}-{case.index}"
+    if recorder.known_finding(finding_id):
+        return False
+    payloads = sent + (small_sent if small is not None else [])
+    pcap = write_finding_pcap(out / "pcaps" / f"{finding_id}.pcap", src, dst, payloads)
+    recorder.finding(
+        {
+            "id": finding_id,
+            "kind": kind,
+            "seed": case.seed,
+            "index": case.index,
+            "case_hex": case.payload.hex(),
+            "sent_hex": sent_main.hex(),
+            "minimised_hex": small.payload.hex() if small is not None else None,
+            "minimised_ops": json.dumps([list(op) for op in small.draft.ops]) if small is not None else None,
+            "pcap": str(pcap.relative_to(out)),
+            "detail": detail,
+            "found_at": time.time(),
+        }
+    )
+    return True
 
 
 def failure_kind(target: Target, result: HealthResult) -> str:
@@ -395,7 +426,12 @@ def _worker_main(spec: WorkerSpec, queue, shared: Any = None) -> None:
         queue.put((spec.worker, "stats", stats.as_dict()))
 
     try:
-        Worker(spec, report, shared).run()
+        if isinstance(spec, WorkerSpec):
+            Worker(spec, report, shared).run()
+        else:  # an MN campaign's worker (mipcheck.fuzz.mn.campaign.MnWorkerSpec)
+            from .mn.campaign import MnWorker
+
+            MnWorker(spec, report).run()
         queue.put((spec.worker, "done", None))
     except MipcheckError as exc:
         queue.put((spec.worker, "error", (str(exc), exc.exit_code)))

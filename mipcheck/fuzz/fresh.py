@@ -103,6 +103,13 @@ class FreshClock:
         if self.last < identification <= timestamp_identification(time.time() + FRESH_AHEAD):
             self._set(identification)
 
+    def resync(self, identification: int) -> None:
+        """An authenticated 133 carried the device's own time in the high-order 32 bits (RFC 5944 5.7.1): hand out
+        later values from now on, as a mobile node resynchronises."""
+        floor = identification & ~0xFFFFFFFF
+        if floor > self.last:
+            self._set(floor)
+
 
 def shared_clock(mp_context) -> Any:
     """A clock value in shared memory for worker processes started from ``mp_context`` (passed at their start)."""

@@ -47,6 +47,7 @@ class HealthChecker:
         self.sock: socket.socket | None = None
         self.outstanding: int | None = None  # Identification of the check in flight
         self.sent_at = 0.0
+        self._resent = False  # the check in flight is the one retry after a 133 (RFC 5944 5.7.1)
         self.passed = 0
         self.failed = 0
         self.reopen(target)
@@ -66,8 +67,9 @@ class HealthChecker:
             self.sock.close()
             self.sock = None
 
-    def send(self) -> None:
+    def send(self, *, resent: bool = False) -> None:
         node = self.ctx.health
+        self._resent = resent
         self._drain()
         with self.stamper.health_guard:  # stamped and sent in one go: strictly increasing on the wire (RFC 5944 5.7)
             ident = self.stamper.identification()
@@ -147,6 +149,13 @@ class HealthChecker:
             return None  # a late reply to an earlier check
         if j.problem is None and j.code == 0:
             return HealthResult(OK, "accepted")
+        if j.problem is None and j.code == 133 and j.reply is not None and not self._resent:
+            # RFC 5944 5.7.1: an authenticated 133 carries the device's clock; a mobile node resynchronises and asks
+            # again. Our clock may be behind a value the device accepted earlier (another campaign, a mutated case).
+            with self.stamper.health_guard:
+                self.stamper.clock.resync(j.reply.identification)
+            self.send(resent=True)
+            return None
         return HealthResult(WRONG_REPLY, j.problem or f"reply code {j.code}, not 0")
 
     def _done(self, result: HealthResult) -> HealthResult:

@@ -17,8 +17,9 @@ own octets in the Identification (and the authenticator over it):
 ``cases.sent_ident`` holds the Identification each request case carried as
 sent (16 hex digits; NULL in ``case`` mode and for other messages), to find a
 case from a device's log, and a finding's ``sent_hex`` the culprit's octets as sent when
-it was reproduced. Databases from before these columns are brought up to date
-when opened.
+it was reproduced. In an MN campaign (:mod:`mipcheck.fuzz.mn`) every reply case is sent
+with the Identification of the request it answers: ``sent_ident`` holds that one.
+Databases from before these columns are brought up to date when opened.
 """
 
 from __future__ import annotations

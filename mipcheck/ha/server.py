@@ -32,6 +32,8 @@ from mipcheck.errors import MipcheckError
 from .config import HAConfig
 from .core import DENIAL_RULES, DENIED, Decision, HomeAgent
 from .faults import check_faults
+from .tun import TunDevice, from_stack, to_stack
+from .tunnel import TunnelError
 
 LOG_FLUSH_PERIOD = 1.0  # at most this long between log flushes (and between looks at the core's timer)
 CRASH_STATUS = 70  # EX_SOFTWARE: the exit status of a home agent a robustness fault crashed (Decision.failure)
@@ -218,8 +220,13 @@ class UDPServer:
         port: int,
         clock: Callable[[], float] = time.time,
         on_failure: Callable[[Decision], None] | None = None,
+        tun: TunDevice | None = None,
     ) -> None:
         self.core = core
+        # ``ha serve --tun``: decapsulated tunnel data goes to this TUN device, and what the stack
+        # routes into it is tunnelled to the bindings (mipcheck.ha.tun); None: no data plane (the default).
+        self.tun = tun
+        self.tun_dropped = 0
         self.log = log
         self.clock = clock
         # What to do when a Decision carries a failure (robustness faults); default: stop reading.
@@ -240,16 +247,38 @@ class UDPServer:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         loop.add_reader(self.sock.fileno(), self._readable)
+        if self.tun is not None:
+            loop.add_reader(self.tun.fileno(), self._tun_readable)
 
     def stop_reading(self) -> None:
         """Leave the socket open and unread: datagrams queue up and nothing answers them (a hang)."""
         if self._loop is not None:
             self._loop.remove_reader(self.sock.fileno())
+            if self.tun is not None:
+                self._loop.remove_reader(self.tun.fileno())
             self._loop = None
 
     def close(self) -> None:
         self.stop_reading()
         self.sock.close()
+        if self.tun is not None:
+            self.tun.close()
+
+    def _tun_readable(self) -> None:
+        """Packets the stack routed into the TUN device: tunnel each to its home address's binding."""
+        assert self.tun is not None
+        for _ in range(self.BATCH):
+            packet = self.tun.read()
+            if packet is None:
+                return
+            out = from_stack(self.core, packet)
+            if isinstance(out, TunnelError):
+                self.tun_dropped += 1  # no binding (yet): dropped, as a router without a route does
+                continue
+            try:
+                self.sock.sendto(out.data, out.endpoint)
+            except OSError:
+                self.send_failures += 1
 
     def _readable(self) -> None:
         recvfrom, sendto, handle, clock, local = (
@@ -279,6 +308,10 @@ class UDPServer:
                     log(d, now)
                 self.on_failure(d)
                 return
+            elif d.inner is not None and self.tun is not None:
+                packet = to_stack(d)
+                if packet is not None:
+                    self.tun.write(packet)
             if d.log:
                 log(d, now)
 
@@ -292,6 +325,7 @@ async def serve(
     on_ready: Callable[[str, int, HomeAgent], None] | None = None,
     clock: Callable[[], float] = time.time,
     own_process: bool = True,
+    tun: str | None = None,
 ) -> HomeAgent:
     """Run the home agent until ``stop`` is set; returns the core (for inspection).
 
@@ -299,8 +333,10 @@ async def serve(
     it); "crash" ends the process at once with status :data:`CRASH_STATUS`. Each is told in one line on stderr.
     ``own_process=False`` (a home agent on a thread of another program, :class:`BackgroundHomeAgent`): a crash
     closes the socket and returns instead, and nothing is written to stderr.
+    ``tun``: the name of a TUN device for the data plane (:mod:`mipcheck.ha.tun`); None (the default): none.
     """
     core = HomeAgent(config, faults)
+    device = TunDevice(tun) if tun is not None else None
 
     def carry_out(d: Decision) -> None:
         if d.failure == "crash":
@@ -318,7 +354,12 @@ async def serve(
             sys.stderr.write(f"mipcheck ha: hang: {d.reason}; no longer reading {where}\n")
             sys.stderr.flush()
 
-    server = UDPServer(core, log, config.address, config.port, clock, carry_out)
+    try:
+        server = UDPServer(core, log, config.address, config.port, clock, carry_out, tun=device)
+    except BaseException:
+        if device is not None:
+            device.close()
+        raise
     server.start(asyncio.get_running_loop())
     address, port = server.local
     try:

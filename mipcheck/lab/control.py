@@ -387,11 +387,14 @@ def _build_network(topo: Topology) -> None:
             netns.route(ns, destination, gateway)
 
 
-def _start_ha(lab: Lab, node: str, faults: tuple[str, ...] = ()) -> tuple[subprocess.Popen, Path]:
+def _start_ha(
+    lab: Lab, node: str, faults: tuple[str, ...] = (), extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, Path]:
+    """Start ``mipcheck ha serve`` for ``node``; ``extra``: more arguments (``lab run``: ``--tun NAME``)."""
     config = lab.state_dir / f"{node}.toml"
     log = lab.state_dir / "logs" / f"{node}.log"
     fault_args = [arg for fault in faults for arg in ("--fault", fault)]
-    argv = mipcheck_argv("ha", "serve", "--config", str(config), "--log-json", *fault_args)
+    argv = mipcheck_argv("ha", "serve", "--config", str(config), "--log-json", *fault_args, *extra)
     full = netns.in_ns(lab.topology.namespace(node), argv)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
@@ -407,10 +410,13 @@ def _start_ha(lab: Lab, node: str, faults: tuple[str, ...] = ()) -> tuple[subpro
     return proc, log
 
 
-def _wait_listening(proc: subprocess.Popen, log: Path, node: str, deadline: float) -> None:
+def _wait_listening(proc: subprocess.Popen, log: Path, node: str, deadline: float, offset: int = 0) -> None:
+    """Until the log (from ``offset`` on: a restarted agent appends) says the agent listens."""
     while True:
         try:
-            text = log.read_text(errors="replace")
+            with open(log, "rb") as handle:
+                handle.seek(offset)
+                text = handle.read().decode(errors="replace")
         except OSError:
             text = ""
         if '"event":"listening"' in text:

@@ -31,13 +31,16 @@ from mipcheck.proto import numbers as n
 
 from . import dataplane as dp
 from .config import MNConfig
+from .core import Denied, Deregistered, Registered
 from .detection import MobileNodeDetection
 from .detection_behaviour import DetectionBehaviour
 from .detection_config import DetectionConfig, InterfaceConfig
-from .detection_events import DataDecision, DataReleased, DetectionEvent, Direction, VpnRequested
+from .detection_events import ClientEvent, DataDecision, DataReleased, DetectionEvent, Direction, VpnRequested
 from .esp import EspTunnel
 from .faults import TABLE as FAULT_TABLE
 from .profile import DOWN, NETWORKS, HomeAgentPeer, MobileNodeProfile
+from .robustness import TABLE as ROBUSTNESS_TABLE
+from .robustness import Robustness, check_accepted_reply, check_tunnel_data
 
 Address = tuple[str, int]
 #: First retransmission timeout of every registration: loopback answers in well under a millisecond,
@@ -95,11 +98,15 @@ class ReferenceMobileNode:
         *,
         behaviour: DetectionBehaviour | None = None,
         data_every: float | None = None,
+        robustness: Robustness | None = None,
     ) -> None:
+        """``robustness``: planted bugs for fuzz campaigns (:mod:`mipcheck.mn.robustness`); a trigger raises
+        :class:`~mipcheck.mn.robustness.RobustnessFailure` out of the call that received it."""
         if data_every is not None and not data_every > 0:
             raise ConfigError("data_every", f"expected seconds > 0, got {data_every!r}")
         self.profile = profile
         self.behaviour = behaviour or DetectionBehaviour()
+        self.robustness = robustness or Robustness()
         self.port = profile.port
         interfaces = [
             InterfaceConfig(
@@ -189,12 +196,14 @@ class ReferenceMobileNode:
                 "counters": dict(sorted(self._counters[name].items())),
             }
         settings = set(self.behaviour.broken)
+        planted = set(self.robustness.planted)
         return {
             "at": now,
             "home_address": self.profile.home_address,
             "port": self.port,
             "t_monitor": t_monitor,
-            "faults": [f.name for f in FAULT_TABLE if f.setting in settings],
+            "faults": [f.name for f in FAULT_TABLE if f.setting in settings]
+            + [f.name for f in ROBUSTNESS_TABLE if f.setting in planted],
             "interfaces": interfaces,
             "esp": {"sealed": self.esp.sealed, "opened": self.esp.opened, "rejected": self.esp.rejected},
         }
@@ -210,6 +219,7 @@ class ReferenceMobileNode:
         if data[:1] == bytes((n.MSG_RRP,)):
             self.core.receive_datagram(data, src, local, now)
         elif data[:1] == bytes((n.MSG_TUNNEL_DATA,)):
+            check_tunnel_data(self.robustness, data)
             self._tunnelled(interface, data, src, now)
         else:
             self._record(interface, now, "ignored", detail=f"message type {data[:1].hex() or 'none'} from {src}")
@@ -261,6 +271,8 @@ class ReferenceMobileNode:
         """Act on the core's events: the VPN it asks for, the data its gate releases."""
         while (ev := self.core.next_event()) is not None:
             self._emit(ev)
+            if isinstance(ev, ClientEvent) and self.robustness.planted:
+                self._accepted_reply(ev)
             if isinstance(ev, VpnRequested):
                 # 2.3: IKE from the x-HoA; static SAs, so the VPN is up at once with the profile's VPN-TIA.
                 self.core.vpn_up(ev.interface, self.profile.vpn.inner_address, now)
@@ -269,6 +281,12 @@ class ReferenceMobileNode:
                     self._deliver(ev.interface, ev.packet, ev.decision, now)
                 else:
                     self._transmit(ev.interface, ev.packet, ev.decision, now)
+
+    def _accepted_reply(self, ev: ClientEvent) -> None:
+        """A reply a registration client acted on (authentic: past the MN-HA and Identification checks)."""
+        inner = ev.event
+        if isinstance(inner, Registered | Deregistered) or (isinstance(inner, Denied) and inner.authenticated):
+            check_accepted_reply(self.robustness, inner.reply)
 
     def _through_vpn(
         self, coa: str, inner_src: Address, inner_dst: Address, payload: bytes

@@ -340,6 +340,19 @@ def parse_mobile_node_profile(
     )
 
 
+def move_command_line(template: str, interface: str, network: str, care_of_address: str | None) -> str:
+    """``[commands].move`` with its three substitutions (``{care_of_address}`` is empty for ``down``).
+
+    The values are the profile's (interface names without spaces, IPv4 addresses) and the fixed network
+    names, so they are put in as they are.
+    """
+    return (
+        template.replace("{interface}", interface)
+        .replace("{network}", network)
+        .replace("{care_of_address}", care_of_address or "")
+    )
+
+
 def load_mobile_node_profile(path: str | os.PathLike[str]) -> MobileNodeProfile:
     p = Path(path)
     return parse_mobile_node_profile(read_toml(p, "profile"), source=str(path), base_dir=p.resolve().parent)

@@ -8,6 +8,11 @@ control connection (``mipcheck mn ctl``: ``move``, ``status``). Time is the
 wall clock (Identifications are timestamps, RFC 5944 5.7). Events go to the
 terminal (rich, one line each) and optionally to a JSON-lines log; neither
 ever holds a key.
+
+A robustness fault (:mod:`mipcheck.mn.robustness`, fuzz targets only) that
+goes off in the node is carried out here: ``crash`` ends the process at once
+with status 70, ``hang`` stops reading the sockets, the timers and every
+move (the control socket still answers ``status``, and refuses ``move``).
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from .detection_events import (
     VpnRequested,
 )
 from .node import DataPlane, Moved, ReferenceMobileNode
+from .robustness import CRASH, CRASH_STATUS, RobustnessFailure
+from .tun import TunDevice, TunMobileNode, bring_up
 
 Address = tuple[str, int]
 MAX_REQUEST = 64 * 1024  # one control line
@@ -163,18 +170,29 @@ class NodeRunner:
     """Runs ``node`` until SIGINT/SIGTERM: sockets, timers, the control socket at ``socket_path``."""
 
     def __init__(
-        self, node: ReferenceMobileNode, socket_path: str, log: EventLog, clock: Callable[[], float] = time.time
+        self,
+        node: ReferenceMobileNode,
+        socket_path: str,
+        log: EventLog,
+        clock: Callable[[], float] = time.time,
+        tun: TunDevice | None = None,
     ) -> None:
+        """``tun`` (``mn run --tun``): the node is a :class:`~mipcheck.mn.tun.TunMobileNode` and its user data
+        comes from and goes to this TUN device; None (the default): the echo-only data plane."""
         self.node = node
+        self.tun = tun
         self.socket_path = socket_path
         self.log = log
         self.clock = clock
         self._transports: dict[Address, asyncio.DatagramTransport] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.hung: str | None = None  # why a robustness fault hung the node
 
     # ---- the node's side
     def received(self, data: bytes, src: Address, local: Address) -> None:
+        if self.hung:
+            return
         with self._guard(f"datagram from {src[0]}:{src[1]}"):
             self.node.receive_datagram(data, src, local, self.clock())
         self._pump()
@@ -184,11 +202,29 @@ class NodeRunner:
         """A bug in the node is one error line, not a traceback, and the runner goes on."""
         try:
             yield
+        except RobustnessFailure as failure:
+            self.carry_out(failure)
         except Exception as exc:
             self.log.error(f"{what}: {type(exc).__name__}: {exc}")
 
+    def carry_out(self, failure: RobustnessFailure) -> None:
+        """A planted robustness bug went off: exit at once (crash) or stop reading, sending and moving (hang)."""
+        if failure.failure == CRASH:
+            self.log.error(f"crash: {failure.reason}; exiting with status {CRASH_STATUS}")
+            sys.stderr.flush()
+            os._exit(CRASH_STATUS)
+        self.hung = failure.reason
+        self.log.error(f"hang: {failure.reason}; no longer reading, sending or moving")
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for transport in self._transports.values():
+            transport.pause_reading()
+
     def _pump(self) -> None:
         """Send what the node has, log its events, sleep until its next timer."""
+        if self.hung:
+            return
         now = self.clock()
         for data, local, dst in self.node.datagrams_to_send(now):
             transport = self._transports.get(local)
@@ -196,6 +232,9 @@ class NodeRunner:
                 self.log.error(f"no socket at {local[0]}:{local[1]} for a datagram to {dst[0]}:{dst[1]}")
                 continue
             transport.sendto(data, dst)
+        if self.tun is not None and isinstance(self.node, TunMobileNode):
+            for packet in self.node.packets_for_stack():
+                self.tun.write(packet)
         while (ev := self.node.next_event()) is not None:
             self.log.event(ev)
         self._schedule()
@@ -208,8 +247,26 @@ class NodeRunner:
         if at is not None and self._loop is not None:
             self._timer = self._loop.call_later(max(0.0, at - self.clock()), self._fire, at)
 
+    def _tun_readable(self) -> None:
+        """Packets the stack routed into the TUN device: through the node's data gate and out of the tunnel."""
+        if self.tun is None or not isinstance(self.node, TunMobileNode):
+            return
+        if self.hung:  # stop reading (a readable descriptor left unread would spin the loop)
+            if self._loop is not None:
+                self._loop.remove_reader(self.tun.fileno())
+            return
+        for _ in range(64):
+            packet = self.tun.read()
+            if packet is None:
+                break
+            with self._guard("packet from the TUN device"):
+                self.node.from_stack(packet, self.clock())
+        self._pump()
+
     def _fire(self, at: float) -> None:
         self._timer = None
+        if self.hung:
+            return
         with self._guard("timer"):
             self.node.handle_timer(max(self.clock(), at))  # the loop's clock and the wall clock may differ a little
         self._pump()
@@ -227,6 +284,8 @@ class NodeRunner:
 
     # ---- control
     async def move(self, interface: str, network: str, care_of_address: str | None) -> dict[str, Any]:
+        if self.hung:
+            return {"ok": False, "error": f"the node hangs ({self.hung})"}
         try:
             coa = self.node.resolve(interface, network, care_of_address)
         except ValueError as exc:
@@ -254,7 +313,8 @@ class NodeRunner:
             return {"ok": False, "error": "expected a JSON object"}
         command = request.get("command")
         if command == "status":
-            return {"ok": True, "status": self.node.status(self.clock())}
+            status = self.node.status(self.clock())
+            return {"ok": True, "status": {**status, "hung": self.hung} if self.hung else status}
         if command == "move":
             fields = [request.get(k) for k in ("interface", "network")]
             coa = request.get("care_of_address")
@@ -304,6 +364,8 @@ class NodeRunner:
         try:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._loop.add_signal_handler(sig, stop.set)
+            if self.tun is not None:
+                self._loop.add_reader(self.tun.fileno(), self._tun_readable)
             self._pump()
             await stop.wait()
         finally:
@@ -312,6 +374,9 @@ class NodeRunner:
             for transport in self._transports.values():
                 transport.close()
             self._transports.clear()
+            if self.tun is not None:
+                self._loop.remove_reader(self.tun.fileno())
+                self.tun.close()
             server.close()
             with contextlib.suppress(Exception):
                 await server.wait_closed()
@@ -331,13 +396,27 @@ def run_node(
     log_json: str | None = None,
     data_every: float | None = None,
     quiet: bool = False,
+    tun: str | None = None,
 ) -> int:
-    """Load, run until a signal, clean up; errors are one-line :class:`MipcheckError` (exit 2)."""
+    """Load, run until a signal, clean up; errors are one-line :class:`MipcheckError` (exit 2).
+
+    ``tun``: the name of a TUN device for the node's user data (:mod:`mipcheck.mn.tun`; the home address goes
+    on it); None (the default): the node makes and answers ICMP echo itself.
+
+    ``faults``: conformance faults (:mod:`mipcheck.mn.faults`) and robustness faults (:mod:`mipcheck.mn.robustness`).
+    """
     from .faults import behaviour_for
     from .profile import load_mobile_node_profile
+    from .robustness import is_robustness_fault, robustness_for
 
+    planted = [f for f in faults if is_robustness_fault(f)]
     profile = load_mobile_node_profile(profile_path)
-    node = ReferenceMobileNode(profile, behaviour=behaviour_for(faults), data_every=data_every)
+    node = (TunMobileNode if tun is not None else ReferenceMobileNode)(
+        profile,
+        behaviour=behaviour_for([f for f in faults if not is_robustness_fault(f)]),
+        data_every=data_every,
+        robustness=robustness_for(planted),
+    )
     json_file: IO[str] | None = None
     if log_json and log_json != "-":
         try:
@@ -346,8 +425,14 @@ def run_node(
             raise MipcheckError(f"--log-json {log_json}: {exc.strerror or exc}") from None
     to_stdout = log_json == "-"
     log = EventLog(quiet=quiet, json_out=sys.stdout if to_stdout else json_file, human_to_stderr=to_stdout)
+    device = None
     try:
-        return asyncio.run(NodeRunner(node, socket_path or default_socket_path(), log).run())
+        if tun is not None:
+            device = TunDevice(tun)
+            bring_up(device.name, profile.home_address)
+        return asyncio.run(NodeRunner(node, socket_path or default_socket_path(), log, tun=device).run())
     finally:
+        if device is not None:
+            device.close()
         if json_file is not None:
             json_file.close()

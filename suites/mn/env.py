@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from mipcheck.clock import SYSTEM_CLOCK, Clock
 from mipcheck.engine.evidence import Capture
 from mipcheck.engine.verdicts import TesterError
-from mipcheck.mn.profile import DOWN, MobileNodeProfile
+from mipcheck.mn.profile import DOWN, MobileNodeProfile, move_command_line
 
 from .played import IHA, Obs, Ping, PlayedParties
 
@@ -152,14 +152,10 @@ class MnEnv:
 
 
 def run_move_command(template: str, interface: str, network: str, coa: str | None, timeout: float) -> None:
-    """``[commands].move`` with its three substitutions; TesterError (with its stderr) when it fails.
-
-    The values are the profile's (interface names without spaces, IPv4 addresses) and the fixed network
-    names, so they are put in as they are: ``{care_of_address}`` is empty for ``down``.
+    """``[commands].move`` with its three substitutions (:func:`~mipcheck.mn.profile.move_command_line`);
+    TesterError (with its stderr) when it fails.
     """
-    line = (
-        template.replace("{interface}", interface).replace("{network}", network).replace("{care_of_address}", coa or "")
-    )
+    line = move_command_line(template, interface, network, coa)
     try:
         done = subprocess.run(line, shell=True, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:

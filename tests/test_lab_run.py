@@ -1,0 +1,266 @@
+"""``mipcheck lab run --mode c``: the HA's and the MN's TUN data planes, and access mode c over real links.
+
+The first half needs nothing: the sans-IO decisions of the home agent's
+(:mod:`mipcheck.ha.tun`) and the mobile node's (:mod:`mipcheck.mn.tun`) data
+planes, with a home agent core and a reference mobile node handing datagrams
+to each other in memory. The second half needs root and network namespaces
+(skipped with the reason otherwise): a fresh lab with a name of its own, taken
+down by its fixture whatever happens, and checked to leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+from lab_support import WHY_NOT, lab_name, leftovers, make_lab
+
+from mipcheck.cli import cli
+from mipcheck.errors import MipcheckError
+from mipcheck.ha import HAConfig, MobileNodeConfig
+from mipcheck.ha.core import HomeAgent
+from mipcheck.ha.tun import Tunnelled, from_stack, to_stack
+from mipcheck.ha.tunnel import TunnelError, echo_request
+from mipcheck.lab import control, netns
+from mipcheck.lab import run as lab_run
+from mipcheck.mn.detection_events import DataDecision
+from mipcheck.mn.profile import load_mobile_node_profile, parse_mobile_node_profile
+from mipcheck.mn.tun import TunMobileNode
+from mipcheck.proto import codec
+
+HOA = "10.1.0.100"
+IHA = ("10.1.0.1", 434)
+XHA = ("192.0.2.1", 434)
+COA = "10.1.0.50"
+MN_PLACE = (COA, 49434)
+CN = "10.1.0.10"
+KEY = "00112233445566778899aabbccddeeff"
+
+
+# ------------------------------------------------------------------ sans-IO: no root needed
+
+
+def _core() -> HomeAgent:
+    config = HAConfig(
+        address=IHA[0],
+        port=IHA[1],
+        trusted_networks=("10.0.0.0/8",),
+        mobile_nodes=(MobileNodeConfig(HOA, 0x52650001, bytes.fromhex(KEY)),),
+    )
+    return HomeAgent(config)
+
+
+def _node() -> TunMobileNode:
+    doc = {
+        "dut": {"home_address": HOA, "interfaces": ["eth0"], "port": 49434, "correspondent": CN},
+        "i_ha": {"address": IHA[0], "spi": 0x52650001, "secret_hex": KEY},
+        "x_ha": {"address": XHA[0], "home_address": "192.0.2.100", "spi": 0x52660001, "secret_hex": KEY},
+        "vpn": {
+            "gateway": "192.0.2.2",
+            "inner_address": "10.8.0.250",
+            "spi_in": 4097,
+            "spi_out": 4098,
+            "encryption": "NULL",
+            "integrity": "NULL",
+        },
+        "networks": {"inside": COA, "outside": "198.51.100.10"},
+    }
+    return TunMobileNode(parse_mobile_node_profile(doc))
+
+
+def _exchange(node: TunMobileNode, core: HomeAgent, now: float) -> list:
+    """Carry the node's datagrams to the i-HA core and its answers back; the x-HA never answers."""
+    decisions = []
+    for data, local, dst in node.datagrams_to_send(now):
+        assert local == MN_PLACE
+        if dst != IHA:
+            continue
+        d = core.handle(data, local, IHA, now)
+        decisions.append(d)
+        if d.reply is not None:
+            node.receive_datagram(d.reply, IHA, d.reply_to, now)
+    return decisions
+
+
+@pytest.fixture
+def registered() -> tuple[TunMobileNode, HomeAgent, float]:
+    node, core, now = _node(), _core(), time.time()
+    node.move("eth0", "inside", COA, now)
+    decisions = _exchange(node, core, now)
+    assert any(d.outcome == "accepted" and d.tnc and d.udp_tunnel for d in decisions)
+    assert node.core.mode("eth0").value == "inside"
+    return node, core, now
+
+
+def test_stack_to_cn_and_back_through_both_data_planes(registered) -> None:
+    node, core, now = registered
+    request = echo_request(HOA, CN, ident=7, seq=1, payload=b"x" * 40)
+    assert node.from_stack(request, now) is DataDecision.PLAINTEXT
+    sent = [s for s in node.datagrams_to_send(now) if s[0][:1] == b"\x04"]  # not the x-HA's registration
+    assert [(lo, dst) for _d, lo, dst in sent] == [(MN_PLACE, IHA)]
+    assert sent[0][0] == codec.tunnel_data(request)  # Tunnel Data, next header IP-in-IP, the packet unchanged
+    d = core.handle(sent[0][0], MN_PLACE, IHA, now)
+    assert to_stack(d) == request  # the i-HA hands the inner packet to its stack
+
+    reply = echo_request(CN, HOA, ident=7, seq=1, payload=b"y" * 40)  # any packet the stack routes to the HoA
+    out = from_stack(core, reply)
+    assert isinstance(out, Tunnelled)
+    assert out.endpoint == MN_PLACE and out.home_address == HOA and out.data == codec.tunnel_data(reply)
+    node.receive_datagram(out.data, IHA, MN_PLACE, now)
+    assert node.packets_for_stack() == [reply]  # through the gate, to the TUN: the node does not answer it
+    assert [d for d, _lo, _dst in node.datagrams_to_send(now) if d[:1] == b"\x04"] == []
+    assert node.packets_for_stack() == []
+
+
+def test_home_agent_refuses_what_is_not_for_a_binding(registered) -> None:
+    node, core, now = registered
+    assert isinstance(from_stack(core, echo_request(CN, "10.1.0.99")), TunnelError)  # no binding
+    assert isinstance(from_stack(core, b"\x45garbage"), TunnelError)
+    # tunnel data from an endpoint with no binding, or with a foreign inner source, never reaches the stack
+    stray = codec.tunnel_data(echo_request(HOA, CN))
+    assert to_stack(core.handle(stray, ("10.1.0.51", 49434), IHA, now)) is None
+    spoofed = codec.tunnel_data(echo_request("10.1.0.77", CN))
+    assert to_stack(core.handle(spoofed, MN_PLACE, IHA, now)) is None
+    # a keepalive is answered by the home agent itself, inside the tunnel
+    keepalive = core.handle(codec.tunnel_data(echo_request(HOA, IHA[0])), MN_PLACE, IHA, now)
+    assert keepalive.reply is not None and to_stack(keepalive) is None
+
+
+def test_mobile_node_sends_only_its_home_address_and_only_when_gated_open(registered) -> None:
+    node, _core_, now = registered
+    assert node.from_stack(echo_request("10.1.0.77", CN), now) is None
+    assert node.from_stack(b"\x60" + bytes(39), now) is None  # IPv6: not for this node
+    assert [d for d, _lo, _dst in node.datagrams_to_send(now) if d[:1] == b"\x04"] == []
+    # after T_MONITOR without a re-registration the gate shuts (3.2.4): dropped, nothing sent
+    later = now + 61
+    node.handle_timer(later)
+    node.datagrams_to_send(later)  # re-registration attempts: not answered here
+    assert node.from_stack(echo_request(HOA, CN), later) is DataDecision.DROPPED
+    assert all(dst != IHA or d[:1] != b"\x04" for d, _lo, dst in node.datagrams_to_send(later))
+
+
+def test_mobile_node_without_care_of_address_drops_from_stack() -> None:
+    node = _node()
+    assert node.from_stack(echo_request(HOA, CN), time.time()) is None
+    status = node.status(time.time())
+    assert status["interfaces"]["eth0"]["counters"] == {"dropped": 1}
+
+
+def _tunnel_frame(inner_len: int, to_ha: bool) -> bytes:
+    inner = bytes([0x45, 0]) + struct.pack("!H", inner_len) + bytes(5) + b"\x01" + bytes(inner_len - 10)
+    body = b"\x04\x04\x00\x00" + inner
+    ports = (49434, 434) if to_ha else (434, 49434)
+    udp = struct.pack("!HHHH", *ports, 8 + len(body), 0)
+    return bytes([0x45, 0]) + struct.pack("!H", 20 + 8 + len(body)) + bytes(5) + b"\x11" + bytes(10) + udp + body
+
+
+def test_overhead_is_outer_minus_inner_of_tunnel_data() -> None:
+    packets = [
+        (0.0, _tunnel_frame(84, True), True),
+        (0.1, _tunnel_frame(84, False), False),
+        (0.2, b"\x45" + bytes(30), True),
+    ]
+    found = lab_run.tunnel_overheads(packets)
+    assert [(o["outer"], o["inner"], o["overhead"], o["direction"]) for o in found] == [
+        (116, 84, 32, "mn->i-ha"),
+        (116, 84, 32, "i-ha->mn"),
+    ]
+    assert lab_run.RFC5265_OVERHEAD["c"] + lab_run.MIP_NATT_OVERHEAD == 32
+
+
+def test_lab_profile_for_the_reference_mn_is_valid(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    for name in ("mn1-inner.key", "mn1-outer.key"):
+        (tmp_path / "secrets" / name).write_text(KEY + "\n")
+    path = tmp_path / "mn-lab.toml"
+    path.write_text(lab_run.mn_profile_text(SimpleNamespace(name="x"), "198.51.100.10"))  # type: ignore[arg-type]
+    profile = load_mobile_node_profile(str(path))
+    assert profile.home_address == HOA and profile.i_ha.place == IHA and profile.x_ha.place == XHA
+    assert profile.networks["inside"] == lab_run.MODE_C_COA and profile.correspondent == CN
+
+
+@pytest.mark.parametrize("mode", ["f", "cvc", "fvc"])
+def test_modes_not_built_yet_say_what_is_missing(mode: str) -> None:
+    result = CliRunner().invoke(cli, ["lab", "run", "--mode", mode, "--name", "nolab"])
+    exc = result.exception  # a MipcheckError: `mipcheck` prints it as one line and exits 2
+    assert isinstance(exc, MipcheckError) and exc.exit_code == 2
+    assert "not built yet" in str(exc) and lab_run.MISSING[mode] in str(exc)
+
+
+# ------------------------------------------------------------------ mode c for real: root and namespaces
+
+needs_netns = pytest.mark.skipif(
+    WHY_NOT is not None, reason=f"mipcheck lab needs root and network namespaces: {WHY_NOT}"
+)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if WHY_NOT is not None:
+        pytest.skip(f"mipcheck lab needs root and network namespaces: {WHY_NOT}")
+    yield from make_lab(tmp_path_factory, "r", with_vpn=False)
+
+
+@pytest.mark.root
+@needs_netns
+def test_mode_c_end_to_end(lab, tmp_path: Path) -> None:
+    report = lab_run.run_mode(lab, "c", pings=3, out_dir=tmp_path / "out")
+    assert report["problems"] == []
+    assert report["detection"]["result"] == "inside" and report["detection"]["data_gate"] == "plaintext"
+    reg = report["registration"]
+    assert reg["i_ha_accepted"] >= 1 and reg["i_ha_tnc"] and reg["i_ha_care_of_address"] == lab_run.MODE_C_COA
+    data = report["data"]
+    assert data["answered"] == 3 and all(r is not None for r in data["rtt_ms"])
+    assert data["cn_saw_requests_from_home_address"] == 3 and data["cn_sent_replies_to_home_address"] == 3
+    assert report["overhead"]["measured"] == [32] and report["overhead"]["tunnel_data_packets"] >= 6
+    assert report["ok"] is True
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["ok"] is True
+    # every segment's pcap is dissectable; the MN-i-HA one shows the tunnel
+    seen = subprocess.run(
+        [sys.executable, "-m", "mipcheck", "dissect", report["pcaps"]["mn-eth0"]["file"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert seen.returncode == 0, seen.stderr
+    assert "Tunnel Data" in seen.stdout and "TNC" in seen.stdout
+    # the run undid itself: the MN is back outside, no tun0, no runner; the lab is healthy
+    mn_ns = lab.topology.namespace("mn")
+    assert "198.51.100.10/24" in netns.ip("-o", "-4", "address", "show", "dev", "eth0", ns=mn_ns)
+    assert "tun0" not in netns.ip("-o", "link", "show", ns=mn_ns)
+    assert not [p for p in lab.processes if p.node == "mn"]
+    assert control.status(control.load(lab.name, state_dir=lab.state_dir))["healthy"]
+
+
+@pytest.mark.root
+@needs_netns
+def test_mode_c_runs_again_on_the_same_lab(lab, tmp_path: Path) -> None:
+    report = lab_run.run_mode(lab, "c", pings=1, out_dir=tmp_path / "again")
+    assert report["ok"] and report["i_ha"]["restarted"] is False
+
+
+@pytest.mark.root
+@needs_netns
+def test_cli_up_runs_and_takes_the_lab_down(tmp_path: Path) -> None:
+    name = lab_name("u")
+    state = tmp_path / "state"
+    try:
+        result = CliRunner().invoke(
+            cli,
+            ["lab", "run", "--mode", "c", "--up", "--name", name, "--state-dir", str(state), "--json"]
+            + ["--out", str(tmp_path / "out"), "--pings", "2"],
+        )
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.output)
+        assert report["ok"] and report["data"]["answered"] == 2
+        assert (tmp_path / "out" / "mn-eth0.pcap").exists()
+    finally:
+        control.down(name, state_dir=state)
+    assert leftovers(name, state) == []
