@@ -9,6 +9,7 @@ tester errors.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -401,14 +402,33 @@ def _run_mn(profile_path, target, case_patterns, levels, faults, sim, list_only,
                 ),
                 highlight=False,
             )
-        with BuiltinMobileNode(faults) as lab, progress:
-            assert lab.env is not None
-            result = run_mn_suite(
-                cases,
-                lab.env,
-                evidence_dir=out,
-                progress=progress,
-                builtin=True,
-                preflight_timeout=lab.preflight_timeout,
-            )
+        from mipcheck.suites.mn import SAME_ADDRESS_CASES
+
+        # Two reference mobile nodes: one with distinct home agent addresses for most cases, one with a single
+        # address for the cases of RFC 5265 3.5, so that the default run leaves no case untested.
+        results = []
+        with progress:
+            for same, chosen in (
+                (False, [c for c in cases if c.id not in SAME_ADDRESS_CASES]),
+                (True, [c for c in cases if c.id in SAME_ADDRESS_CASES]),
+            ):
+                if not chosen:
+                    continue
+                with BuiltinMobileNode(faults, same_home_agent=same) as lab:
+                    assert lab.env is not None
+                    results.append(
+                        run_mn_suite(
+                            chosen,
+                            lab.env,
+                            evidence_dir=out,
+                            progress=progress,
+                            builtin=True,
+                            preflight_timeout=lab.preflight_timeout,
+                        )
+                    )
+        result = results[0]
+        if len(results) > 1:
+            order = {c.id: i for i, c in enumerate(cases)}
+            merged = sorted((r for run in results for r in run.results), key=lambda r: order[r.id])
+            result = dataclasses.replace(result, results=merged, duration=sum(run.duration for run in results))
     return _report(result, out, *reports)

@@ -62,15 +62,22 @@ def addresses(rng: random.Random) -> dict[str, str]:
 
 
 def builtin_profile_text(
-    socket_path: str, *, interfaces: Iterable[str] = ("eth0", "eth1"), seed: int | None = None
+    socket_path: str,
+    *,
+    interfaces: Iterable[str] = ("eth0", "eth1"),
+    seed: int | None = None,
+    same_home_agent: bool = False,
 ) -> str:
     """The TOML profile of the built-in reference mobile node (both the node and its tester read it).
 
     ``seed`` fixes the addresses (the ports are always free ones); its ``move`` command is
-    ``mipcheck mn ctl --socket SOCKET_PATH move ...``.
+    ``mipcheck mn ctl --socket SOCKET_PATH move ...``. ``same_home_agent``: the x-HA at the i-HA's
+    address and port, the configuration RFC 5265 3.5 says means "outside" (MN-SAME-HA-OUTSIDE).
     """
     rng = random.Random(seed)
     a = addresses(rng)
+    iha_port = free_port(a["i_ha"])
+    xha_address, xha_port = (a["i_ha"], iha_port) if same_home_agent else (a["x_ha"], free_port(a["x_ha"]))
     names = list(interfaces)
     cares = [a["inside"], a["outside"], a["inside_2"], a["outside_2"]]
     mn_port = free_port(cares[0], *cares[1:])
@@ -91,13 +98,13 @@ when_gated = "queue"
 
 [i_ha]
 address = "{a["i_ha"]}"
-port = {free_port(a["i_ha"])}
+port = {iha_port}
 spi = 8193
 secret = "{I_HA_SECRET}"
 
 [x_ha]
-address = "{a["x_ha"]}"
-port = {free_port(a["x_ha"])}
+address = "{xha_address}"
+port = {xha_port}
 home_address = "{X_HOME_ADDRESS}"
 spi = 8194
 secret = "{X_HA_SECRET}"

@@ -11,7 +11,7 @@ proof that the case can fail at all (``tests/test_suite_mn_sim.py``).
 
 from __future__ import annotations
 
-from .cases import CASES, WARN_UNDER, MnCase
+from .cases import CASES, WARN_UNDER, MnCase, needs_same_address
 from .env import LoopbackEnv, MnEnv, SimEnv
 from .runner import preflight as PREFLIGHT  # noqa: N812 (a suite's hook, named like CASES)
 from .runner import run_mn_suite
@@ -23,6 +23,10 @@ FAULTS: dict[str, tuple[str, ...]] = {case.id: case.faults for case in CASES}
 
 CASES_BY_ID: dict[str, MnCase] = {case.id: case for case in CASES}
 
+#: cases that apply only when the i-HA and the x-HA share an address (RFC 5265 3.5); the built-in default runs
+#: them against a second reference mobile node configured that way.
+SAME_ADDRESS_CASES: frozenset[str] = frozenset(case.id for case in CASES if case.applicable is needs_same_address)
+
 __all__ = [
     "CASES",
     "CASES_BY_ID",
@@ -30,6 +34,7 @@ __all__ = [
     "PREFLIGHT",
     "SUITE",
     "WARN_UNDER",
+    "SAME_ADDRESS_CASES",
     "LoopbackEnv",
     "MnCase",
     "MnEnv",

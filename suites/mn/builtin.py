@@ -44,9 +44,16 @@ class BuiltinMobileNode:
     stopped on exit, also after an error or Ctrl-C.
     """
 
-    def __init__(self, faults: Iterable[str] = (), *, interfaces: Iterable[str] = ("eth0", "eth1")) -> None:
+    def __init__(
+        self,
+        faults: Iterable[str] = (),
+        *,
+        interfaces: Iterable[str] = ("eth0", "eth1"),
+        same_home_agent: bool = False,
+    ) -> None:
         self.faults = check_faults(faults)
         self.interfaces = tuple(interfaces)
+        self.same_home_agent = same_home_agent  # one address for the i-HA and the x-HA (RFC 5265 3.5)
         self.process: subprocess.Popen[bytes] | None = None
         self.profile: MobileNodeProfile | None = None
         self.env: LoopbackEnv | None = None
@@ -68,7 +75,10 @@ class BuiltinMobileNode:
         tmp = Path(self._tmp)
         sock = str(tmp / "mn.sock")
         path = tmp / "profile.toml"
-        path.write_text(builtin_profile_text(sock, interfaces=self.interfaces), encoding="utf-8")
+        path.write_text(
+            builtin_profile_text(sock, interfaces=self.interfaces, same_home_agent=self.same_home_agent),
+            encoding="utf-8",
+        )
         self.profile = load_mobile_node_profile(path)
         self._stderr = tmp / "mn.stderr"
         command = reference_node_argv(str(path), sock, self.faults)
