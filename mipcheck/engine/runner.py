@@ -208,6 +208,38 @@ def _result(case: Case, verdict: Verdict, reason: str, **kw: Any) -> CaseResult:
     )
 
 
+def case_evidence(
+    case_id: str,
+    frames: list[Any],
+    checks: Iterable[Check],
+    evidence_dir: Path | None,
+    notes: list[str],
+    files: dict[str, str],
+) -> tuple[dict[str, object], str | None]:
+    """A finished case's evidence record, its pcap written under ``evidence_dir`` (every suite's runner uses it).
+
+    The second item is None, or why the pcap could not be written (the case then ends ``error``: the tester's fault).
+    """
+    evidence: dict[str, object] = {
+        "frames": len(frames),
+        "judged": sorted({f for c in checks for f in c.frames}),
+        "datagrams": [d.summary() for d in frames],
+    }
+    problem = None
+    if evidence_dir is not None:
+        rel = Path("pcaps") / f"{case_id}.pcap"
+        try:
+            write_pcap(evidence_dir / rel, frames)
+            evidence["pcap"] = rel.as_posix()
+        except OSError as exc:
+            problem = f"cannot write evidence {evidence_dir / rel}: {exc.strerror or exc}"
+    if notes:
+        evidence["notes"] = notes
+    if files:
+        evidence["files"] = files
+    return evidence, problem
+
+
 def run_case(
     case: Case,
     profile: Profile,
@@ -232,23 +264,9 @@ def run_case(
         ctx.attach("error.txt", traceback.format_exc())
     finally:
         ctx.close()
-    frames = ctx.capture.frames
-    evidence: dict[str, object] = {
-        "frames": len(frames),
-        "judged": sorted({f for c in checks for f in c.frames}),
-        "datagrams": [d.summary() for d in frames],
-    }
-    if evidence_dir is not None:
-        rel = Path("pcaps") / f"{case.id}.pcap"
-        try:
-            write_pcap(evidence_dir / rel, frames)
-            evidence["pcap"] = rel.as_posix()
-        except OSError as exc:
-            verdict, reason = Verdict.ERROR, f"cannot write evidence {evidence_dir / rel}: {exc.strerror or exc}"
-    if ctx.notes:
-        evidence["notes"] = ctx.notes
-    if ctx.files:
-        evidence["files"] = ctx.files
+    evidence, problem = case_evidence(case.id, ctx.capture.frames, checks, evidence_dir, ctx.notes, ctx.files)
+    if problem is not None:
+        verdict, reason = Verdict.ERROR, problem
     return _result(
         case, verdict, reason, failure=failure, checks=checks, evidence=evidence, duration=time.monotonic() - t0
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mipcheck.engine.evidence import Capture, write_pcap
-from mipcheck.engine.runner import Preflight, Progress, RunResult, case_requirements
+from mipcheck.engine.runner import Preflight, Progress, RunResult, case_evidence, case_requirements
 from mipcheck.engine.verdicts import CaseOutcome, CaseResult, Check, TesterError, Verdict, grade
 from mipcheck.mn.profile import MobileNodeProfile
 
@@ -182,23 +182,9 @@ def run_case(case: MnCase, env: MnEnv, evidence_dir: Path | None) -> CaseResult:
             env.end()
         except Exception:  # noqa: S110 - ending a case must not hide its verdict
             pass
-    frames = capture.frames
-    evidence: dict[str, object] = {
-        "frames": len(frames),
-        "judged": sorted({f for c in checks for f in c.frames}),
-        "datagrams": [d.summary() for d in frames],
-    }
-    if evidence_dir is not None:
-        rel = Path("pcaps") / f"{case.id}.pcap"
-        try:
-            write_pcap(evidence_dir / rel, frames)
-            evidence["pcap"] = rel.as_posix()
-        except OSError as exc:
-            verdict, reason = Verdict.ERROR, f"cannot write evidence {evidence_dir / rel}: {exc.strerror or exc}"
-    if notes:
-        evidence["notes"] = notes
-    if files:
-        evidence["files"] = files
+    evidence, problem = case_evidence(case.id, capture.frames, checks, evidence_dir, notes, files)
+    if problem is not None:
+        verdict, reason = Verdict.ERROR, problem
     return _result(
         case, verdict, reason, failure=failure, checks=checks, evidence=evidence, duration=time.monotonic() - t0
     )

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mipcheck.engine.evidence import Capture, write_pcap
-from mipcheck.engine.runner import Progress, RunResult, case_requirements
+from mipcheck.engine.evidence import Capture
+from mipcheck.engine.runner import Progress, RunResult, case_evidence, case_requirements
 from mipcheck.engine.verdicts import CaseOutcome, CaseResult, Check, Inconclusive, TesterError, Verdict, grade
 
 from .probes import IdentificationClock, vantage_problem
@@ -126,30 +126,22 @@ def run_case(case: SiteCase, profile: SiteProfile, clock: IdentificationClock, e
     except Exception as exc:  # a bug or environment problem of the tester, never the site's fault
         verdict, reason = Verdict.ERROR, f"tester fault: {type(exc).__name__}: {exc}"
         ctx.note(traceback.format_exc(limit=6))
-    frames = ctx.capture.frames
-    evidence: dict[str, object] = {
-        "frames": len(frames),
-        "judged": sorted({f for c in checks for f in c.frames}),
-        "datagrams": [d.summary() for d in frames],
-    }
+    problem = None
     if evidence_dir is not None:
-        try:
-            rel = Path("pcaps") / f"{case.id}.pcap"
-            write_pcap(evidence_dir / rel, frames)
-            evidence["pcap"] = rel.as_posix()
+        try:  # what the vantages' raw sockets saw, next to the case's pcap
             for name, packets in sorted(ctx.raw.items()):
                 rel_raw = Path("pcaps") / f"{case.id}.{name}.pcap"
                 _write_raw(evidence_dir / rel_raw, packets)
                 ctx.files[f"{name} (raw IPv4)"] = rel_raw.as_posix()
         except OSError as exc:
-            verdict, reason = Verdict.ERROR, f"cannot write evidence under {evidence_dir}: {exc.strerror or exc}"
+            problem = f"cannot write evidence under {evidence_dir}: {exc.strerror or exc}"
     else:
         for name, packets in ctx.raw.items():
             ctx.note(f"{name}: {len(packets)} raw packets seen")
-    if ctx.notes:
-        evidence["notes"] = ctx.notes
-    if ctx.files:
-        evidence["files"] = ctx.files
+    evidence, pcap_problem = case_evidence(case.id, ctx.capture.frames, checks, evidence_dir, ctx.notes, ctx.files)
+    problem = pcap_problem or problem
+    if problem is not None:
+        verdict, reason = Verdict.ERROR, problem
     return _result(
         case, verdict, reason, failure=failure, checks=checks, evidence=evidence, duration=time.monotonic() - t0
     )
