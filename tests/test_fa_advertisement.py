@@ -1,7 +1,7 @@
 """Agent advertisements of the reference foreign agent, judged by the Scapy layers and by tshark.
 
 The foreign agent builds its advertisements without Scapy
-(:mod:`mipcheck.fa.advertisement`); the Scapy layers of ``layers/agent.py``
+(:mod:`mipcheck.proto.agent`); the Scapy layers of ``layers/agent.py``
 and Wireshark's ICMP dissector are the independent judges of every field
 (RFC 5944 2.1, 2.1.1; RFC 1256 3), and of both checksums. The other way
 round, the agent's own parser reads what Scapy builds.
@@ -20,15 +20,6 @@ import pytest
 from scapy.layers.inet import IP
 from scapy.utils import wrpcap
 
-from mipcheck.fa.advertisement import (
-    FLAG_BITS,
-    FLAG_LETTERS,
-    build_solicitation,
-    next_sequence,
-    parse_advertisement,
-    parse_advertisement_packet,
-    solicitation,
-)
 from mipcheck.fa.config import FAConfig
 from mipcheck.fa.core import ADVERTISED, SOLICITATION, ForeignAgent
 from mipcheck.layers import (
@@ -39,6 +30,15 @@ from mipcheck.layers import (
     MobilityAgentAdvertisement,
     PrefixLengths,
     RouterAddress,
+)
+from mipcheck.proto.agent import (
+    FLAG_BITS,
+    FLAG_LETTERS,
+    build_solicitation,
+    next_sequence,
+    parse_advertisement,
+    parse_advertisement_packet,
+    solicitation,
 )
 
 FA_ADDR = "127.0.0.5"

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from scapy.layers.inet import IP
 
-from mipcheck.fa.advertisement import build_solicitation, parse_advertisement_packet
 from mipcheck.fa.faults import FAULTS
 from mipcheck.layers import AgentAdvertisement
 from mipcheck.proto import codec
 from mipcheck.proto import numbers as n
+from mipcheck.proto.agent import build_solicitation, parse_advertisement_packet
 from mipcheck.proto.ip import build_ipv4, build_udp_ipv4
 
 CLI = [sys.executable, "-m", "mipcheck.cli"]

@@ -568,7 +568,7 @@ def test_other_messages_are_ignored() -> None:
 
 
 def _advertised_coas(fa: ForeignAgent) -> Any:
-    from mipcheck.fa.advertisement import parse_advertisement_packet
+    from mipcheck.proto.agent import parse_advertisement_packet
 
     return parse_advertisement_packet(fa.advertisement("255.255.255.255"))[3].mobility.care_of_addresses
 
@@ -676,7 +676,7 @@ def test_the_foreign_agent_does_not_import_scapy() -> None:
     import subprocess
     import sys
 
-    modules = "mipcheck.fa.core, mipcheck.fa.server, mipcheck.fa.advertisement, mipcheck.commands.fa"
+    modules = "mipcheck.fa.core, mipcheck.fa.server, mipcheck.proto.agent, mipcheck.commands.fa"
     check = f"import {modules}, sys; assert not [m for m in sys.modules if m.startswith('scapy')]"
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -34,11 +34,10 @@ from typing import Any
 
 from mipcheck.errors import ConfigError
 from mipcheck.fields import boolean, integer, ipv4
+from mipcheck.proto.agent import FLAG_BITS
 from mipcheck.proto.numbers import INFINITE_LIFETIME
 from mipcheck.proto.security import SecurityAssociation
 from mipcheck.tomlfile import read_toml
-
-from .advertisement import FLAG_BITS
 
 Address = tuple[str, int]
 

@@ -83,12 +83,12 @@ from typing import Any
 from mipcheck.errors import ConfigError
 from mipcheck.proto import codec
 from mipcheck.proto import numbers as n
+from mipcheck.proto.agent import FLAG_BITS, build_advertisement, next_sequence, solicitation
 from mipcheck.proto.extensions import AUTHORIZATION_ENABLING_TYPES, EXTENSIONS
 from mipcheck.proto.identification import low32
 from mipcheck.proto.ip import PROTO_ICMP, PROTO_IPIP, build_ipv4, parse_ipv4
 from mipcheck.proto.security import SecurityAssociation
 
-from .advertisement import FLAG_BITS, build_advertisement, next_sequence, solicitation
 from .behaviour import Behaviour
 from .config import FAConfig, HomeAgentPeer
 from .faults import behaviour_for, check_faults

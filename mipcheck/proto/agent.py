@@ -22,8 +22,8 @@ import socket
 import struct
 from typing import NamedTuple
 
-from mipcheck.proto import numbers as n
-from mipcheck.proto.ip import PROTO_ICMP, build_ipv4, checksum, parse_ipv4
+from . import numbers as n
+from .ip import PROTO_ICMP, build_ipv4, checksum, parse_ipv4
 
 # The 16-bit flags field of the Mobility Agent Advertisement extension, most significant bit first.
 FLAG_LETTERS = "RBHFMGrTUXI"
