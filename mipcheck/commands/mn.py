@@ -113,6 +113,15 @@ def register(config_path: str, deregister: bool, as_json: bool) -> None:
 @click.option("--tun", default=None, metavar="NAME",
               help="User data from and to TUN device NAME (the home address goes on it; needs root) instead of "
               "answering echo itself.")  # fmt: skip
+@click.option("--host-vpn", default=None, metavar="IFACE",
+              help="The VPN is this host's IPsec client (e.g. strongSwan), not the profile's static SAs: the "
+              "VPN-TIA is IFACE's address; the client must send from the x-HoA (put on the --tun device too). "
+              "Needs --tun.")  # fmt: skip
+@click.option("--vpn-up", default=None, metavar="COMMAND",
+              help="With --host-vpn: shell command that brings the VPN up when the node goes outside "
+              "(RFC 5265 2.3).")  # fmt: skip
+@click.option("--vpn-down", default=None, metavar="COMMAND",
+              help="With --host-vpn: shell command that takes it down when the node is inside again.")  # fmt: skip
 def run_cmd(
     profile_path: str,
     socket_path: str | None,
@@ -121,9 +130,16 @@ def run_cmd(
     data_every: float | None,
     quiet: bool,
     tun: str | None,
+    host_vpn: str | None,
+    vpn_up: str | None,
+    vpn_down: str | None,
 ) -> None:
     """Run the reference mobile node until SIGINT/SIGTERM; move it with `mipcheck mn ctl`."""
+    from mipcheck.mn.host_vpn import HostVpn
     from mipcheck.mn.runner import run_node
+
+    if host_vpn is None and (vpn_up or vpn_down):
+        raise click.UsageError("--vpn-up and --vpn-down need --host-vpn")
 
     sys.exit(
         run_node(
@@ -134,6 +150,7 @@ def run_cmd(
             data_every=data_every,
             quiet=quiet,
             tun=tun,
+            host_vpn=HostVpn(host_vpn, vpn_up, vpn_down) if host_vpn else None,
         )
     )
 
@@ -162,12 +179,22 @@ def _ask(path: str, request: dict) -> dict:
 @click.argument("interface")
 @click.argument("network", type=click.Choice(["inside", "outside", "down"]))
 @click.argument("care_of_address", required=False, default=None)
+@click.option("--foreign-agent", "via_agent", is_flag=True,
+              help="The new link has a foreign agent: register through the one whose advertisement is heard "
+              "(RFC 5944 2.4; root). CARE_OF_ADDRESS is then our address on that link (e.g. the home "
+              "address).")  # fmt: skip
 @click.pass_obj
-def ctl_move(path: str, interface: str, network: str, care_of_address: str | None) -> None:
+def ctl_move(path: str, interface: str, network: str, care_of_address: str | None, via_agent: bool) -> None:
     """Move INTERFACE to NETWORK (a connection status change, RFC 5265 3.2.2)."""
-    answer = _ask(
-        path, {"command": "move", "interface": interface, "network": network, "care_of_address": care_of_address}
-    )
+    request = {"command": "move", "interface": interface, "network": network, "care_of_address": care_of_address}
+    if via_agent:
+        if not care_of_address:
+            raise click.UsageError("--foreign-agent needs CARE_OF_ADDRESS: our address on the agent's link")
+        request["foreign_agent"] = "advertised"
+    answer = _ask(path, request)
+    if via_agent:
+        click.echo(f"{interface}: {network}, waiting for a foreign agent's advertisement (from {care_of_address})")
+        return
     coa = answer.get("care_of_address")
     click.echo(f"{interface}: {network}" + (f", care-of address {coa}" if coa else ""))
 

@@ -45,6 +45,10 @@ class MNConfig:
     force_udp: bool = False  # its 'F' flag
     timeout: float = 1.0  # first retransmission timeout, seconds
     attempts: int = 4  # transmissions before giving up
+    #: RFC 5944 3.6.1.1, 3.7: register through this foreign agent: the request goes to it (port ``fa_port``),
+    #: which relays it; the reply (relayed, or the agent's own denial) comes from it. None: directly.
+    foreign_agent: str | None = None
+    fa_port: int = 434
     sa: SecurityAssociation = field(init=False)
 
     def __post_init__(self, spi: int, secret: Secret | bytes | str, algorithm: str) -> None:
@@ -52,6 +56,9 @@ class MNConfig:
             object.__setattr__(self, key, ipv4(key, getattr(self, key), None))
         if self.care_of_address is not None:
             object.__setattr__(self, "care_of_address", ipv4("care_of_address", self.care_of_address, None))
+        if self.foreign_agent is not None:
+            object.__setattr__(self, "foreign_agent", ipv4("foreign_agent", self.foreign_agent, None))
+        integer("fa_port", self.fa_port, 1, 65535, None)
         object.__setattr__(self, "sa", SecurityAssociation(spi, secret, algorithm))
         integer("ha_port", self.ha_port, 1, 65535, None)
         integer("local_port", self.local_port, 0, 65535, None)
@@ -90,6 +97,8 @@ _KEYS = {
     "force_udp",
     "timeout",
     "attempts",
+    "foreign_agent",
+    "fa_port",
 }
 
 

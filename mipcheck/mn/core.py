@@ -327,8 +327,9 @@ class RegistrationClient:
             self.register(now)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, tuple[str, int] | None, tuple[str, int]]]:
-        """``(data, local, destination)``: every request goes to the home agent's port."""
-        dst = (self.config.home_agent, self.config.ha_port)
+        """``(data, local, destination)``: every request goes to the home agent's port (or the foreign agent's)."""
+        c = self.config
+        dst = (c.foreign_agent, c.fa_port) if c.foreign_agent else (c.home_agent, c.ha_port)
         out, self._outbox = self._outbox, []
         return [(data, self.local, dst) for data in out]
 
@@ -345,9 +346,12 @@ class RegistrationClient:
         return [Ignored(self.interface, self.config.home_agent, now, reason, code, data, rule)]
 
     def _receive(self, data: bytes, source: str, now: float) -> list[Event]:
-        # Only the home agent answers a direct registration; only a waiting client expects a reply.
+        # Only the home agent answers a direct registration (RFC 5944 3.6.2), only the foreign agent one
+        # through it (3.7.3.2: it relays the reply, or denies itself); only a waiting client expects a reply.
         c = self.config
-        if source != c.home_agent:
+        if c.foreign_agent is not None and source != c.foreign_agent:
+            return self._ignore(now, f"reply from {source}, not the foreign agent {c.foreign_agent}", data=data)
+        if c.foreign_agent is None and source != c.home_agent:
             return self._ignore(now, f"reply from {source}, not the home agent {c.home_agent}", data=data)
         if not self.waiting:
             return self._ignore(now, f"no request outstanding (state {self.state.value})", data=data)

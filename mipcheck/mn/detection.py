@@ -32,7 +32,7 @@ from .config import MNConfig
 from .core import Denied, Event, Ignored, Registered, RegistrationClient, TimedOut
 from .core import State as ClientState
 from .detection_behaviour import DetectionBehaviour
-from .detection_config import QUEUE, DetectionConfig, InterfaceConfig
+from .detection_config import QUEUE, DetectionConfig, ForeignAgentLink, InterfaceConfig
 from .detection_events import (
     ClientEvent,
     DataDecision,
@@ -100,6 +100,7 @@ class InterfaceDetector:
         self._emit = emit
         self.mode = Mode.DOWN
         self.care_of_address: str | None = None
+        self.foreign_agent: ForeignAgentLink | None = None  # registering through a foreign agent (RFC 5944 3.7)
         self.tunnel_inner_address: str | None = None  # VPN-TIA while the VPN is up
         self.iha: RegistrationClient | None = None
         self.xha: RegistrationClient | None = None
@@ -205,8 +206,23 @@ class InterfaceDetector:
 
     # ---------------------------------------------------------------- stimuli from outside
 
-    def link_change(self, network_state: str, care_of_address: str | None, now: float) -> None:
-        """3.2.2: stop relaying at once, detect, resume only when registrations and tunnels are up."""
+    @property
+    def local_address(self) -> str | None:
+        """Where this interface's registrations leave from: the co-located care-of address, or its address on a
+        foreign agent's link."""
+        return self.foreign_agent.source if self.foreign_agent is not None else self.care_of_address
+
+    def link_change(
+        self,
+        network_state: str,
+        care_of_address: str | None,
+        now: float,
+        foreign_agent: ForeignAgentLink | None = None,
+    ) -> None:
+        """3.2.2: stop relaying at once, detect, resume only when registrations and tunnels are up.
+
+        ``foreign_agent``: the new attachment is a foreign agent's link and ``care_of_address`` the agent's.
+        """
         if network_state not in (UP, DOWN):
             raise ValueError(f"network_state must be {UP!r} or {DOWN!r}, not {network_state!r}")
         if network_state == UP and not care_of_address:
@@ -222,8 +238,10 @@ class InterfaceDetector:
             self._move(Stimulus.LINK_DOWN, now, "link down", was_open=was_open)
             self._reset(now)
             self.care_of_address = None
+            self.foreign_agent = None
             return
         self.care_of_address = care_of_address
+        self.foreign_agent = foreign_agent
         self._move(Stimulus.LINK_UP, now, "connection status changed", was_open=was_open)
         self._start_detection(now)
 
@@ -284,13 +302,34 @@ class InterfaceDetector:
         self._decide_at = self._monitor_at = self._rereg_at = self._retry_at = None
         self._iha_done = self._xha_done = self._xha_leave_pending = self._xha_deferred = False
 
+    def _attached(self, cfg: MNConfig) -> MNConfig:
+        """A home agent's registration settings for the current attachment: co-located, or via a foreign agent."""
+        coa = self.care_of_address
+        fa = self.foreign_agent
+        if fa is None:
+            return replace(cfg, local_address=coa, care_of_address=coa)
+        # RFC 5944 3.6.1.1, 3.7: to the agent, from our address on its link, its care-of address, 'D' clear;
+        # no UDP Tunnel Request: the agent, not the mobile node, is the tunnel's end (RFC 3519 3.1).
+        return replace(
+            cfg,
+            local_address=fa.source,
+            care_of_address=coa,
+            colocated=False,
+            udp_tunnel=False,
+            force_udp=False,
+            reverse_tunnel=fa.reverse_tunnel,
+            foreign_agent=fa.address,
+            fa_port=fa.port,
+        )
+
     def _start_detection(self, now: float) -> None:
         """Mode is DETECTING: fresh requests from the current care-of address (3.3, 3.5)."""
         assert self.care_of_address is not None and self.mode is Mode.DETECTING
         self._reset(now)
-        coa = self.care_of_address
-        local = (coa, self.config.port)
-        self.xha = self._client(replace(self.config.xha, local_address=coa, care_of_address=coa), coa)
+        source = self.local_address
+        assert source is not None
+        local = (source, self.config.port)
+        self.xha = self._client(self._attached(self.config.xha), source)
         if self.config.iha.home_agent == self.config.xha.home_agent:
             # 3.5: same address: assume outside and bypass detection.
             self._move(Stimulus.SAME_HA_ADDRESS, now, "same home agent address")
@@ -298,7 +337,7 @@ class InterfaceDetector:
             self._emit(DetectionStarted(self.name, now, local, (self.config.xha.home_agent,), same_address=True))
             self.xha.register(now)
             return
-        self.iha = self._client(replace(self.config.iha, local_address=coa, care_of_address=coa), coa)
+        self.iha = self._client(self._attached(self.config.iha), source)
         if not self.behaviour.parallel_detection:  # faulty (3.3): the i-HA first, the x-HA once it gave up
             self._xha_deferred = True
             self._emit(DetectionStarted(self.name, now, local, (self.config.iha.home_agent,)))
@@ -511,7 +550,12 @@ class InterfaceDetector:
 
     def receive(self, data: bytes, src: Address, local: Address, now: float, *, via_vpn: bool) -> None:
         roles = (Role.INNER,) if via_vpn else (Role.IHA, Role.XHA)
-        candidates = [(r, c) for r, c in self.clients() if r in roles and c.config.home_agent == src[0]]
+        # the agent that answers: the home agent, or the foreign agent a registration went through
+        candidates = [
+            (r, c)
+            for r, c in self.clients()
+            if r in roles and (c.config.foreign_agent or c.config.home_agent) == src[0]
+        ]
         for i, (role, client) in enumerate(candidates):
             client.receive_datagram(data, src, local, now)
             events = []
@@ -601,9 +645,16 @@ class MobileNodeDetection:
             self.handle_timer(now)
 
     # ---- stimuli
-    def link_change(self, interface: str, network_state: str, care_of_address: str | None, now: float) -> None:
+    def link_change(
+        self,
+        interface: str,
+        network_state: str,
+        care_of_address: str | None,
+        now: float,
+        foreign_agent: ForeignAgentLink | None = None,
+    ) -> None:
         self._catch_up(now)
-        self.interface(interface).link_change(network_state, care_of_address, now)
+        self.interface(interface).link_change(network_state, care_of_address, now, foreign_agent)
 
     def vpn_up(self, interface: str, inner_address: str, now: float) -> bool:
         """The VPN this interface asked for (:class:`VpnRequested`) is up with ``inner_address`` (VPN-TIA)."""
@@ -638,7 +689,7 @@ class MobileNodeDetection:
         if local is None:
             return None
         for det in self.interfaces.values():
-            address = det.tunnel_inner_address if via_vpn else det.care_of_address
+            address = det.tunnel_inner_address if via_vpn else det.local_address
             if address == local[0] and local[1] == det.config.port:
                 return det
         return None

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mipcheck.errors import ConfigError
 
 from .config import MNConfig
 
 DROP, QUEUE = "drop", "queue"
+
+
+class ForeignAgentLink(NamedTuple):
+    """RFC 5944 3.7: an interface registers through a foreign agent; its care-of address is the agent's.
+
+    Requests go to ``address`` (the agent's advertisement's source, port ``port``) from ``source`` (the mobile
+    node's address on the link, to which the agent answers and delivers); ``reverse_tunnel`` asks for 'T'
+    (RFC 3024: only when the agent advertises it).
+    """
+
+    address: str
+    source: str
+    reverse_tunnel: bool = False
+    port: int = 434
 
 
 def _seconds(key: str, value: object, *, positive: bool) -> float:

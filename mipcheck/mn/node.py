@@ -11,7 +11,13 @@ and adds what the core leaves to its host:
 - the VPN (2.3): static ESP SAs, "up" as soon as the core asks for it; what
   the core sends through the VPN goes IPv4(VPN-TIA -> i-HA)/UDP/msg, sealed
   in ESP from the x-HoA, in MIP Tunnel Data from the care-of address to the
-  x-HA; the reverse path is unwrapped the same way;
+  x-HA; the reverse path is unwrapped the same way. With ``host_vpn`` the
+  VPN is the host's IPsec client instead (IKE, e.g. strongSwan, in the lab):
+  the node asks for it with :class:`VpnRequested`, the shell brings it up and
+  reports the VPN-TIA (:meth:`ReferenceMobileNode.vpn_established`), and what
+  goes through the VPN is a plain datagram from the VPN-TIA for the host to
+  encrypt; the host's ESP leaves from the x-HoA, which the node carries in
+  x-MIP Tunnel Data (:class:`~mipcheck.mn.tun.TunMobileNode`);
 - user data: ICMP echo requests for the home address that arrive tunnelled
   (plaintext from the i-HA, or through x-HA, ESP and the inner tunnel) are
   answered as the core's data gate says (3.2.2, 3.2.4, 4.1).
@@ -28,14 +34,16 @@ from dataclasses import dataclass
 
 from mipcheck.errors import ConfigError
 from mipcheck.proto import numbers as n
+from mipcheck.proto.agent import build_solicitation, parse_advertisement_packet
 
 from . import dataplane as dp
 from .config import MNConfig
 from .core import Denied, Deregistered, Registered
 from .detection import MobileNodeDetection
 from .detection_behaviour import DetectionBehaviour
-from .detection_config import DetectionConfig, InterfaceConfig
+from .detection_config import DetectionConfig, ForeignAgentLink, InterfaceConfig
 from .detection_events import ClientEvent, DataDecision, DataReleased, DetectionEvent, Direction, VpnRequested
+from .detection_table import Mode
 from .esp import EspTunnel
 from .faults import TABLE as FAULT_TABLE
 from .profile import DOWN, NETWORKS, HomeAgentPeer, MobileNodeProfile
@@ -48,6 +56,9 @@ Address = tuple[str, int]
 FIRST_RETRANSMISSION = 0.5
 MAX_EVENTS = 10_000  # events kept for next_event() when nobody reads them
 PLAINTEXT, VIA_VPN = DataDecision.PLAINTEXT.value, DataDecision.VIA_VPN.value
+X_MIP = "x-mip"  # path of the x-HoA's own packets (the host VPN's IKE and ESP) in x-MIP Tunnel Data
+#: 2.3: the modes in which the x-HA binding carries the x-HoA's packets (the VPN is set up or up).
+X_MIP_MODES = frozenset({Mode.VPN_SETUP, Mode.INNER_REGISTERING, Mode.OUTSIDE})
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,17 @@ class Moved(DetectionEvent):
 
     network: str
     care_of_address: str | None
+
+
+@dataclass(frozen=True)
+class AgentHeard(DetectionEvent):
+    """RFC 5944 2.4: an Agent Advertisement on ``interface``; ``used``: the interface attached through it."""
+
+    agent: str
+    care_of_addresses: tuple[str, ...]
+    flags: str
+    used: bool
+    why_not: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,9 +121,13 @@ class ReferenceMobileNode:
         behaviour: DetectionBehaviour | None = None,
         data_every: float | None = None,
         robustness: Robustness | None = None,
+        host_vpn: bool = False,
     ) -> None:
         """``robustness``: planted bugs for fuzz campaigns (:mod:`mipcheck.mn.robustness`); a trigger raises
-        :class:`~mipcheck.mn.robustness.RobustnessFailure` out of the call that received it."""
+        :class:`~mipcheck.mn.robustness.RobustnessFailure` out of the call that received it.
+
+        ``host_vpn``: the VPN is the host's IPsec client, not the profile's static SAs (see the module text);
+        the shell acts on :class:`VpnRequested` and calls :meth:`vpn_established`."""
         if data_every is not None and not data_every > 0:
             raise ConfigError("data_every", f"expected seconds > 0, got {data_every!r}")
         self.profile = profile
@@ -126,6 +152,7 @@ class ReferenceMobileNode:
         self.core = MobileNodeDetection(interfaces, settings, self.behaviour)
         # 2.3: the VPN runs from the x-HoA; static SAs (no IKE on loopback).
         self.esp = EspTunnel(profile.vpn, profile.x_ha.home_address)
+        self.host_vpn = host_vpn
         self.data_every = data_every
         self._data_at: float | None = None
         self._echo_sequence = 0
@@ -133,6 +160,10 @@ class ReferenceMobileNode:
         self._events: deque[DetectionEvent] = deque(maxlen=MAX_EVENTS)
         self._networks: dict[str, str] = dict.fromkeys(profile.interfaces, DOWN)
         self._counters: dict[str, Counter[str]] = {name: Counter() for name in profile.interfaces}
+        #: interface -> (network, our source address on the link): moved onto a foreign agent's link, waiting for
+        #: its advertisement (RFC 5944 2.4); the agent's care-of address becomes the interface's
+        self._awaiting_agent: dict[str, tuple[str, str, bool]] = {}
+        self._link_out: list[tuple[str, bytes]] = []  # (interface, IPv4 packet) for the shell to send on the link
 
     # ---------------------------------------------------------------- what a shell does
 
@@ -162,23 +193,122 @@ class ReferenceMobileNode:
                 raise ValueError(f"{coa} is already the care-of address of {name}")
         return coa
 
-    def move(self, interface: str, network: str, care_of_address: str | None, now: float) -> None:
-        """3.2.2: a connection status change on ``interface``; the default care-of address comes from the profile."""
+    def move(
+        self,
+        interface: str,
+        network: str,
+        care_of_address: str | None,
+        now: float,
+        foreign_agent: ForeignAgentLink | None = None,
+    ) -> None:
+        """3.2.2: a connection status change on ``interface``; the default care-of address comes from the profile.
+
+        ``foreign_agent``: the new link is a foreign agent's and ``care_of_address`` the agent's (RFC 5944 3.7).
+        """
         coa = self.resolve(interface, network, care_of_address)
+        self._awaiting_agent.pop(interface, None)
         self._networks[interface] = network
         self._emit(Moved(interface, now, network, coa))
-        self.core.link_change(interface, DOWN if coa is None else "up", coa, now)
+        self.core.link_change(interface, DOWN if coa is None else "up", coa, now, foreign_agent)
         if self.data_every is not None and self._data_at is None:
             self._data_at = now + self.data_every
         self._react(now)
 
+    def move_to_agent(
+        self, interface: str, network: str, source: str, now: float, *, reverse_tunnel: bool = True
+    ) -> None:
+        """3.2.2: ``interface`` is now on a link where a foreign agent is expected; ``source`` is our address there.
+
+        Nothing is registered until the agent's advertisement arrives (:meth:`agent_advertisement`, RFC 5944
+        2.4); an Agent Solicitation goes out at once (:meth:`link_packets`). ``reverse_tunnel``: ask for 'T'
+        (RFC 3024) when the agent offers it.
+        """
+        self.resolve(interface, network, source)  # checks the names and the address
+        if self.core.interface(interface).mode is not Mode.DOWN:
+            self.move(interface, DOWN, None, now)  # 3.2.2: the old attachment is gone: stop relaying at once
+        self._networks[interface] = network
+        self._awaiting_agent[interface] = (network, source, reverse_tunnel)
+        self._link_out.append((interface, build_solicitation(source)))
+
+    def agent_advertisement(self, interface: str, packet: bytes, now: float) -> bool:
+        """An IPv4 packet heard on ``interface``: an Agent Advertisement attaches a waiting interface through it.
+
+        Returns whether the interface attached. Not used (an event says why): anything that is no advertisement
+        with a Mobility Agent Advertisement extension of a foreign agent ('F') with a care-of address, a busy
+        agent ('B'), an interface that waits for no agent.
+        """
+        self._catch_up(now)
+        parsed = parse_advertisement_packet(packet)
+        if parsed is None or interface not in self.profile.interfaces:
+            return False
+        source, _dst, _ttl, adv = parsed
+        mob = adv.mobility
+        flags = "".join(f for f in "RBHFMGrTUXI" if mob is not None and mob.has(f))
+        coas = mob.care_of_addresses if mob is not None else ()
+        waiting = self._awaiting_agent.get(interface)
+        why = (
+            "no Mobility Agent Advertisement extension"
+            if mob is None
+            else "not a foreign agent (no 'F')"
+            if not mob.has("F")
+            else "no care-of address"
+            if not coas
+            else "busy ('B')"
+            if mob.has("B")
+            else "the interface waits for no agent"
+            if waiting is None
+            else ""
+        )
+        self._emit(AgentHeard(interface, now, source, coas, flags, not why, why))
+        if why or waiting is None or mob is None:
+            return False
+        network, ours, reverse = waiting
+        link = ForeignAgentLink(source, ours, reverse_tunnel=reverse and mob.has("T"))
+        self.move(interface, network, coas[0], now, link)  # 2.1.1: the first advertised care-of address
+        return True
+
+    def link_packets(self) -> list[tuple[str, bytes]]:
+        """(interface, IPv4 packet) to send on an interface's link (Agent Solicitations), since the last call."""
+        out, self._link_out = self._link_out, []
+        return out
+
+    def awaiting_agent(self) -> tuple[str, ...]:
+        """The interfaces that wait for a foreign agent's advertisement."""
+        return tuple(self._awaiting_agent)
+
     def bindings(self) -> dict[str, Address]:
-        """interface -> (care-of address, port): the UDP sockets a shell must hold now."""
-        return {
-            name: (det.care_of_address, self.port)
+        """interface -> (care-of address, port): the UDP sockets a shell must hold now.
+
+        With ``host_vpn`` also ``"<interface>/vpn"`` -> (VPN-TIA, port) once the VPN is up: the i-MIP socket,
+        whose datagrams the host's IPsec client encrypts.
+        """
+        places = {
+            name: (det.local_address, self.port)
             for name, det in self.core.interfaces.items()
-            if det.care_of_address is not None
+            if det.local_address is not None
         }
+        if self.host_vpn:
+            for name, det in self.core.interfaces.items():
+                if det.care_of_address is not None and det.tunnel_inner_address is not None:
+                    places[f"{name}/vpn"] = (det.tunnel_inner_address, self.port)
+        return places
+
+    def vpn_established(self, interface: str, inner_address: str, now: float) -> bool:
+        """``host_vpn``: the host's IPsec client is up with ``inner_address`` (the VPN-TIA) for ``interface``.
+
+        False when the core no longer waits for a VPN there (it moved on); the shell then leaves it alone.
+        """
+        self._catch_up(now)
+        ok = self.core.vpn_up(interface, inner_address, now)
+        self._react(now)
+        return ok
+
+    def vpn_lost(self, interface: str, now: float) -> bool:
+        """``host_vpn``: the host's IPsec client went down; the core asks for it again (:class:`VpnRequested`)."""
+        self._catch_up(now)
+        ok = self.core.vpn_down(interface, now)
+        self._react(now)
+        return ok
 
     def status(self, now: float) -> dict[str, object]:
         """JSON-able live state (never a key)."""
@@ -189,6 +319,8 @@ class ReferenceMobileNode:
             interfaces[name] = {
                 "network": self._networks[name],
                 "care_of_address": det.care_of_address,
+                "foreign_agent": det.foreign_agent.address if det.foreign_agent is not None else None,
+                "awaiting_agent": name in self._awaiting_agent,
                 "mode": det.mode.value,
                 "data": gate.value if gate is not None else "gated",
                 "vpn_tia": det.tunnel_inner_address,
@@ -216,7 +348,9 @@ class ReferenceMobileNode:
         if interface is None:
             return
         src = (src[0], int(src[1]))
-        if data[:1] == bytes((n.MSG_RRP,)):
+        if interface.endswith("/vpn"):
+            self._vpn_datagram(interface.removesuffix("/vpn"), src, (local[0], int(local[1])), data, now)
+        elif data[:1] == bytes((n.MSG_RRP,)):
             self.core.receive_datagram(data, src, local, now)
         elif data[:1] == bytes((n.MSG_TUNNEL_DATA,)):
             check_tunnel_data(self.robustness, data)
@@ -233,7 +367,7 @@ class ReferenceMobileNode:
             out += [(d, lo, dst) for d, lo, dst in det.datagrams(now, via_vpn=False) if lo is not None]
             for data, local, dst in det.datagrams(now, via_vpn=True):
                 if coa is not None and local is not None:
-                    out.append(self._through_vpn(coa, local, dst, data))
+                    out.append((data, local, dst) if self.host_vpn else self._through_vpn(coa, local, dst, data))
         return out
 
     def next_event(self) -> DetectionEvent | None:
@@ -273,8 +407,9 @@ class ReferenceMobileNode:
             self._emit(ev)
             if isinstance(ev, ClientEvent) and self.robustness.planted:
                 self._accepted_reply(ev)
-            if isinstance(ev, VpnRequested):
+            if isinstance(ev, VpnRequested) and not self.host_vpn:
                 # 2.3: IKE from the x-HoA; static SAs, so the VPN is up at once with the profile's VPN-TIA.
+                # (host_vpn: the shell brings the host's client up and calls vpn_established.)
                 self.core.vpn_up(ev.interface, self.profile.vpn.inner_address, now)
             elif isinstance(ev, DataReleased):
                 if ev.direction is Direction.RECEIVE:
@@ -301,6 +436,9 @@ class ReferenceMobileNode:
             self._record(interface, now, "ignored", detail="Tunnel Data without an IPv4 packet")
             return
         if src == self.profile.x_ha.place:
+            if self.host_vpn:
+                self._x_home_address_in(interface, inner, now)
+                return
             opened = self.esp.open(inner)
             if opened is not None:
                 self._from_vpn(interface, opened, now)
@@ -310,15 +448,25 @@ class ReferenceMobileNode:
         else:
             self._record(interface, now, "dropped", detail=f"Tunnel Data from {src[0]}:{src[1]} is not ESP for us")
 
+    def _x_home_address_in(self, interface: str, packet: bytes, now: float) -> None:
+        """``host_vpn``: a packet the x-HA tunnelled to the x-HoA (the host VPN's IKE or ESP); no stack here."""
+        self._record(interface, now, "dropped", X_MIP, detail="a packet for the x-HoA, and no IP stack to give it to")
+
     def _from_vpn(self, interface: str, packet: bytes, now: float) -> None:
         """What came out of ESP: i-MIP from the i-HA to the VPN-TIA (2.3)."""
-        det = self.core.interface(interface)
         parsed = dp.parse_udp_packet(packet)
-        tia = det.tunnel_inner_address
-        if parsed is None or tia is None or parsed[1] != (tia, self.port) or parsed[0] != self.profile.i_ha.place:
+        if parsed is None:
             self._record(interface, now, "dropped", VIA_VPN, detail="not i-MIP from the i-HA to the VPN-TIA")
             return
-        src, local, payload = parsed
+        self._vpn_datagram(interface, *parsed, now)
+
+    def _vpn_datagram(self, interface: str, src: Address, local: Address, payload: bytes, now: float) -> None:
+        """i-MIP that came through the VPN (our ESP, or the host's client to the VPN-TIA socket)."""
+        det = self.core.interface(interface)
+        tia = det.tunnel_inner_address
+        if tia is None or tuple(local) != (tia, self.port) or tuple(src) != self.profile.i_ha.place:
+            self._record(interface, now, "dropped", VIA_VPN, detail="not i-MIP from the i-HA to the VPN-TIA")
+            return
         if payload[:1] == bytes((n.MSG_RRP,)):
             det.receive(payload, src, local, now, via_vpn=True)
             return
@@ -366,11 +514,17 @@ class ReferenceMobileNode:
         kind = "echo-request-out" if echo is not None and echo.request else "echo-reply-out"
         ids = {"identifier": echo.identifier, "sequence": echo.sequence} if echo is not None else {}
         coa, tia = det.care_of_address, det.tunnel_inner_address
-        if decision is DataDecision.PLAINTEXT and coa is not None:
+        if decision is DataDecision.PLAINTEXT and det.foreign_agent is not None:
+            # the foreign agent is the tunnel's end (RFC 5944 3.7): user data goes on its link, by the host's routes
+            self._record(interface, now, "dropped", detail=f"{kind}: registered through a foreign agent")
+        elif decision is DataDecision.PLAINTEXT and coa is not None:
             self._out.append((dp.tunnel(packet), (coa, self.port), self.profile.i_ha.place))
             self._record(interface, now, kind, PLAINTEXT, **ids)
         elif decision is DataDecision.VIA_VPN and coa is not None and tia is not None:
-            self._out.append(self._through_vpn(coa, (tia, self.port), self.profile.i_ha.place, dp.tunnel(packet)))
+            if self.host_vpn:  # a datagram from the VPN-TIA: the host's IPsec client encrypts it
+                self._out.append((dp.tunnel(packet), (tia, self.port), self.profile.i_ha.place))
+            else:
+                self._out.append(self._through_vpn(coa, (tia, self.port), self.profile.i_ha.place, dp.tunnel(packet)))
             self._record(interface, now, kind, VIA_VPN, **ids)
         elif decision is DataDecision.QUEUED:
             self._record(interface, now, "queued", detail=f"{kind} waits for the data gate")

@@ -44,14 +44,18 @@ from .detection_events import (
     LinkChanged,
     ModeChanged,
     Outside,
+    VpnReleased,
     VpnRequested,
 )
-from .node import DataPlane, Moved, ReferenceMobileNode
+from .detection_table import Mode
+from .host_vpn import HostVpn
+from .node import AgentHeard, DataPlane, Moved, ReferenceMobileNode
 from .robustness import CRASH, CRASH_STATUS, RobustnessFailure
 from .tun import TunDevice, TunMobileNode, bring_up
 
 Address = tuple[str, int]
 MAX_REQUEST = 64 * 1024  # one control line
+VPN_RETRY = 5.0  # seconds between attempts to bring the host's VPN client up
 
 
 # ---------------------------------------------------------------- events for people and for logs
@@ -103,7 +107,12 @@ def describe(event: DetectionEvent) -> str:
     if isinstance(e, Outside):
         return f"OUTSIDE: {e.reason}"
     if isinstance(e, VpnRequested):
-        return f"VPN up from {e.x_home_address} (static SAs)"
+        return f"VPN asked for, from {e.x_home_address}"
+    if isinstance(e, AgentHeard):
+        said = "attaching through it" if e.used else f"not used: {e.why_not}"
+        return (
+            f"agent advertisement from {e.agent} (care-of {', '.join(e.care_of_addresses) or '-'}, {e.flags}): {said}"
+        )
     if isinstance(e, DataGated):
         return f"data gated: {e.reason}"
     if isinstance(e, DataResumed):
@@ -176,11 +185,19 @@ class NodeRunner:
         log: EventLog,
         clock: Callable[[], float] = time.time,
         tun: TunDevice | None = None,
+        host_vpn: HostVpn | None = None,
     ) -> None:
         """``tun`` (``mn run --tun``): the node is a :class:`~mipcheck.mn.tun.TunMobileNode` and its user data
-        comes from and goes to this TUN device; None (the default): the echo-only data plane."""
+        comes from and goes to this TUN device; None (the default): the echo-only data plane.
+
+        ``host_vpn`` (``mn run --host-vpn``): the node was made with ``host_vpn=True``; this runner brings the
+        host's IPsec client up and down as the node asks (:mod:`mipcheck.mn.host_vpn`)."""
         self.node = node
         self.tun = tun
+        self.host_vpn = host_vpn
+        self._vpn_tasks: dict[str, asyncio.Task[None]] = {}
+        self._links: dict[str, socket.socket] = {}  # interface -> raw ICMP socket on its link (foreign agents)
+        self._tasks: set[asyncio.Task[None]] = set()
         self.socket_path = socket_path
         self.log = log
         self.clock = clock
@@ -235,9 +252,53 @@ class NodeRunner:
         if self.tun is not None and isinstance(self.node, TunMobileNode):
             for packet in self.node.packets_for_stack():
                 self.tun.write(packet)
+        for interface, packet in self.node.link_packets():
+            self._send_on_link(interface, packet)
         while (ev := self.node.next_event()) is not None:
             self.log.event(ev)
+            if self.host_vpn is not None and isinstance(ev, VpnRequested | VpnReleased):
+                self._vpn_task(ev.interface, isinstance(ev, VpnRequested))
         self._schedule()
+
+    # ---- the host's VPN client (--host-vpn)
+    def _vpn_task(self, interface: str, wanted: bool) -> None:
+        if self._loop is None:
+            return
+        running = self._vpn_tasks.get(interface)
+        if running is not None and not running.done():
+            running.cancel()
+        work = self._vpn_up(interface) if wanted else self._vpn_down(interface)
+        self._vpn_tasks[interface] = self._loop.create_task(work)
+
+    async def _vpn_up(self, interface: str) -> None:
+        """2.3: bring the host's client up (retrying while the core still waits for it), then report the TIA."""
+        assert self.host_vpn is not None
+        while not self.hung:
+            try:
+                address = await self.host_vpn.bring_up()
+                place = (address, self.node.port)
+                if place not in self._transports:
+                    await self._open(place)
+            except (MipcheckError, OSError) as exc:
+                self.log.error(f"vpn for {interface}: {exc}; trying again in {VPN_RETRY:g} s")
+                await asyncio.sleep(VPN_RETRY)
+                if self.node.core.interface(interface).mode is not Mode.VPN_SETUP:
+                    return
+                continue
+            with self._guard("vpn established"):
+                if not self.node.vpn_established(interface, address, self.clock()):
+                    self.log.error(f"vpn for {interface} came up with {address}, but the node no longer wants it")
+            self._sync()
+            self._pump()
+            return
+
+    async def _vpn_down(self, interface: str) -> None:
+        assert self.host_vpn is not None
+        self._sync()
+        try:
+            await self.host_vpn.take_down()
+        except MipcheckError as exc:
+            self.log.error(f"vpn for {interface}: {exc}")
 
     def _schedule(self) -> None:
         if self._timer is not None:
@@ -282,6 +343,91 @@ class NodeRunner:
         for place in [p for p in self._transports if p not in wanted]:
             self._transports.pop(place).close()
 
+    # ---- foreign agents' links (RFC 5944 2.4): advertisements in, solicitations out
+    def _open_link(self, interface: str) -> None:
+        """A raw ICMP socket on ``interface``'s link (root): advertisements in, solicitations out (IP_HDRINCL)."""
+        if interface in self._links or self._loop is None:
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._links[interface] = sock
+        self._loop.add_reader(sock.fileno(), self._link_readable, interface)
+
+    def _send_on_link(self, interface: str, packet: bytes) -> None:
+        sock = self._links.get(interface)
+        if sock is None:
+            self.log.error(f"no link socket on {interface} for a {len(packet)}-octet packet")
+            return
+        try:
+            sock.sendto(packet, (socket.inet_ntoa(packet[16:20]), 0))
+        except OSError as exc:
+            self.log.error(f"send on {interface}: {exc.strerror or exc}")
+
+    def _link_readable(self, interface: str) -> None:
+        sock = self._links.get(interface)
+        if sock is None or self.hung:
+            return
+        attached = False
+        for _ in range(64):
+            try:
+                packet = sock.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self.log.error(f"read on {interface}: {exc.strerror or exc}")
+                break
+            ihl = (packet[0] & 0x0F) * 4 if packet else 0
+            if len(packet) > ihl and packet[ihl] == 9:  # ICMP Router (Agent) Advertisement
+                with self._guard(f"advertisement on {interface}"):
+                    attached = self.node.agent_advertisement(interface, packet, self.clock()) or attached
+        if attached:
+            self._spawn(self._open_bindings())
+        else:
+            self._pump()
+
+    async def _open_bindings(self) -> None:
+        """Sockets for bindings the node gained without a move (an agent heard), then send what waits."""
+        for place in set(self.node.bindings().values()) - set(self._transports):
+            try:
+                await self._open(place)
+            except OSError as exc:
+                self.log.error(f"cannot bind {place[0]}:{place[1]}: {exc.strerror or exc}")
+        self._sync()
+        self._pump()
+
+    def _spawn(self, work: Any) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def move_to_agent(self, interface: str, network: str, source: str) -> dict[str, Any]:
+        """Onto a foreign agent's link: solicit, wait for its advertisement (RFC 5944 2.4), then register."""
+        if self.hung:
+            return {"ok": False, "error": f"the node hangs ({self.hung})"}
+        try:
+            self.node.resolve(interface, network, source)
+            self._open_link(interface)
+        except ValueError as exc:
+            return {"ok": False, "error": str(exc)}
+        except OSError as exc:
+            return {"ok": False, "error": f"cannot listen on {interface}'s link (root needed): {exc.strerror or exc}"}
+        try:
+            self.node.move_to_agent(interface, network, source, self.clock())
+        except Exception as exc:  # a bug, not the user's input (resolve checked that)
+            self.log.error(f"move {interface} {network}: {type(exc).__name__}: {exc}")
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        self._sync()
+        self._pump()
+        return {"ok": True, "interface": interface, "network": network, "foreign_agent": "advertised"}
+
     # ---- control
     async def move(self, interface: str, network: str, care_of_address: str | None) -> dict[str, Any]:
         if self.hung:
@@ -320,6 +466,14 @@ class NodeRunner:
             coa = request.get("care_of_address")
             if not all(isinstance(f, str) for f in fields) or not (coa is None or isinstance(coa, str)):
                 return {"ok": False, "error": "move needs interface and network (strings), care_of_address optional"}
+            agent = request.get("foreign_agent")
+            if agent is not None:
+                if agent != "advertised" or not isinstance(coa, str) or not coa:
+                    return {
+                        "ok": False,
+                        "error": 'foreign_agent must be "advertised", with care_of_address = our address on its link',
+                    }
+                return await self.move_to_agent(fields[0], fields[1], coa)
             return await self.move(fields[0], fields[1], coa or None)
         return {"ok": False, "error": f"unknown command {command!r} (known: move, status)"}
 
@@ -371,6 +525,11 @@ class NodeRunner:
         finally:
             if self._timer is not None:
                 self._timer.cancel()
+            for task in [*self._vpn_tasks.values(), *self._tasks]:
+                task.cancel()
+            for sock in self._links.values():
+                self._loop.remove_reader(sock.fileno())
+                sock.close()
             for transport in self._transports.values():
                 transport.close()
             self._transports.clear()
@@ -397,11 +556,14 @@ def run_node(
     data_every: float | None = None,
     quiet: bool = False,
     tun: str | None = None,
+    host_vpn: HostVpn | None = None,
 ) -> int:
     """Load, run until a signal, clean up; errors are one-line :class:`MipcheckError` (exit 2).
 
     ``tun``: the name of a TUN device for the node's user data (:mod:`mipcheck.mn.tun`; the home address goes
     on it); None (the default): the node makes and answers ICMP echo itself.
+
+    ``host_vpn``: the host's IPsec client is the VPN (needs ``tun``: the x-HoA goes on the TUN device too).
 
     ``faults``: conformance faults (:mod:`mipcheck.mn.faults`) and robustness faults (:mod:`mipcheck.mn.robustness`).
     """
@@ -409,6 +571,8 @@ def run_node(
     from .profile import load_mobile_node_profile
     from .robustness import is_robustness_fault, robustness_for
 
+    if host_vpn is not None and tun is None:
+        raise MipcheckError("--host-vpn needs --tun: the host's VPN client sends from the x-HoA, which lives there")
     planted = [f for f in faults if is_robustness_fault(f)]
     profile = load_mobile_node_profile(profile_path)
     node = (TunMobileNode if tun is not None else ReferenceMobileNode)(
@@ -416,6 +580,7 @@ def run_node(
         behaviour=behaviour_for([f for f in faults if not is_robustness_fault(f)]),
         data_every=data_every,
         robustness=robustness_for(planted),
+        host_vpn=host_vpn is not None,
     )
     json_file: IO[str] | None = None
     if log_json and log_json != "-":
@@ -430,7 +595,10 @@ def run_node(
         if tun is not None:
             device = TunDevice(tun)
             bring_up(device.name, profile.home_address)
-        return asyncio.run(NodeRunner(node, socket_path or default_socket_path(), log, tun=device).run())
+            if host_vpn is not None:
+                bring_up(device.name, profile.x_ha.home_address)
+        runner = NodeRunner(node, socket_path or default_socket_path(), log, tun=device, host_vpn=host_vpn)
+        return asyncio.run(runner.run())
     finally:
         if device is not None:
             device.close()

@@ -11,7 +11,12 @@ user data (RFC 5265 3.2.2, 3.2.4, 2.3: the data gate decides, as for echo):
   through the VPN when the node is outside;
 - user data that arrives through a tunnel for the home address and that the
   gate lets through (``receive_user_data``, or released later from the queue)
-  is written to the TUN; the node no longer answers echo requests itself.
+  is written to the TUN; the node no longer answers echo requests itself;
+- with ``host_vpn`` (the VPN is the host's IPsec client, ``mn run --host-vpn``)
+  the x-HoA lives on the TUN too: what the host sends from it (its VPN
+  client's IKE and ESP, 2.3) goes in MIP Tunnel Data to the x-HA while the
+  x-HA binding stands, and what the x-HA tunnels to the x-HoA is written to
+  the TUN for the host's client.
 
 :class:`TunMobileNode` stays sans-IO (``from_stack`` in, ``packets_for_stack``
 out); :class:`TunDevice` is the shell's thin wrapper around ``/dev/net/tun``
@@ -31,7 +36,7 @@ from mipcheck.proto.ip import parse_ipv4
 
 from . import dataplane as dp
 from .detection_events import DataDecision
-from .node import PLAINTEXT, VIA_VPN, ReferenceMobileNode
+from .node import PLAINTEXT, VIA_VPN, X_MIP, X_MIP_MODES, ReferenceMobileNode
 
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
@@ -58,6 +63,10 @@ class TunMobileNode(ReferenceMobileNode):
         """
         self._catch_up(now)
         ip = parse_ipv4(packet)
+        if self.host_vpn and ip is not None and ip.src == self.profile.x_ha.home_address:
+            self._x_home_address_out(packet[: ip.header_length + len(ip.payload)], now)
+            self._react(now)
+            return None
         interface = self._interface_for_data(now)
         if ip is None or ip.src != self.profile.home_address or interface is None:
             where = interface or next(iter(self.profile.interfaces))
@@ -76,6 +85,29 @@ class TunMobileNode(ReferenceMobileNode):
         self._transmit(interface, packet, decision, now)
         self._react(now)
         return decision
+
+    def _x_home_address_out(self, packet: bytes, now: float) -> None:
+        """2.3: the host VPN's packets from the x-HoA go in x-MIP Tunnel Data from the care-of address."""
+        for name, det in self.core.interfaces.items():
+            if det.mode in X_MIP_MODES and det.care_of_address is not None and det.foreign_agent is None:
+                self._out.append((dp.tunnel(packet), (det.care_of_address, self.port), self.profile.x_ha.place))
+                self._record(name, now, "x-hoa-out", X_MIP)
+                return
+        where = next(iter(self.profile.interfaces))
+        self._record(where, now, "dropped", X_MIP, detail="from the x-HoA while no x-HA binding carries it")
+
+    def _x_home_address_in(self, interface: str, packet: bytes, now: float) -> None:
+        ip = parse_ipv4(packet)
+        if ip is None or ip.dst != self.profile.x_ha.home_address:
+            self._record(interface, now, "dropped", X_MIP, detail="x-MIP Tunnel Data not for the x-HoA")
+            return
+        self._push(packet)
+        self._record(interface, now, "x-hoa-in", X_MIP)
+
+    def _push(self, packet: bytes) -> None:
+        if len(self._to_stack) >= MAX_FOR_STACK:
+            del self._to_stack[0]
+        self._to_stack.append(packet)
 
     def packets_for_stack(self) -> list[bytes]:
         """User data the gate let through since the last call, for the shell to write to the TUN device."""
@@ -113,9 +145,7 @@ class TunMobileNode(ReferenceMobileNode):
             kind = "queued" if decision is DataDecision.QUEUED else "dropped"
             self._record(interface, now, kind, detail="received while the data gate is shut")
             return
-        if len(self._to_stack) >= MAX_FOR_STACK:
-            del self._to_stack[0]
-        self._to_stack.append(packet)
+        self._push(packet)
         self._record(interface, now, "to-stack", decision.value)
 
 
