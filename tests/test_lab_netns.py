@@ -107,8 +107,11 @@ def test_up_status_lists_every_node_alive(lab):
     assert by_name["i-ha"]["addresses"] == [f"{IHA_ADDRESS}/24"]
     assert Path(doc["site_profile"]).is_file() and doc["firewall"]["loaded"]
     assert doc["site_profile"].endswith(control.SITE_PROFILE) and Path(doc["analyze_profile"]).is_file()
-    vantages = {v["name"]: v for v in doc["vantages"]}  # the site audit's own hosts
-    assert set(vantages) == {"audit-out", "audit-vpn"} and all(v["namespace_exists"] for v in vantages.values())
+    vantages = {v["name"]: v for v in doc["vantages"]}  # the audits' own hosts
+    assert set(vantages) == {"audit-out", "audit-vpn", "audit-in"}
+    assert all(v["namespace_exists"] for v in vantages.values())
+    assert vantages["audit-in"]["addresses"] == ["10.1.0.20/24", "172.16.1.20/32", "172.16.1.21/32"]
+    assert Path(doc["ha_profiles"]["inside"]["profile"]).is_file()
     assert doc["breaks"] == []
     if VPN_MISSING is None:
         assert doc["vpn"]["running"], doc["vpn"]["status"]
@@ -116,6 +119,7 @@ def test_up_status_lists_every_node_alive(lab):
         assert doc["vpn"]["audit_host_not_started"] is None
         assert len(vantages["audit-vpn"]["pids"]) == 1 and all(vantages["audit-vpn"]["alive"].values())
         assert ipaddress.IPv4Address(control.vpn_tunnel_address(lab, "audit-vpn")) in VPN_POOL
+        assert doc["ha_profiles"]["vpn"]["trusted_sources"] == [control.vpn_tunnel_address(lab, "audit-vpn")]
     else:
         assert doc["vpn"]["status"].startswith("vpn: not running (")
     assert lab.up_seconds < 10

@@ -11,6 +11,7 @@ down by its fixture whatever happens, and checked to leave nothing behind.
 from __future__ import annotations
 
 import json
+import socket
 import struct
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
-from lab_support import WHY_NOT, lab_name, leftovers, make_lab
+from lab_support import WHY_NOT, lab_name, lab_up, leftovers, make_lab
 
 from mipcheck.cli import cli
 from mipcheck.errors import MipcheckError
@@ -28,7 +29,8 @@ from mipcheck.ha import HAConfig, MobileNodeConfig
 from mipcheck.ha.core import HomeAgent
 from mipcheck.ha.tun import Tunnelled, from_stack, to_stack
 from mipcheck.ha.tunnel import TunnelError, echo_request
-from mipcheck.lab import control, netns
+from mipcheck.lab import control, netns, vpn
+from mipcheck.lab import overhead as lab_overhead
 from mipcheck.lab import run as lab_run
 from mipcheck.mn.detection_events import DataDecision
 from mipcheck.mn.profile import load_mobile_node_profile, parse_mobile_node_profile
@@ -42,6 +44,7 @@ COA = "10.1.0.50"
 MN_PLACE = (COA, 49434)
 CN = "10.1.0.10"
 KEY = "00112233445566778899aabbccddeeff"
+VPN_MISSING = vpn.missing() if WHY_NOT is None else WHY_NOT
 
 
 # ------------------------------------------------------------------ sans-IO: no root needed
@@ -167,12 +170,12 @@ def test_overhead_is_outer_minus_inner_of_tunnel_data() -> None:
         (0.1, _tunnel_frame(84, False), False),
         (0.2, b"\x45" + bytes(30), True),
     ]
-    found = lab_run.tunnel_overheads(packets)
+    found = lab_overhead.tunnel_overheads(packets)
     assert [(o["outer"], o["inner"], o["overhead"], o["direction"]) for o in found] == [
         (116, 84, 32, "mn->i-ha"),
         (116, 84, 32, "i-ha->mn"),
     ]
-    assert lab_run.RFC5265_OVERHEAD["c"] + lab_run.MIP_NATT_OVERHEAD == 32
+    assert lab_overhead.RFC5265_OVERHEAD["c"] + lab_overhead.MIP_NATT_OVERHEAD == 32
 
 
 def test_lab_profile_for_the_reference_mn_is_valid(tmp_path: Path) -> None:
@@ -186,12 +189,57 @@ def test_lab_profile_for_the_reference_mn_is_valid(tmp_path: Path) -> None:
     assert profile.networks["inside"] == lab_run.MODE_C_COA and profile.correspondent == CN
 
 
-@pytest.mark.parametrize("mode", ["f", "cvc", "fvc"])
+@pytest.mark.parametrize("mode", ["f", "fvc", "c,fvc", "x"])
 def test_modes_not_built_yet_say_what_is_missing(mode: str) -> None:
     result = CliRunner().invoke(cli, ["lab", "run", "--mode", mode, "--name", "nolab"])
-    exc = result.exception  # a MipcheckError: `mipcheck` prints it as one line and exits 2
-    assert isinstance(exc, MipcheckError) and exc.exit_code == 2
-    assert "not built yet" in str(exc) and lab_run.MISSING[mode] in str(exc)
+    assert result.exit_code == 2  # a usage error, before any lab is looked at
+    last = mode.split(",")[-1]
+    if last in lab_run.MISSING:
+        assert "not built yet" in result.output and lab_run.MISSING[last].split(" (")[0] in result.output
+    else:
+        assert "'x' is not one of c, f, cvc, fvc" in result.output
+
+
+def test_run_modes_refuses_what_is_not_built(tmp_path: Path) -> None:
+    with pytest.raises(MipcheckError, match="not built yet"):
+        lab_run.run_modes(SimpleNamespace(), ("c", "f"))  # type: ignore[arg-type]
+    with pytest.raises(MipcheckError, match="no mode"):
+        lab_run.run_modes(SimpleNamespace(), ())  # type: ignore[arg-type]
+
+
+def _ipv4(src: str, dst: str, proto: int, payload: bytes) -> bytes:
+    addresses = socket.inet_aton(src) + socket.inet_aton(dst)
+    return struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(payload), 0, 0, 64, proto, 0) + addresses + payload
+
+
+def _udp(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
+    return _ipv4(src, dst, 17, struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload)
+
+
+def test_cvc_overhead_is_measured_layer_by_layer() -> None:
+    """i-MIP on ipsec0, ESP on tun0 (paired by ESP sequence number), x-MIP on eth0 (the one carrying exactly it)."""
+    user = _ipv4(HOA, CN, 1, b"\x08\x00" + bytes(62))  # an 84-octet echo request
+    ack = _ipv4(HOA, CN, 6, bytes(32))  # a 52-octet TCP segment, sent into the VPN just before it
+    imip = _udp("10.8.0.2", IHA[0], 49434, 434, b"\x04\x04\x00\x00" + user)  # 116
+    imip_ack = _udp("10.8.0.2", IHA[0], 49434, 434, b"\x04\x04\x00\x00" + ack)  # 84
+
+    def esp(seq: int, size: int) -> bytes:
+        return _udp("192.0.2.100", "192.0.2.2", 4500, 4500, b"\x00\x00\x10\x01" + struct.pack("!I", seq) + bytes(size))
+
+    ike = _udp("192.0.2.100", "192.0.2.2", 4500, 4500, bytes(4) + bytes(60))  # non-ESP marker: never paired
+    sealed_ack, sealed = esp(7, 124), esp(8, 156)  # 160, 192 octets
+    xmip = _udp("198.51.100.10", XHA[0], 49434, 434, b"\x04\x04\x00\x00" + sealed)  # 224
+    xmip_ack = _udp("198.51.100.10", XHA[0], 49434, 434, b"\x04\x04\x00\x00" + sealed_ack)
+    # the captures' clocks put the echo's ESP packet first: pairing by time would swap them
+    found = lab_overhead.cvc_overhead(
+        [(1.002, xmip, True), (1.003, xmip_ack, True)],
+        [(1.0005, ike, True), (1.0010, sealed, True), (1.0011, sealed_ack, True)],
+        [(1.0, imip_ack, True), (1.0001, imip, True), (1.0002, imip, False)],  # incoming: not sealed by us
+    )
+    assert found["per_packet"] == [{"user_packet": 84, "i_mip": 32, "esp": 76, "x_mip": 32, "total": 140}]
+    assert found["measured"] == [140]
+    assert lab_overhead.cvc_overhead([], [(1.001, sealed, True)], [(1.0, imip, True)])["measured"] == []  # no x-MIP
+    assert lab_overhead.RFC5265_OVERHEAD["cvc"] + lab_overhead.NAT_TRAVERSAL_OVERHEAD["cvc"] == 129  # 5.2: "129 octets"
 
 
 # ------------------------------------------------------------------ mode c for real: root and namespaces
@@ -206,6 +254,15 @@ def lab(tmp_path_factory):
     if WHY_NOT is not None:
         pytest.skip(f"mipcheck lab needs root and network namespaces: {WHY_NOT}")
     yield from make_lab(tmp_path_factory, "r", with_vpn=False)
+
+
+@pytest.fixture(scope="module")
+def vpn_lab(tmp_path_factory):
+    if WHY_NOT is not None:
+        pytest.skip(f"mipcheck lab needs root and network namespaces: {WHY_NOT}")
+    if VPN_MISSING is not None:
+        pytest.skip(f"mode cvc needs strongSwan: {VPN_MISSING}")
+    yield from make_lab(tmp_path_factory, "v")
 
 
 @pytest.mark.root
@@ -264,3 +321,93 @@ def test_cli_up_runs_and_takes_the_lab_down(tmp_path: Path) -> None:
     finally:
         control.down(name, state_dir=state)
     assert leftovers(name, state) == []
+
+
+# ------------------------------------------------------------------ mode cvc and moves: strongSwan too
+
+
+@pytest.mark.root
+@needs_netns
+def test_mode_cvc_end_to_end(vpn_lab, tmp_path: Path) -> None:
+    """x-MIP to the x-HA, IKEv2 from the x-HoA through it, i-MIP from the VPN-TIA through the VPN (2.3)."""
+    report = lab_run.run_mode(vpn_lab, "cvc", pings=3, out_dir=tmp_path / "cvc")
+    assert report["problems"] == []
+    det, reg, data = report["detection"], report["registration"], report["data"]
+    assert det["result"] == "outside" and det["data_gate"] == "via-vpn"
+    tia = det["vpn_tia"]
+    assert tia is not None and tia.startswith("10.8.0.")  # from the gateway's pool, not the profile's static one
+    assert reg["x_ha_accepted"] >= 1 and reg["x_ha_care_of_address"] == "198.51.100.10"
+    assert reg["i_ha_care_of_address"] == tia and reg["i_ha_tnc"]  # the VPN-TIA is trusted (4.3)
+    assert data["answered"] == 3 and data["cn_saw_requests_from_home_address"] == 3
+    assert data["mn_counters"].get("x-hoa-out/x-mip", 0) >= 3  # ESP (and IKE) from the x-HoA went in x-MIP
+    layers = report["overhead"]["per_packet"]
+    assert layers and all(p["i_mip"] == 32 and p["x_mip"] == 32 for p in layers)
+    # ESP in UDP with AES-128-CBC and a 16-octet ICV: 20 + 8 + 8 (SPI, sequence) + 16 (IV) + pad + 2 + 16
+    for p in layers:
+        inner = p["user_packet"] + p["i_mip"]
+        assert p["esp"] == 20 + 8 + 8 + 16 + (-(inner + 2) % 16) + 2 + 16
+    assert report["ok"] is True
+    # the pcap of the MN's link shows x-MIP Tunnel Data; the one inside the VPN the i-MIP registration
+    for pcap, want in (("mn-eth0", "Tunnel Data"), ("mn-ipsec0", "TNC")):
+        seen = subprocess.run(
+            [sys.executable, "-m", "mipcheck", "dissect", report["pcaps"][pcap]["file"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert seen.returncode == 0 and want in seen.stdout, (pcap, seen.stdout[-500:], seen.stderr)
+    # undone: no charon left in the MN's namespace, no rules, the lab still healthy
+    mn_ns = vpn_lab.topology.namespace("mn")
+    assert not [p for p in vpn_lab.processes if p.node == "mn"]
+    assert "lookup 100" not in netns.ip("rule", ns=mn_ns)
+    assert control.status(control.load(vpn_lab.name, state_dir=vpn_lab.state_dir))["healthy"]
+
+
+@pytest.mark.root
+@needs_netns
+def test_moves_inside_outside_inside_keep_the_session(vpn_lab, tmp_path: Path) -> None:
+    report = lab_run.run_modes(vpn_lab, ("c", "cvc", "c"), pings=1, out_dir=tmp_path / "moves")
+    assert [s["detection"]["result"] for s in report["steps"]] == ["inside", "outside", "inside"]
+    assert [s["registration"]["i_ha_care_of_address"] for s in report["steps"]] == [
+        lab_run.MODE_C_COA,
+        report["steps"][1]["detection"]["vpn_tia"],
+        lab_run.MODE_C_COA,
+    ]
+    session = report["session"]
+    assert session["ok"] and session["same_connection"]
+    assert session["cn_peer"].startswith(f"{HOA}:")  # the CN saw the home address in every mode
+    assert [s["overhead"]["measured"][:1] for s in report["steps"]][0::2] == [[32], [32]]
+    assert report["ok"] is True
+
+
+@pytest.mark.root
+@needs_netns
+def test_mode_cvc_fails_when_the_vpn_cannot_come_up(tmp_path_factory, tmp_path: Path) -> None:
+    """A run that cannot fail proves nothing: with IKE's NAT-T port moved off 4500 the MN's VPN never comes up."""
+    if VPN_MISSING is not None:
+        pytest.skip(f"mode cvc needs strongSwan: {VPN_MISSING}")
+    with lab_up(tmp_path_factory, "n", breaks=("vpn-no-natt",)) as broken:
+        report = lab_run.run_mode(broken, "cvc", pings=1, out_dir=tmp_path / "broken", timeout=8.0)
+    assert report["ok"] is False
+    assert report["detection"]["result"] == "vpn-setup" and report["detection"]["vpn_tia"] is None
+    assert report["registration"]["x_ha_accepted"] >= 1 and report["data"]["answered"] == 0
+
+
+@pytest.mark.root
+@needs_netns
+def test_mode_cvc_behind_the_nat(vpn_lab, tmp_path: Path) -> None:
+    """`--nat`: x-MIP from 192.168.100.10 reaches the x-HA from the NAT's address; RFC 3519 carries it through."""
+    report = lab_run.run_modes(vpn_lab, ("cvc",), pings=1, out_dir=tmp_path / "nat", nat=True)
+    reg = report["registration"]
+    assert report["nat"] is True and reg["x_ha_care_of_address"] == "192.168.100.10"
+    assert reg["x_ha_source"].split(":")[0] == "198.51.100.3"  # the NAT's outside address, not the care-of address
+    assert report["detection"]["result"] == "outside" and report["data"]["answered"] == 1
+    assert report["ok"] is True
+    # undone: the MN is back on its own network
+    mn_ns = vpn_lab.topology.namespace("mn")
+    assert "198.51.100.10/24" in netns.ip("-o", "-4", "address", "show", "dev", "eth0", ns=mn_ns)
+
+
+def test_nat_needs_an_outside_mode() -> None:
+    result = CliRunner().invoke(cli, ["lab", "run", "--mode", "c", "--nat", "--name", "nolab"])
+    assert result.exit_code == 2 and "mode c is inside" in result.output

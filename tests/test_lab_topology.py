@@ -31,8 +31,8 @@ def test_every_role_of_figure_1_is_a_node_in_its_own_namespace():
     assert sorted(n.role for n in topo.nodes) == sorted(ROLES)
     assert all(topo.namespace(n.name) == f"mipcheck-x1-{n.name}" for n in topo.nodes)
     assert topo.switch_namespace == "mipcheck-x1-switch"
-    # plus the site audit's own hosts, which are no node of Figure 1
-    assert [v.name for v in topo.vantages] == ["audit-out", "audit-vpn"]
+    # plus the audits' own hosts, which are no node of Figure 1
+    assert [v.name for v in topo.vantages] == ["audit-out", "audit-vpn", "audit-in"]
     assert {v.role for v in topo.vantages} == {AUDIT_ROLE} and AUDIT_ROLE not in ROLES
     assert len(set(topo.namespaces)) == len(ROLES) + 1 + len(topo.vantages)
     assert topo.node("audit-vpn").interfaces[0].network == "nat-inside"  # the VPN host's IPsec crosses the NAT
@@ -146,7 +146,14 @@ def test_every_break_names_a_case_and_is_listed_by_the_cli():
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert [r["name"] for r in rows] == [b.name for b in TABLE]
-    assert all(r["case"].startswith("SITE-") and r["summary"] and r["rule"].startswith("RFC 5265") for r in rows)
+    assert all(
+        r["case"].startswith(("SITE-", "HA-")) and r["summary"] and r["rule"].startswith("RFC 5265") for r in rows
+    )
+    assert all(r["suite"] == ("site" if r["case"].startswith("SITE-") else "ha") for r in rows)
+    # a break built for an HA-suite case names where audit-ha sees it fail
+    for r in rows:
+        if r["suite"] == "ha":
+            assert any(h["case"] == r["case"] and h["verdict"] == "fail" for h in r["ha"]), r
     text = CliRunner().invoke(cli, ["lab", "breaks"])
     assert text.exit_code == 0 and all(b.name in text.output for b in TABLE)
 

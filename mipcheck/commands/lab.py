@@ -1,4 +1,4 @@
-"""``mipcheck lab``: RFC 5265 Figure 1 in network namespaces (up, down, status, shell, breaks). Needs root."""
+"""``mipcheck lab``: RFC 5265 Figure 1 in network namespaces (up, down, status, shell, breaks, audit-ha). Needs root."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def lab() -> None:
     "breaks",
     multiple=True,
     metavar="NAME",
-    help="Misconfigure the lab the way one site-audit case checks (repeatable; `mipcheck lab breaks` lists them).",
+    help="Misconfigure the lab the way one audit case checks (repeatable; `mipcheck lab breaks` lists them).",
 )
 def up_cmd(name: str, state_dir: Path | None, nat: bool, no_vpn: bool, breaks: tuple[str, ...]) -> None:
     """Build the lab and start its home agents and VPN gateway (seconds)."""
@@ -69,12 +69,23 @@ def up_cmd(name: str, state_dir: Path | None, nat: bool, no_vpn: bool, breaks: t
     for b in doc["breaks"]:
         click.echo(f"BROKEN on purpose: {b['name']} ({b['case']}): {b['summary']}")
     click.echo(f"site profile: {doc['site_profile']}  (mipcheck run --suite site --profile {doc['site_profile']})")
+    _print_ha_profiles(doc, name)
+
+
+def _print_ha_profiles(doc: dict[str, Any], name: str) -> None:
+    for vantage, record in (doc.get("ha_profiles") or {}).items():
+        if record["profile"]:
+            click.echo(
+                f"ha profile {vantage}: {record['profile']}  (mipcheck lab audit-ha --name {name} --from {vantage})"
+            )
+        else:
+            click.echo(f"ha profile {vantage}: not written ({record['not_written']})")
 
 
 @lab.command("breaks")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
 def breaks_cmd(as_json: bool) -> None:
-    """The broken lab variants for `up --break`: the site-audit case each makes fail, and what it changes."""
+    """The broken lab variants for `up --break`: the case each makes fail (site audit or audit-ha), what it changes."""
     from mipcheck.lab.breaks import TABLE
 
     if as_json:
@@ -84,8 +95,12 @@ def breaks_cmd(as_json: bool) -> None:
                 "case": b.case,
                 "rule": b.rule,
                 "summary": b.summary,
+                "suite": b.suite,
                 "conformant": b.conformant,
                 "also": [{"case": e.case, "verdict": e.verdict, "why": e.why} for e in b.also],
+                "ha": [
+                    {"case": e.case, "verdict": e.verdict, "vantages": list(e.vantages), "why": e.why} for e in b.ha
+                ],
             }
             for b in TABLE
         ]
@@ -99,6 +114,10 @@ def breaks_cmd(as_json: bool) -> None:
         click.echo(f"{'':<{width}}  {'':<{cwidth}}  {b.summary}")
         for e in b.also:
             click.echo(f"{'':<{width}}  {'':<{cwidth}}  also {e.case} -> {e.verdict}: {e.why}")
+        for h in b.ha:
+            where = ", ".join(h.vantages)
+            why = f": {h.why}" if h.why else ""
+            click.echo(f"{'':<{width}}  {'':<{cwidth}}  audit-ha --from {where}: {h.case} -> {h.verdict}{why}")
 
 
 @lab.command("down")
@@ -138,6 +157,7 @@ def status_cmd(name: str, state_dir: Path | None, as_json: bool) -> None:
         for b in doc.get("breaks", []):
             click.echo(f"BROKEN on purpose: {b['name']} ({b['case']}): {b['summary']}")
         click.echo(f"site profile: {doc['site_profile']}")
+        _print_ha_profiles(doc, doc["name"])
         for problem in doc["problems"]:
             click.echo(f"problem: {problem}")
     sys.exit(EXIT_OK if doc["healthy"] else EXIT_FAIL)
@@ -158,13 +178,29 @@ def _print_nodes(doc: dict[str, Any], alive: bool = False) -> None:
         click.echo(f"  {n['name']:<{width}}  {ns:<{nsw}}  {' '.join(n['addresses'])}{pids}")
 
 
+def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    """``c`` or a sequence of moves ``c,cvc,c``."""
+    from mipcheck.lab import run as lab_run
+
+    modes = tuple(m.strip() for m in value.split(","))
+    for mode in modes:
+        if mode not in lab_run.MODES:
+            raise click.BadParameter(f"{mode!r} is not one of {', '.join(lab_run.MODES)}", ctx, param)
+        if mode not in lab_run.IMPLEMENTED:
+            raise click.BadParameter(f"{mode}: not built yet ({lab_run.MISSING[mode]}; docs/lab.md)", ctx, param)
+    return modes
+
+
 @lab.command("run")
 @_lab_options
 @click.option(
     "--mode",
-    type=click.Choice(["c", "f", "cvc", "fvc"]),
+    "modes",
     required=True,
-    help="RFC 5265 access mode (only c is built so far; docs/lab.md says what the others need).",
+    callback=_modes,
+    metavar="MODE[,MODE...]",
+    help="RFC 5265 access mode: c or cvc (f and fvc: not built yet, docs/lab.md); several, comma-separated "
+    "(c,cvc,c), move the MN from one to the next in one session and check that a TCP connection survives.",
 )
 @click.option("--up", "bring_up", is_flag=True, help="Bring a lab up for the run and take it down afterwards.")
 @click.option("--pings", type=click.IntRange(1, 100), default=3, show_default=True, help="Echo requests to the CN.")
@@ -174,30 +210,41 @@ def _print_nodes(doc: dict[str, Any], alive: bool = False) -> None:
     default=None,
     help="Where the pcaps and report.json go (default STATE_DIR/runs/mode-M-TIME).",
 )
+@click.option("--nat", is_flag=True, help="Outside, the MN is behind the lab's NAT (192.168.100.10), not on the "
+              "external network: RFC 3519 NAT traversal for x-MIP.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (the report).")
 def run_cmd(
-    name: str, state_dir: Path | None, mode: str, bring_up: bool, pings: int, out: Path | None, as_json: bool
+    name: str,
+    state_dir: Path | None,
+    modes: tuple[str, ...],
+    bring_up: bool,
+    pings: int,
+    out: Path | None,
+    nat: bool,
+    as_json: bool,
 ) -> None:
-    """Move the reference MN, wait for detection, ping the CN through the tunnel, capture, measure overhead.
+    """Move the reference MN, wait for detection, ping the CN through the tunnels, capture, measure overhead.
 
-    Exit 0 when the MN detected inside, was registered (with TNC) and every ping came back; 1 otherwise.
+    Exit 0 when every move ended in the right detection (c: inside, cvc: outside), the registrations the mode
+    needs were accepted (the i-HA's with TNC; cvc: the x-HA's, and the i-HA's with the VPN-TIA as care-of
+    address), every ping came back and, for a sequence, the TCP session survived every move; 1 otherwise.
     """
-    from mipcheck.errors import MipcheckError
     from mipcheck.lab import control
     from mipcheck.lab import run as lab_run
 
-    if mode not in lab_run.IMPLEMENTED:
-        raise MipcheckError(f"lab run --mode {mode}: not built yet ({lab_run.MISSING[mode]}; docs/lab.md)")
+    if nat and all(lab_run.EXPECTED[m] == "inside" for m in modes):
+        raise click.UsageError("--nat: the NAT is in front of the MN outside; mode c is inside (use cvc)")
     if bring_up:
         built = control.up(name, state_dir=state_dir)
         try:
-            report = lab_run.run_mode(built, mode, pings=pings, out_dir=out)
+            report = lab_run.run_modes(built, modes, pings=pings, out_dir=out, nat=nat)
         finally:
             control.down(name, state_dir=state_dir)
         if out is None:
             report["note"] = "the lab was taken down with its state directory: give --out to keep the pcaps"
     else:
-        report = lab_run.run_mode(control.load(name, state_dir=state_dir), mode, pings=pings, out_dir=out)
+        lab = control.load(name, state_dir=state_dir)
+        report = lab_run.run_modes(lab, modes, pings=pings, out_dir=out, nat=nat)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -205,26 +252,64 @@ def run_cmd(
     sys.exit(EXIT_OK if report["ok"] else EXIT_FAIL)
 
 
-def _print_run(r: dict[str, Any]) -> None:
+def _print_step(r: dict[str, Any], indent: str) -> None:
     reg, det, data, oh = r["registration"], r["detection"], r["data"], r["overhead"]
-    click.echo(f"lab {r['lab']!r}, access mode {r['mode']}: {'OK' if r['ok'] else 'FAILED'} in {r['seconds']:.2f} s")
     click.echo(
-        f"  registration: i-HA accepted {reg['i_ha_accepted']} (TNC {'yes' if reg['i_ha_tnc'] else 'no'}, "
+        f"{indent}registration: i-HA accepted {reg['i_ha_accepted']} (TNC {'yes' if reg['i_ha_tnc'] else 'no'}, "
         f"care-of address {reg['i_ha_care_of_address']}, UDP tunnel {'yes' if reg['i_ha_udp_tunnel'] else 'no'}); "
         f"x-HA accepted {reg['x_ha_accepted']}"
+        + (f" (care-of address {reg['x_ha_care_of_address']}" if reg.get("x_ha_care_of_address") else "")
+        + (f", from {reg['x_ha_source']})" if reg.get("x_ha_care_of_address") else "")
     )
-    click.echo(f"  detection: {det['result']} after {det['seconds']:.3f} s (data gate {det['data_gate']})")
+    vpn = f", VPN-TIA {det['vpn_tia']}" if det.get("vpn_tia") else ""
+    click.echo(
+        f"{indent}detection: {det['result']} (expected {det['expected']}) after {det['seconds']:.3f} s "
+        f"(data gate {det['data_gate']}{vpn})"
+    )
     rtts = ", ".join("lost" if x is None else f"{x:.2f}" for x in data["rtt_ms"])
     click.echo(
-        f"  data: {data['answered']}/{data['pings']} pings answered (RTT ms: {rtts}); the CN saw "
+        f"{indent}data: {data['answered']}/{data['pings']} pings answered (RTT ms: {rtts}); the CN saw "
         f"{data['cn_saw_requests_from_home_address']} requests from the home address"
     )
+    if r.get("session"):
+        ses = r["session"]
+        said = f"ok, the CN's peer {ses['cn_peer']}" if ses.get("ok") else f"FAILED ({ses.get('error')})"
+        click.echo(f"{indent}session: {said}")
     measured = ", ".join(str(x) for x in oh["measured"]) or "none"
-    click.echo(
-        f"  overhead on {oh['segment']}: {measured} octets measured over {oh['tunnel_data_packets']} Tunnel Data "
-        f"packets; RFC 5265 5.2: {oh['rfc5265_5_2']} (IP-in-IP), {oh['rfc5265_5_2_with_mip_nat_traversal']} with "
-        "MIP NAT traversal (UDP tunnelling, what the reference agents use)"
-    )
+    if r["mode"] == "cvc":
+        layers = oh.get("per_packet") or []
+        split = (
+            f" (i-MIP {layers[0]['i_mip']} + ESP {layers[0]['esp']} + x-MIP {layers[0]['x_mip']} for a "
+            f"{layers[0]['user_packet']}-octet packet)"
+            if layers
+            else ""
+        )
+        click.echo(
+            f"{indent}overhead on the MN's link: {measured} octets{split}; RFC 5265 5.2: {oh['rfc5265_5_2']}, "
+            f"{oh['rfc5265_5_2_with_nat_traversal']} with NAT traversal (its ESP assumptions differ: docs/lab.md)"
+        )
+    else:
+        click.echo(
+            f"{indent}overhead on {oh['segment']}: {measured} octets measured over {oh['tunnel_data_packets']} "
+            f"Tunnel Data packets; RFC 5265 5.2: {oh['rfc5265_5_2']} (IP-in-IP), "
+            f"{oh['rfc5265_5_2_with_mip_nat_traversal']} with MIP NAT traversal (UDP tunnelling, what the "
+            "reference agents use)"
+        )
+
+
+def _print_run(r: dict[str, Any]) -> None:
+    click.echo(f"lab {r['lab']!r}, access mode {r['mode']}: {'OK' if r['ok'] else 'FAILED'} in {r['seconds']:.2f} s")
+    if "steps" in r:
+        for number, step in enumerate(r["steps"], 1):
+            click.echo(f"  move {number}: mode {step['mode']}: {'ok' if step['ok'] else 'FAILED'}")
+            _print_step(step, "    ")
+        ses = r["session"]
+        click.echo(
+            f"  session: {'kept' if ses['ok'] else 'NOT kept'} across {len(r['steps'])} moves "
+            f"(the CN's peer: {ses['cn_peer']})"
+        )
+    else:
+        _print_step(r, "  ")
     for seg, p in r["pcaps"].items():
         click.echo(f"  pcap {seg}: {p['file']} ({p['packets']} packets)")
     for problem in r["problems"]:
@@ -254,3 +339,73 @@ def shell_cmd(name: str, state_dir: Path | None, node: str, command: tuple[str, 
     argv = list(command) or [os.environ.get("SHELL") or "bash"]
     sys.stdout.flush()
     os.execvp("ip", netns.in_ns(ns, argv))
+
+
+@lab.command("audit-ha")
+@_lab_options
+@click.option(
+    "--from",
+    "vantages",
+    multiple=True,
+    type=click.Choice(["inside", "vpn"]),
+    help="Where the tester plays the mobile node: inside (audit-in, on the internal LAN) or vpn (audit-vpn, "
+    "from its VPN-TIA). Repeatable; default both.",
+)
+@click.option(
+    "--case",
+    "case_patterns",
+    multiple=True,
+    metavar="ID|GLOB",
+    help="Run these HA-suite cases instead of the trust cases (repeatable, comma-separated, globs; '*': all).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Evidence and reports go to OUT/inside and OUT/vpn [default: out/lab-ha].",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+def audit_ha_cmd(
+    name: str,
+    state_dir: Path | None,
+    vantages: tuple[str, ...],
+    case_patterns: tuple[str, ...],
+    out: Path | None,
+    quiet: bool,
+) -> None:
+    """The HA suite's trust cases against the lab's i-HA, run inside the vantage point's namespace.
+
+    Each run is `mipcheck run --suite ha --profile <the lab's ha-suite-VANTAGE.toml>` in that namespace, with its
+    verdict table and reports. Exit 0 when no case failed, 1 when one did, 2 for tester errors (the worst of the runs).
+    """
+    from mipcheck.lab import control, ha_audit
+
+    lab_ = control.load(name, state_dir=state_dir)
+    base = out or Path(ha_audit.DEFAULT_OUT)
+    patterns = tuple(p for raw in case_patterns for p in raw.split(",") if p.strip())
+    ready: list[tuple[str, dict[str, Any]]] = []
+    for vantage in dict.fromkeys(vantages or ha_audit.VANTAGES):
+        record = (lab_.ha_profiles or {}).get(vantage)
+        if not vantages and record and record["profile"] is None:
+            # both by default: a lab without the VPN host still audits from inside, and says why not from the VPN
+            click.echo(f"audit-ha: not from {vantage}: {record['not_written']}", err=True)
+            continue
+        ready.append((vantage, ha_audit.check_ready(lab_, vantage)))  # every vantage point usable before any run
+    codes = []
+    for vantage, record in ready:
+        cases = patterns or tuple(record["cases"])
+        untrusted = ", ".join(record["untrusted_sources"]) or "none"
+        click.echo(
+            f"lab {name!r}: HA suite against the i-HA {ha_audit.IHA_ADDRESS} from {vantage} ({record['host']}, "
+            f"{record['namespace']}): trusted source {', '.join(record['trusted_sources'])}, untrusted {untrusted}",
+            err=True,
+        )
+        if vantage == ha_audit.INSIDE:
+            click.echo(f"  control: the i-HA's namespace reaches {untrusted} (a reply it sent would arrive)", err=True)
+        left = record["left_out"]
+        if left and not patterns:
+            why = next(iter(left.values()))
+            click.echo(f"  not run from {vantage}: {', '.join(left)} ({why})", err=True)
+        sys.stdout.flush()
+        codes.append(ha_audit.run(lab_, vantage, cases, base / vantage, quiet=quiet))
+    sys.exit(max(codes, default=2))

@@ -1,17 +1,21 @@
-"""Broken lab variants (``mipcheck lab up --break NAME``): one per site-audit case, each breaking what it checks.
+"""Broken lab variants (``mipcheck lab up --break NAME``): each breaks what one audit case checks.
 
-The site audit (``mipcheck run --suite site``) judges a deployment only from
-what its probes see, so the proof that a case can fail at all is a lab that
-really is misconfigured in the way the case looks for. Each :class:`Break`
-names the case it must make fail (or warn, for a SHOULD case), the RFC 5265
-rule it breaks and what the lab does differently; ``also`` lists, with the
-reason, every other case whose verdict honestly changes too (the tests hold
-the suite to exactly that). A ``conformant`` variant is one the RFC permits:
-its case must still pass, with another observation (a MAY).
+The site audit (``mipcheck run --suite site``) and the HA suite run against
+the lab's i-HA (``mipcheck lab audit-ha``) judge only from what their probes
+see, so the proof that a case can fail at all is a lab that really is
+misconfigured in the way the case looks for. Each :class:`Break` names the
+case it is built to make fail (or warn, for a SHOULD case): a site case
+(``SITE-...``) or an HA-suite case (``HA-...``), the RFC 5265 rule it breaks
+and what the lab does differently. ``also`` lists, with the reason, every
+other site case whose verdict honestly changes too; ``ha`` every HA-suite
+verdict of ``audit-ha`` (its default cases) that differs from the lab as
+built, and from which vantage point (the tests hold the suites to exactly
+that). A ``conformant`` variant is one the RFC permits: its case must still
+pass, with another observation (a MAY).
 
 Case ids are plain strings here: the lab sits below the suites
-(docs/design/contracts.md, "Import floors"); ``tests/test_suite_site_breaks.py``
-checks them against the suite's cases.
+(docs/design/contracts.md, "Import floors"); ``tests/test_suite_site.py`` and
+``tests/test_lab_ha_audit.py`` check them against the suites' cases.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ SAME_HA_ADDRESS = "same-ha-address"
 VPN_PLAINTEXT = "vpn-plaintext"
 XHA_INSIDE_DROP = "xha-inside-drop"
 IHA_OMIT_TNC = "iha-omit-tnc"
+IHA_TRUST_ALL = "iha-trust-all"
 
 
 @dataclass(frozen=True)
@@ -43,19 +48,37 @@ class SideEffect:
 
 
 @dataclass(frozen=True)
+class HAEffect:
+    """An HA-suite verdict of ``mipcheck lab audit-ha`` that a break changes, from which vantage points, and why."""
+
+    case: str
+    verdict: str
+    vantages: tuple[str, ...]  # "inside", "vpn"
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class Break:
     name: str
-    case: str  # the site case that must fail (MUST) or warn (SHOULD) under it; pass for a conformant variant
+    case: str  # the case (SITE-... or HA-...) that must fail (MUST) or warn (SHOULD); pass for a conformant variant
     rule: str  # the RFC 5265 requirement it breaks
     summary: str  # what the lab does differently
     also: tuple[SideEffect, ...] = ()
     conformant: bool = False  # permitted by the RFC (a MAY): the case passes with another observation
     vpn_host: bool = True  # whether the audit's VPN host can still connect under it
+    ha: tuple[HAEffect, ...] = ()  # every HA-suite verdict (audit-ha's default cases) that differs from the clean lab
+
+    @property
+    def suite(self) -> str:
+        """The suite of ``case``: "site" (``mipcheck run --suite site``) or "ha" (``mipcheck lab audit-ha``)."""
+        return "site" if self.case.startswith("SITE-") else "ha"
 
 
 _NO_VPN_HOST = (
     "the audit's VPN host cannot connect (its IKE_AUTH goes to UDP 4500), so the case has no vantage point on the VPN"
 )
+
+_NO_TNC = "no reply carries a TNC extension to judge (HA-TNC-INCLUDED's finding)"
 
 TABLE: tuple[Break, ...] = (
     Break(
@@ -132,6 +155,38 @@ TABLE: tuple[Break, ...] = (
         "SITE-IHA-TRUST",
         "RFC 5265 4.3: the i-HA MUST include the TNC extension in replies to trusted sources",
         "the i-HA runs with the reference home agent's fault omit-tnc: it accepts without the TNC extension",
+        ha=(
+            HAEffect("HA-TNC-INCLUDED", "fail", ("inside", "vpn"), "no reply to a trusted source carries TNC"),
+            HAEffect("HA-TNC-FORMAT", "inconclusive", ("inside", "vpn"), _NO_TNC),
+            HAEffect("HA-TNC-AUTHENTICATED", "inconclusive", ("inside", "vpn"), _NO_TNC),
+            HAEffect(
+                "HA-TNC-ON-DENIAL", "warn", ("inside", "vpn"), "the denial to a trusted source carries no TNC either"
+            ),
+        ),
+    ),
+    Break(
+        IHA_TRUST_ALL,
+        "HA-UNTRUSTED-DROP",
+        "RFC 5265 4.3: the i-HA's trusted subnets MUST hold only internal addresses, and it MUST drop requests "
+        "from any other source silently",
+        "the i-HA's trusted networks are 0.0.0.0/0 (i-ha.toml) instead of 10.0.0.0/8: it answers every source. "
+        "The firewall still keeps the outside away from it, so every site case passes: only the HA suite from "
+        "inside, whose untrusted sources are on the internal LAN, sees it",
+        ha=(
+            HAEffect("HA-UNTRUSTED-DROP", "fail", ("inside",), "the untrusted requests are answered"),
+            HAEffect(
+                "HA-SOURCE-NOT-COA",
+                "fail",
+                ("inside",),
+                "a request from an untrusted source is answered (trusted CoA or not)",
+            ),
+            HAEffect(
+                "HA-UNTRUSTED-LOG",
+                "inconclusive",
+                ("inside",),
+                "the untrusted request is answered, so nothing is dropped to log (HA-UNTRUSTED-DROP's finding)",
+            ),
+        ),
     ),
 )
 

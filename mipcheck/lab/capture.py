@@ -80,6 +80,10 @@ class SegmentCapture:
                 self._sock.close()
             self._sock = None
 
+    def window(self, start: float, end: float | None = None) -> list[tuple[float, bytes, bool]]:
+        """The packets captured from ``start`` on (and before ``end``): one step of a run."""
+        return [p for p in self.packets if p[0] >= start and (end is None or p[0] < end)]
+
     def write(self, path: Path) -> Path:
         with open(path, "wb") as handle:
             writer = PcapWriter(handle, LINKTYPE_IPV4)

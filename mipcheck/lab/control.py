@@ -13,7 +13,10 @@ misconfigured lab for the site audit's proofs.
 The profiles: ``site-audit.toml`` for ``mipcheck run --suite site`` (the
 lab's addresses, the mobile node's keys, and the vantage points: namespaces
 of the lab) is ``site_profile`` in ``lab.json``; ``site.toml`` is the same
-site for ``mipcheck analyze --profile`` (``analyze_profile``).
+site for ``mipcheck analyze --profile`` (``analyze_profile``);
+``ha-suite-inside.toml`` and ``ha-suite-vpn.toml`` test the i-HA with
+``mipcheck run --suite ha`` from ``audit-in`` and ``audit-vpn``
+(``ha_profiles``; :mod:`.ha_audit`, ``mipcheck lab audit-ha``).
 
 ``down`` works from names, not from ``lab.json``: it kills every process in
 a namespace with the lab's prefix or naming the state directory, deletes the
@@ -38,7 +41,7 @@ from typing import Any
 from mipcheck.errors import MipcheckError
 
 from . import breaks as br
-from . import firewall, netns, vpn
+from . import firewall, ha_audit, netns, vpn
 from .topology import (
     CN_ADDRESS,
     IHA_ADDRESS,
@@ -65,6 +68,7 @@ SITE_PROFILE = "site-audit.toml"  # the site suite's profile (lab.json "site_pro
 ANALYZE_PROFILE = "site.toml"  # the same site for `mipcheck analyze --profile`
 AUDIT_VPN_HOST = "audit-vpn"
 AUDIT_OUT_HOST = "audit-out"
+TRUST_ALL = "0.0.0.0/0"  # the i-HA's trusted networks under the break iha-trust-all
 NAT_T_PORT_BROKEN = 4501  # charon.port_nat_t under the break vpn-no-natt
 
 
@@ -120,6 +124,7 @@ class Lab:
     breaks: tuple[str, ...] = ()
     vpn_host_not_started: str | None = None  # why the audit's VPN host is not on the VPN (None: it is)
     analyze_profile: Path | None = None
+    ha_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # vantage -> ha_audit.write_profiles record
 
     @property
     def name(self) -> str:
@@ -175,6 +180,7 @@ class Lab:
             "firewall": {"namespace": t.namespace("firewall"), "table": f"{firewall.TABLE_FAMILY} {firewall.TABLE}"},
             "site_profile": str(self.site_profile) if self.site_profile else None,
             "analyze_profile": str(self.analyze_profile) if self.analyze_profile else None,
+            "ha_profiles": self.ha_profiles,
             "files": self.files,
         }
 
@@ -189,6 +195,7 @@ class Lab:
         lab.analyze_profile = Path(doc["analyze_profile"]) if doc.get("analyze_profile") else None
         lab.breaks = tuple(b["name"] for b in doc.get("breaks", []) if b.get("name") in br.BREAKS)
         lab.files = dict(doc.get("files", {}))
+        lab.ha_profiles = dict(doc.get("ha_profiles") or {})
         lab.started = doc.get("started", "")
         lab.up_seconds = float(doc.get("up_seconds", 0.0))
         return lab
@@ -204,7 +211,15 @@ def _write_secret(path: Path) -> str:
     return secret
 
 
-def _ha_config(role: str, address: str, home: str, spi: int, secret_file: str, trusted: list[str]) -> str:
+def _ha_config(
+    role: str,
+    address: str,
+    home: str,
+    spi: int,
+    secret_file: str,
+    trusted: list[str],
+    audit_homes: tuple[str, ...] = (),
+) -> str:
     lines = [
         f"# {role} of lab; written by `mipcheck lab up`",
         f'address = "{address}"',
@@ -223,6 +238,16 @@ def _ha_config(role: str, address: str, home: str, spi: int, secret_file: str, t
         f'nai = "{MN_NAI}"',
         "",
     ]
+    if audit_homes:
+        lines.append("# The HA audit's mobile nodes (mipcheck lab audit-ha): the same key, home addresses of their own")
+    for audit_home in audit_homes:
+        lines += [
+            "[[mobile_node]]",
+            f'home_address = "{audit_home}"',
+            f"spi = {spi}",
+            f'secret_file = "{secret_file}"',
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -326,8 +351,15 @@ def _write_files(lab: Lab, psk: str) -> None:
     _write_secret(d / "secrets" / "mn1-outer.key")
     (d / "secrets" / "vpn.psk").write_text(psk + "\n")
     os.chmod(d / "secrets" / "vpn.psk", 0o600)
+    trusted = [TRUST_ALL] if br.IHA_TRUST_ALL in lab.breaks else [str(INTERNAL_NETWORK)]
     iha = _ha_config(
-        "i-ha", IHA_ADDRESS, INNER_HOME_ADDRESS, INNER_SPI, "secrets/mn1-inner.key", [str(INTERNAL_NETWORK)]
+        "i-ha",
+        IHA_ADDRESS,
+        INNER_HOME_ADDRESS,
+        INNER_SPI,
+        "secrets/mn1-inner.key",
+        trusted,
+        tuple(ha_audit.all_home_addresses()),
     )
     xha = _ha_config("x-ha", XHA_ADDRESS, OUTER_HOME_ADDRESS, OUTER_SPI, "secrets/mn1-outer.key", [])
     (d / "i-ha.toml").write_text(iha)
@@ -383,6 +415,10 @@ def _build_network(topo: Topology) -> None:
             netns.sysctl(ns, {"net.ipv4.ip_forward": "1"})
         for leg in node.interfaces:
             netns.address(ns, leg.name, leg.address)
+        for dev, extra in node.extra_addresses:
+            # ARP keeps asking with the leg's own address, never an extra one off the link's subnet
+            netns.sysctl(ns, {f"net.ipv4.conf.{dev}.arp_announce": "2"})
+            netns.address(ns, dev, extra)
         for destination, gateway in node.routes:
             netns.route(ns, destination, gateway)
 
@@ -490,6 +526,7 @@ def up(
                 netns.kill_all([charon.pid], grace=1.0)
                 lab.processes = [p for p in lab.processes if p.name != "charon"]
         _connect_audit_vpn_host(lab)
+        write_ha_profiles(lab)
         lab.up_seconds = time.monotonic() - t0
         save(lab)
     except BaseException:
@@ -533,6 +570,15 @@ def _split_tunnel(lab: Lab, node: str) -> None:
     netns.ip("rule", "add", "to", str(INTERNAL_NETWORK), "lookup", "main", "priority", "101", ns=ns)
 
 
+def write_ha_profiles(lab: Lab) -> None:
+    """The HA suite's profiles of the i-HA (``mipcheck lab audit-ha``): from inside, and from the VPN when on it."""
+    tia = vpn_tunnel_address(lab, AUDIT_VPN_HOST) if lab.vpn_host_not_started is None else None
+    lab.ha_profiles = ha_audit.write_profiles(lab, tia)
+    for vantage, record in lab.ha_profiles.items():
+        if record["profile"]:
+            lab.files[f"ha profile {vantage}"] = record["profile"]
+
+
 def save(lab: Lab) -> None:
     path = lab.state_dir / STATE_FILE
     tmp = path.with_suffix(".tmp")
@@ -556,24 +602,31 @@ def load(name: str = "lab", *, state_dir: Path | None = None) -> Lab:
     return Lab.from_json(doc)
 
 
-def start_vpn_client(lab: Lab, node: str = "mn", identity: str = MN_NAI) -> Process:
+def start_vpn_client(
+    lab: Lab, node: str = "mn", identity: str = MN_NAI, *, local_address: str | None = None, connect: bool = True
+) -> Process:
     """Connect ``node`` to the VPN gateway with its own charon (IKEv2 PSK, virtual IP = a VPN-TIA).
 
-    Blocks until the child SA is up; the client's files are under ``<state>/vpn-<node>/``
-    and its process is recorded in ``lab.json`` (``down`` stops it with the rest).
+    Blocks until the child SA is up (``connect=False``: only until charon has its connection loaded;
+    ``vpn.initiate_command`` brings it up later); the client's files are under ``<state>/vpn-<node>/``
+    and its process is recorded in ``lab.json`` (``down`` stops it with the rest). ``local_address``:
+    IKE and ESP from there (mode cvc: the MN's x-HoA, RFC 5265 2.3).
     """
     reason = lab.vpn_not_started or vpn.missing()
     if reason:
         raise MipcheckError(f"vpn: not running ({reason})")
     directory = lab.state_dir / f"vpn-{node}"
     psk = (lab.state_dir / "secrets" / "vpn.psk").read_text().strip()
-    vpn.write_config(directory, vpn.client_conf(psk, identity))
+    vpn.write_config(directory, vpn.client_conf(psk, identity, local_address))
+    for stale in ("charon.vici", "charon.pid"):  # a socket left by an earlier client would look ready at once
+        (directory / stale).unlink(missing_ok=True)
     proc = vpn.start(lab.topology.namespace(node), directory)
     record = Process(node, "charon", proc.pid, list(proc.args), str(directory / "charon.log"))
     lab.processes.append(record)
     save(lab)
     vpn.wait_ready(proc, directory)
-    vpn.initiate(directory)
+    if connect:
+        vpn.initiate(directory)
     return record
 
 

@@ -1,35 +1,31 @@
-"""``mipcheck lab run --mode c``: access mode c of RFC 5265 end to end over the lab's real links.
+"""``mipcheck lab run --mode MODE[,MODE...]``: RFC 5265 access modes end to end over the lab's real links.
 
 Mode c: the mobile node is inside, on the internal network, with a co-located
-care-of address, registered with the i-HA only and reverse tunnelled to it
-(i-MIP; no FA, no VPN). What ``run`` does, in a lab that is up:
+care-of address, registered with the i-HA and reverse tunnelled to it (i-MIP).
+Mode cvc: outside with a co-located care-of address: x-MIP to the x-HA, the
+VPN (strongSwan in the MN's namespace, IKE from the x-HoA through x-MIP),
+i-MIP from the VPN-TIA through the VPN (2.3). What ``run`` does, in a lab
+that is up:
 
-1. the i-HA gets its data plane (:mod:`mipcheck.ha.tun`): a TUN device
-   ``tunha`` in its namespace, restarted as ``ha serve --tun tunha`` when it
-   runs without one, IP forwarding, a host route for the i-HoA into the TUN
-   and proxy ARP for it on the internal network (RFC 5944 4.6: the CN reaches
-   the home address on its home link through the home agent);
-2. the MN's namespace gets ``tun0`` with the i-HoA and a policy route (what
-   the home address sends goes into ``tun0``); the reference MN starts as
-   ``mn run --tun tun0`` with a profile for the lab (``mn-lab.toml``: the
-   lab's i-HA and x-HA, its keys, care-of addresses inside 10.1.0.50 and
-   outside its usual address);
-3. the MN's veth is moved in the switch from its bridge to the internal one,
-   readdressed, and the node told with ``mn ctl move eth0 inside``; ``run``
-   waits for detection (``mn ctl status``: mode inside);
-4. the MN pings the CN from its home address (a raw ICMP socket bound to the
-   i-HoA: through ``tun0``, the node's data gate, MIP Tunnel Data to the i-HA,
-   its TUN, the CN, and back), while each segment is captured
-   (:mod:`.capture`) and written as a pcap;
-5. everything of the run is undone (the MN is back on its own network, its
-   runner stopped, ``tun0`` and the route gone); the i-HA keeps its data
-   plane (harmless: nothing is routed to it but the i-HoA).
+1. the home agents get their data planes (:mod:`mipcheck.ha.tun`): a TUN
+   ``tunha`` in their namespace (restarted as ``ha serve --tun tunha`` when
+   running without one), forwarding, a host route for their home address into
+   the TUN and proxy ARP for it (RFC 5944 4.6);
+2. the MN's namespace gets ``tun0`` with the home addresses and policy rules
+   (:mod:`.mnhost`), cvc a VPN client; the reference MN starts as ``mn run
+   --tun tun0`` (cvc: ``--host-vpn ipsec0``) with ``mn-lab.toml``;
+3. for each mode in turn: the MN's veth moves between the switch's bridges,
+   the node is told (``mn ctl move``), ``run`` waits for the detection the
+   mode must end in, pings the CN from the home address and, for a sequence,
+   exchanges a line over one TCP connection kept across the moves;
+4. every segment is captured (:mod:`.capture`) and written as a pcap; the
+   overhead is measured on them (:mod:`.overhead`) next to RFC 5265 5.2;
+5. everything of the run is undone (the MN back on its own network, its
+   runner and VPN client stopped, ``tun0`` and the rules gone); the home
+   agents keep their data planes (harmless: only home addresses reach them).
 
-The report: registrations (the i-HA's decision log: accepted, with TNC),
-detection (mode, time from the move), data (pings answered, RTTs, the CN
-saw the home address), overhead measured on the MN-i-HA segment (outer minus
-inner IPv4 length of each Tunnel Data packet) next to RFC 5265 5.2's figure.
-Modes f, cvc and fvc are not built yet (docs/lab.md says what is missing).
+docs/lab.md has the diagrams and the measured figures; modes f and fvc are
+not built yet (it says what is missing).
 """
 
 from __future__ import annotations
@@ -42,17 +38,24 @@ import secrets
 import select
 import socket
 import struct
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from mipcheck.errors import MipcheckError
-from mipcheck.mn.control import ask
 from mipcheck.proto.ip import checksum
 
-from . import control, netns
+from . import control, netns, vpn
 from .capture import SegmentCapture
+from .mnhost import (
+    BEHIND_NAT,
+    MN_IFACE,
+    MN_TUN,
+    MODE_C_COA,
+    MobileNodeHost,
+    RunError,
+)
+from .overhead import overhead
 from .topology import (
     CN_ADDRESS,
     IHA_ADDRESS,
@@ -63,31 +66,21 @@ from .topology import (
 )
 
 MODES = ("c", "f", "cvc", "fvc")
-IMPLEMENTED = ("c",)
+IMPLEMENTED = ("c", "cvc")
 MISSING = {
-    "f": "needs a foreign agent in the data path (the i-FA namespace is a router; an FA agent is a later part)",
-    "fvc": "needs the x-FA in the data path and IKE from the MN through the x-MIP tunnel",
-    "cvc": "needs IKE from the MN's x-HoA through the x-MIP tunnel (the reference MN uses static ESP SAs; the "
-    "lab's gateway speaks IKEv2 only)",
+    "f": "needs a foreign agent in the data path (the reference FA is not yet on the i-FA's link) and a "
+    "reference MN that registers through one",
+    "fvc": "needs the x-FA in the data path and a reference MN that registers through a foreign agent",
 }
-MODE_C_COA = "10.1.0.50"  # the MN's co-located care-of address on the internal network
-INTERNAL_GATEWAY = "10.1.0.254"
-IHA_TUN = "tunha"
-MN_TUN = "tun0"
-MN_IFACE = "eth0"
-MN_TABLE = "100"  # the MN's policy-routing table: what the home address sends goes into tun0
+EXPECTED = {"c": "inside", "cvc": "outside"}  # the detection result each mode must end in (RFC 5265 1.3)
+HA_TUN = "tunha"  # the home agents' data-plane TUN (one per namespace)
 MN_PORT = 49434
-#: RFC 5265 5.2: maximum overhead per access mode (IP-in-IP; NAT traversal not included).
-RFC5265_OVERHEAD = {"f": 0, "c": 20, "fvc": 77, "cvc": 97}
-#: RFC 5265 5.2: "12 octets when MIP NAT traversal [RFC 3519] is used" (UDP 8 + Tunnel Data header 4).
-MIP_NATT_OVERHEAD = 12
-DETECT_TIMEOUT = 15.0
+#: Longest wait from the move to the expected mode: cvc waits out the detection period (3 s: the i-HA never
+#: answers from outside, 3.3), then IKE and the i-MIP registration through the VPN.
+DETECT_TIMEOUT = {"c": 15.0, "cvc": 25.0}
 PING_TIMEOUT = 2.0
+SESSION_TIMEOUT = 10.0  # connect or one echo on the session (TCP retransmits over a lost packet or two)
 LOG_WAIT = 2.5  # longest wait for a home agent's decision log to be flushed
-
-
-class RunError(MipcheckError):
-    """A step of ``lab run`` failed; one line, exit 2."""
 
 
 # ------------------------------------------------------------------ files
@@ -138,182 +131,49 @@ outside = "{outside}"
 # ------------------------------------------------------------------ the pieces
 
 
-def _sysctl(ns: str, values: dict[str, str]) -> None:
-    netns.sysctl(ns, values)
+def ha_data_plane(lab: control.Lab, node: str, home_address: str) -> dict[str, Any]:
+    """A home agent's TUN, forwarding, host route and proxy ARP for its home address; restart it with ``--tun``.
 
-
-def iha_data_plane(lab: control.Lab) -> dict[str, Any]:
-    """The i-HA's TUN, forwarding, host route and proxy ARP for the i-HoA; restart it with ``--tun`` if needed."""
+    The i-HA's for the i-HoA (every mode), the x-HA's for the x-HoA (cvc: the VPN's IKE and ESP from the
+    x-HoA reach the gateway through it, RFC 5265 2.3).
+    """
     topo = lab.topology
-    ns = topo.namespace("i-ha")
-    if IHA_TUN not in netns.ip("-o", "link", "show", ns=ns, check=False):
-        netns.ip("tuntap", "add", "dev", IHA_TUN, "mode", "tun", ns=ns)
-    netns.ip("link", "set", IHA_TUN, "up", ns=ns)
-    netns.ip("route", "replace", f"{INNER_HOME_ADDRESS}/32", "dev", IHA_TUN, ns=ns)
-    leg = topo.node("i-ha").interfaces[0].name
-    _sysctl(
+    ns = topo.namespace(node)
+    if HA_TUN not in netns.ip("-o", "link", "show", ns=ns, check=False):
+        netns.ip("tuntap", "add", "dev", HA_TUN, "mode", "tun", ns=ns)
+    netns.ip("link", "set", HA_TUN, "up", ns=ns)
+    netns.ip("route", "replace", f"{home_address}/32", "dev", HA_TUN, ns=ns)
+    leg = topo.node(node).interfaces[0].name
+    netns.sysctl(
         ns,
         {
             "net.ipv4.ip_forward": "1",
             "net.ipv4.conf.all.rp_filter": "0",
             f"net.ipv4.conf.{leg}.rp_filter": "0",
-            f"net.ipv4.conf.{IHA_TUN}.rp_filter": "0",
+            f"net.ipv4.conf.{HA_TUN}.rp_filter": "0",
             f"net.ipv4.conf.{leg}.proxy_arp": "1",
             f"net.ipv4.neigh.{leg}.proxy_delay": "0",  # answer at once, not after up to 0.8 s
         },
     )
-    current = next((p for p in lab.processes if p.name == "i-ha"), None)
+    current = next((p for p in lab.processes if p.name == node), None)
     restarted = False
     if current is None or "--tun" not in current.argv or not netns.pid_alive_in(current.pid, ns):
         if current is not None:
             netns.kill_all([current.pid], grace=2.0)
             lab.processes.remove(current)
-        log = lab.state_dir / "logs" / "i-ha.log"
+        log = lab.state_dir / "logs" / f"{node}.log"
         offset = log.stat().st_size if log.exists() else 0
-        faults = ("omit-tnc",) if "iha-omit-tnc" in lab.breaks else ()
-        proc, log = control._start_ha(lab, "i-ha", faults, ("--tun", IHA_TUN))
+        faults = ("omit-tnc",) if node == "i-ha" and "iha-omit-tnc" in lab.breaks else ()
+        proc, log = control._start_ha(lab, node, faults, ("--tun", HA_TUN))
         control.save(lab)
-        control._wait_listening(proc, log, "i-ha", time.monotonic() + control.HA_START_TIMEOUT, offset)
+        control._wait_listening(proc, log, node, time.monotonic() + control.HA_START_TIMEOUT, offset)
         restarted = True
-    return {"namespace": ns, "tun": IHA_TUN, "restarted": restarted, "proxy_arp": leg}
+    return {"namespace": ns, "tun": HA_TUN, "restarted": restarted, "proxy_arp": leg}
 
 
-class MobileNodeHost:
-    """The MN's namespace during a run: its veth in the switch, tun0, the policy route, the runner process."""
-
-    def __init__(self, lab: control.Lab, directory: Path) -> None:
-        self.lab = lab
-        topo = lab.topology
-        self.ns = topo.namespace("mn")
-        self.switch = topo.switch_namespace
-        leg = topo.node("mn").interfaces[0]
-        self.port = leg.port
-        self.home_bridge = topo.network(leg.network).bridge
-        self.home_cidr = leg.address
-        self.home_gateway = next(g for d, g in topo.node("mn").routes if d == "default")
-        self.directory = directory
-        self.socket = str(lab.state_dir / "mn.sock")  # short (sun_path), and named on the runner's command line
-        self.events = directory / "mn-events.jsonl"
-        self.log = directory / "mn.log"
-        self.proc: subprocess.Popen | None = None
-        self.record: control.Process | None = None
-        self.moved = False
-
-    # ---- the stack
-    def prepare(self) -> None:
-        ns = self.ns
-        _sysctl(
-            ns,
-            {
-                "net.ipv4.conf.all.rp_filter": "0",
-                "net.ipv4.conf.default.rp_filter": "0",
-                # the home address is on tun0: never answer ARP for it on eth0 (the i-HA proxies it)
-                "net.ipv4.conf.all.arp_ignore": "1",
-                "net.ipv4.conf.all.arp_announce": "2",
-            },
-        )
-        if MN_TUN not in netns.ip("-o", "link", "show", ns=ns, check=False):
-            netns.ip("tuntap", "add", "dev", MN_TUN, "mode", "tun", ns=ns)
-        netns.ip("address", "replace", f"{INNER_HOME_ADDRESS}/32", "dev", MN_TUN, ns=ns)
-        netns.ip("link", "set", MN_TUN, "up", ns=ns)
-        netns.ip("route", "replace", "default", "dev", MN_TUN, "table", MN_TABLE, ns=ns)
-        netns.ip("rule", "del", "from", INNER_HOME_ADDRESS, "lookup", MN_TABLE, ns=ns, check=False)
-        netns.ip("rule", "add", "from", INNER_HOME_ADDRESS, "lookup", MN_TABLE, "priority", "100", ns=ns)
-
-    def start(self, profile: Path) -> None:
-        argv = control.mipcheck_argv(
-            "mn", "run", "--profile", str(profile), "--socket", self.socket, "--tun", MN_TUN, "--quiet"
-        )
-        argv += ["--log-json", str(self.events)]
-        full = netns.in_ns(self.ns, argv)
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                full,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=control._child_env(),
-                cwd=str(self.lab.state_dir),
-                start_new_session=True,
-            )
-        self.record = control.Process("mn", "mn", self.proc.pid, full, str(self.log))
-        self.lab.processes.append(self.record)
-        control.save(self.lab)
-        deadline = time.monotonic() + 10.0
-        while True:
-            if os.path.exists(self.socket):
-                with contextlib.suppress(MipcheckError):
-                    ask(self.socket, {"command": "status"}, timeout=1.0)
-                    return
-            if self.proc.poll() is not None:
-                raise RunError(f"the reference MN did not start: {_last_line(self.log, self.proc.returncode)}")
-            if time.monotonic() > deadline:
-                raise RunError(f"the reference MN did not answer on {self.socket} in 10 s (see {self.log})")
-            time.sleep(0.02)
-
-    # ---- the link
-    def move_inside(self) -> None:
-        """The veth's switch end from its bridge to the internal one; the MN's address and route with it."""
-        netns.ip("link", "set", self.port, "nomaster", ns=self.switch)
-        self.moved = True
-        netns.ip("link", "set", self.port, "master", "int", "up", ns=self.switch)
-        netns.ip("address", "flush", "dev", MN_IFACE, ns=self.ns)
-        netns.ip("address", "add", f"{MODE_C_COA}/24", "dev", MN_IFACE, ns=self.ns)
-        netns.ip("route", "replace", "default", "via", INTERNAL_GATEWAY, ns=self.ns)
-
-    def ctl(self, request: dict[str, Any]) -> dict[str, Any]:
-        answer = ask(self.socket, request, timeout=5.0)
-        if not answer.get("ok"):
-            raise RunError(f"mn ctl {request.get('command')}: {answer.get('error')}")
-        return answer
-
-    def status(self) -> dict[str, Any]:
-        return self.ctl({"command": "status"})["status"]
-
-    # ---- undo
-    def restore(self) -> list[str]:
-        """Stop the runner, put the MN back on its network; returns what could not be undone."""
-        problems: list[str] = []
-        if self.proc is not None:
-            netns.kill_all([self.proc.pid], grace=2.0)
-            with contextlib.suppress(Exception):
-                self.proc.wait(1.0)
-            if self.record in self.lab.processes:
-                self.lab.processes.remove(self.record)
-            with contextlib.suppress(OSError):
-                control.save(self.lab)
-        steps: list[tuple[str, ...]] = [
-            ("rule", "del", "from", INNER_HOME_ADDRESS, "lookup", MN_TABLE),
-            ("link", "del", MN_TUN),
-        ]
-        if self.moved:
-            steps += [
-                ("address", "flush", "dev", MN_IFACE),
-                ("address", "add", self.home_cidr, "dev", MN_IFACE),
-                ("route", "replace", "default", "via", self.home_gateway),
-            ]
-        for step in steps:
-            try:
-                netns.ip(*step, ns=self.ns)
-            except netns.LabError as exc:
-                problems.append(str(exc))
-        if self.moved:
-            try:
-                netns.ip("link", "set", self.port, "nomaster", ns=self.switch)
-                netns.ip("link", "set", self.port, "master", str(self.home_bridge), "up", ns=self.switch)
-            except netns.LabError as exc:
-                problems.append(str(exc))
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.socket)
-        return problems
-
-
-def _last_line(path: Path, code: int | None) -> str:
-    try:
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        lines = []
-    return lines[-1].strip() if lines else f"exit {code}"
+def iha_data_plane(lab: control.Lab) -> dict[str, Any]:
+    """The i-HA's data plane for the i-HoA (:func:`ha_data_plane`)."""
+    return ha_data_plane(lab, "i-ha", INNER_HOME_ADDRESS)
 
 
 # ------------------------------------------------------------------ data
@@ -357,35 +217,6 @@ def ping(ns: str, src: str, dst: str, count: int, timeout: float = PING_TIMEOUT)
     return rtts
 
 
-def tunnel_overheads(packets: list[tuple[float, bytes, bool]]) -> list[dict[str, Any]]:
-    """Each MIP Tunnel Data packet on a segment: outer and inner IPv4 lengths, their difference, direction."""
-    found = []
-    for _at, data, outgoing in packets:
-        if len(data) < 20 or data[9] != 17:
-            continue
-        ihl = (data[0] & 0x0F) * 4
-        udp = data[ihl : ihl + 8]
-        if len(udp) < 8:
-            continue
-        sport, dport = struct.unpack("!HH", udp[:4])
-        body = data[ihl + 8 :]
-        if 434 not in (sport, dport) or len(body) < 24 or body[0] != 4 or body[4] >> 4 != 4:
-            continue
-        outer = struct.unpack("!H", data[2:4])[0]
-        inner = struct.unpack("!H", body[6:8])[0]
-        found.append(
-            {
-                "outer": outer,
-                "inner": inner,
-                "overhead": outer - inner,
-                "direction": "mn->i-ha" if dport == 434 else "i-ha->mn",
-                "outgoing": outgoing,
-                "inner_protocol": body[4 + 9],
-            }
-        )
-    return found
-
-
 def _decisions_since(path: Path, offset: int) -> list[dict[str, Any]]:
     try:
         with open(path, "rb") as handle:
@@ -402,8 +233,18 @@ def _decisions_since(path: Path, offset: int) -> list[dict[str, Any]]:
     return out
 
 
-def _accepted(path: Path, offset: int, home: str, *, wait: bool) -> list[dict[str, Any]]:
-    """Accepted registrations for ``home`` in a home agent's decision log since ``offset``.
+def _decision_time(record: dict[str, Any]) -> float | None:
+    """A decision log record's time (``2026-12-07T21:40:05.191Z``) as a POSIX timestamp."""
+    try:
+        return _dt.datetime.fromisoformat(str(record.get("time"))).timestamp()
+    except ValueError:
+        return None
+
+
+def _accepted(
+    path: Path, offset: int, home: str, *, wait: bool, since: float | None = None, until: float | None = None
+) -> list[dict[str, Any]]:
+    """Accepted registrations for ``home`` in a home agent's decision log since ``offset`` (and in [since, until)).
 
     The home agent flushes its log at most every second (``LOG_FLUSH_PERIOD``): with ``wait`` (a
     registration is known to have been accepted), read again for up to :data:`LOG_WAIT` seconds.
@@ -413,7 +254,11 @@ def _accepted(path: Path, offset: int, home: str, *, wait: bool) -> list[dict[st
         found = [
             d
             for d in _decisions_since(path, offset)
-            if d.get("outcome") == "accepted" and d.get("home_address") == home and d.get("code") is not None
+            if d.get("outcome") == "accepted"
+            and d.get("home_address") == home
+            and d.get("code") is not None
+            and (since is None or (_decision_time(d) or 0) >= since)
+            and (until is None or (_decision_time(d) or 0) < until)
         ]
         if found or time.monotonic() >= deadline:
             return found
@@ -437,68 +282,175 @@ def _echo_seen(packets: list[tuple[float, bytes, bool]], src: str, dst: str, kin
 # ------------------------------------------------------------------ the run
 
 
+def _wait_for_mode(host: MobileNodeHost, want: str, timeout: float) -> tuple[str | None, dict[str, Any]]:
+    mode_now, status = None, {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = host.status()
+        mode_now = status["interfaces"][MN_IFACE]["mode"]
+        if mode_now == want or (want == "inside" and mode_now == "outside"):
+            break
+        time.sleep(0.02)
+    return mode_now, status
+
+
+class Session:
+    """One TCP connection from the MN's i-HoA to an echo server on the CN, kept across moves.
+
+    Why: RFC 5265's point is that the inner session survives the move between inside and outside; the CN
+    must see the same peer (the i-HoA) on the same connection in every mode.
+    """
+
+    def __init__(self, lab: control.Lab) -> None:
+        topo = lab.topology
+        self.server = netns.socket_in(topo.namespace("cn"), socket.SOCK_STREAM)
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind((CN_ADDRESS, 0))
+        self.server.listen(1)
+        self.port = self.server.getsockname()[1]
+        self.client = netns.socket_in(topo.namespace("mn"), socket.SOCK_STREAM)
+        self.peer: tuple[str, int] | None = None
+        self.conn: socket.socket | None = None
+        self.local: tuple[str, int] | None = None
+
+    def connect(self, timeout: float = SESSION_TIMEOUT) -> None:
+        self.client.settimeout(timeout)
+        self.client.bind((INNER_HOME_ADDRESS, 0))  # the policy route takes it into tun0
+        self.client.connect((CN_ADDRESS, self.port))
+        self.local = self.client.getsockname()
+        self.server.settimeout(timeout)
+        self.conn, self.peer = self.server.accept()
+        self.conn.settimeout(timeout)
+
+    def exchange(self, line: str) -> dict[str, Any]:
+        """MN -> CN -> MN on the connection; what the CN saw as its peer."""
+        data = (line + "\n").encode()
+        t0 = time.monotonic()
+        try:
+            if self.conn is None:
+                self.connect()
+            assert self.conn is not None
+            self.client.sendall(data)
+            got = b""
+            while not got.endswith(b"\n"):
+                chunk = self.conn.recv(4096)
+                if not chunk:
+                    raise ConnectionError("the CN's end was closed")
+                got += chunk
+            self.conn.sendall(got)
+            back = b""
+            while not back.endswith(b"\n"):
+                chunk = self.client.recv(4096)
+                if not chunk:
+                    raise ConnectionError("the MN's end was closed")
+                back += chunk
+        except (OSError, ConnectionError) as exc:
+            return {"ok": False, "error": str(exc) or type(exc).__name__, "cn_peer": self._peer()}
+        ms = round((time.monotonic() - t0) * 1000, 3)
+        return {"ok": back == data, "cn_peer": self._peer(), "mn_local": self._local(), "round_trip_ms": ms}
+
+    def _peer(self) -> str | None:
+        return None if self.peer is None else f"{self.peer[0]}:{self.peer[1]}"
+
+    def _local(self) -> str | None:
+        return None if self.local is None else f"{self.local[0]}:{self.local[1]}"
+
+    def close(self) -> None:
+        for sock in (self.client, self.conn, self.server):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+
 def run_mode(
-    lab: control.Lab, mode: str, *, pings: int = 3, out_dir: Path | None = None, timeout: float = DETECT_TIMEOUT
+    lab: control.Lab, mode: str, *, pings: int = 3, out_dir: Path | None = None, timeout: float | None = None
 ) -> dict[str, Any]:
-    """Run access mode ``mode`` end to end; returns the report (``ok``: inside, registered, every ping answered)."""
-    if mode not in MODES:
-        raise MipcheckError(f"mode {mode!r}: one of {', '.join(MODES)}")
-    if mode not in IMPLEMENTED:
-        raise MipcheckError(f"lab run --mode {mode}: not built yet ({MISSING[mode]}; docs/lab.md)")
+    """Run access mode ``mode`` end to end; returns the report (``ok``: detected right, registered, pings answered)."""
+    return run_modes(lab, (mode,), pings=pings, out_dir=out_dir, timeout=timeout)
+
+
+def run_modes(
+    lab: control.Lab,
+    modes: tuple[str, ...],
+    *,
+    pings: int = 3,
+    out_dir: Path | None = None,
+    timeout: float | None = None,
+    nat: bool = False,
+) -> dict[str, Any]:
+    """Run access modes one after the other with one reference MN; returns the report.
+
+    One mode: the report of that mode. Several (``c,cvc,c``: inside, outside, inside again): ``steps``, one
+    such report per move, and ``session``: a TCP connection from the i-HoA to the CN opened in the first mode
+    and used after every move (RFC 5265: the inner session survives; the CN sees the same home address).
+    ``nat``: outside, the MN is behind the lab's NAT (as after ``up --nat``), 192.168.100.10.
+    """
+    for mode in modes:
+        if mode not in MODES:
+            raise MipcheckError(f"mode {mode!r}: one of {', '.join(MODES)}")
+        if mode not in IMPLEMENTED:
+            raise MipcheckError(f"lab run --mode {mode}: not built yet ({MISSING[mode]}; docs/lab.md)")
+    if not modes:
+        raise MipcheckError("lab run: no mode given")
+    if nat and all(EXPECTED[m] == "inside" for m in modes):
+        raise MipcheckError("lab run --nat: the NAT is in front of the MN outside; mode c is inside (use cvc)")
+    need_vpn = "cvc" in modes
+    if need_vpn:
+        reason = lab.vpn_not_started or vpn.missing()
+        if reason:
+            raise RunError(f"lab run --mode cvc needs the lab's VPN gateway: {reason}")
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(out_dir) if out_dir else lab.state_dir / "runs" / f"mode-{mode}-{stamp}"
+    out = Path(out_dir) if out_dir else lab.state_dir / "runs" / f"mode-{'-'.join(modes)}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
     topo = lab.topology
     t0 = time.monotonic()
-    report: dict[str, Any] = {"mode": mode, "lab": lab.name, "directory": str(out), "problems": []}
-    iha = iha_data_plane(lab)
-    report["i_ha"] = iha
-    outside = topo.node("mn").interfaces[0].ip
+    report: dict[str, Any] = {"mode": ",".join(modes), "lab": lab.name, "directory": str(out), "problems": []}
+    report["i_ha"] = iha_data_plane(lab)
+    if need_vpn:
+        report["x_ha"] = ha_data_plane(lab, "x-ha", OUTER_HOME_ADDRESS)
+    host = MobileNodeHost(lab, out, nat=nat and not topo.nat)
+    report["nat"] = host.outside == BEHIND_NAT or topo.nat
     profile = lab.state_dir / "mn-lab.toml"
-    profile.write_text(mn_profile_text(lab, outside))
+    profile.write_text(mn_profile_text(lab, host.outside.address))
     os.chmod(profile, 0o600)
     report["mn_profile"] = str(profile)
-    decisions = lab.state_dir / "i-ha.decisions.log"
-    x_decisions = lab.state_dir / "x-ha.decisions.log"
-    offsets = {p: (p.stat().st_size if p.exists() else 0) for p in (decisions, x_decisions)}
-    host = MobileNodeHost(lab, out)
+    logs = {"i-ha": lab.state_dir / "i-ha.decisions.log", "x-ha": lab.state_dir / "x-ha.decisions.log"}
+    mn_ns, iha_leg = topo.namespace("mn"), topo.node("i-ha").interfaces[0].name
     captures = [
-        SegmentCapture("mn-eth0", topo.namespace("mn"), MN_IFACE),
-        SegmentCapture("mn-tun0", topo.namespace("mn"), MN_TUN),
-        SegmentCapture("i-ha-int", topo.namespace("i-ha"), topo.node("i-ha").interfaces[0].name),
-        SegmentCapture("i-ha-tunha", topo.namespace("i-ha"), IHA_TUN),
+        SegmentCapture("mn-eth0", mn_ns, MN_IFACE),
+        SegmentCapture("mn-tun0", mn_ns, MN_TUN),
+        SegmentCapture("i-ha-int", topo.namespace("i-ha"), iha_leg),
+        SegmentCapture("i-ha-tunha", topo.namespace("i-ha"), HA_TUN),
         SegmentCapture("cn-int", topo.namespace("cn"), topo.node("cn").interfaces[0].name),
     ]
+    if need_vpn:
+        captures += [
+            SegmentCapture("x-ha-dmz", topo.namespace("x-ha"), topo.node("x-ha").interfaces[0].name),
+            SegmentCapture("x-ha-tunha", topo.namespace("x-ha"), HA_TUN),
+            SegmentCapture("mn-ipsec0", mn_ns, "ipsec0"),  # kernel-libipsec's TUN: charon makes it at start
+        ]
     started: list[SegmentCapture] = []
+    session = Session(lab) if len(modes) > 1 else None
+    raw: list[dict[str, Any]] = []
     try:
-        host.prepare()
+        host.prepare(x_home=need_vpn)
+        extra: tuple[str, ...] = ()
+        if need_vpn:
+            directory = host.start_vpn_client()
+            extra = ("--host-vpn", "ipsec0", "--vpn-up", vpn.initiate_command(directory))
+            extra += ("--vpn-down", vpn.terminate_command(directory))
+            report["vpn_client"] = {"directory": str(directory), "local_address": OUTER_HOME_ADDRESS}
         for cap in captures:
             started.append(cap.start())
-        host.start(profile)
-        host.move_inside()
-        moved_at = time.time()
-        host.ctl({"command": "move", "interface": MN_IFACE, "network": "inside", "care_of_address": MODE_C_COA})
-        mode_now, status = None, {}
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = host.status()
-            mode_now = status["interfaces"][MN_IFACE]["mode"]
-            if mode_now in ("inside", "outside"):
-                break
-            time.sleep(0.02)
-        detected_at = time.time()
-        rtts = ping(topo.namespace("mn"), INNER_HOME_ADDRESS, CN_ADDRESS, pings) if mode_now == "inside" else []
-        time.sleep(0.2)  # the last packets reach every capture
-        status = host.status()
+        host.start(profile, extra)
+        for index, mode in enumerate(modes):
+            raw.append(_one_move(host, mode, index, pings, timeout, logs, session))
     finally:
         for cap in started:
             cap.stop()
+        if session is not None:
+            session.close()
         report["problems"] += host.restore()
-    events = _events(host.events)
-    inside_at = next((e["at"] for e in events if e.get("event") == "Inside"), None)
-    moved_ev = next((e["at"] for e in events if e.get("event") == "Moved" and e.get("care_of_address")), None)
-    iha_accepts = _accepted(decisions, offsets[decisions], INNER_HOME_ADDRESS, wait=mode_now == "inside")
-    xha_accepts = _accepted(x_decisions, offsets[x_decisions], OUTER_HOME_ADDRESS, wait=mode_now == "inside")
     pcaps = {}
     for cap in captures:
         pcaps[cap.name] = {
@@ -507,59 +459,154 @@ def run_mode(
             "namespace": cap.ns,
             "interface": cap.interface,
         }
-    segment = next(c for c in captures if c.name == "mn-eth0")
-    overheads = tunnel_overheads(segment.packets)
-    data_overheads = sorted({o["overhead"] for o in overheads if o["inner_protocol"] == 1})
-    cn = next(c for c in captures if c.name == "cn-int")
+    events = _events(host.events)
+    steps = []
+    for index, step in enumerate(raw):
+        until = raw[index + 1]["started"] if index + 1 < len(raw) else None
+        steps.append(_step_report(step, events, captures, logs, until))
+    if len(modes) == 1:
+        report.update(steps[0])
+        report["ok"] = steps[0]["ok"] and not report["problems"]
+    else:
+        peers = {s["session"].get("cn_peer") for s in steps}
+        session_ok = all(s["session"].get("ok") for s in steps) and len(peers) == 1
+        report["steps"] = steps
+        report["session"] = {
+            "ok": session_ok,
+            "cn_peer": next(iter(peers)) if len(peers) == 1 else sorted(p or "-" for p in peers),
+            "same_connection": len(peers) == 1 and None not in peers,
+            "exchanges": [s["session"] for s in steps],
+        }
+        report["ok"] = all(s["ok"] for s in steps) and session_ok and not report["problems"]
+    report["pcaps"] = pcaps
+    report["seconds"] = round(time.monotonic() - t0, 3)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _one_move(
+    host: MobileNodeHost,
+    mode: str,
+    index: int,
+    pings: int,
+    timeout: float | None,
+    logs: dict[str, Path],
+    session: Session | None,
+) -> dict[str, Any]:
+    """Move the MN for ``mode``, wait for its detection, exchange data; what happened, still raw."""
+    want = EXPECTED[mode]
+    offsets = {k: (p.stat().st_size if p.exists() else 0) for k, p in logs.items()}
+    begun = time.time()
+    if mode == "c":
+        host.move_inside()
+        moved_at = time.time()
+        host.ctl({"command": "move", "interface": MN_IFACE, "network": "inside", "care_of_address": MODE_C_COA})
+    else:  # cvc: the MN on its own (external) network or behind the NAT, that address as co-located care-of address
+        host.move_outside()
+        moved_at = time.time()
+        coa = host.outside.address
+        host.ctl({"command": "move", "interface": MN_IFACE, "network": "outside", "care_of_address": coa})
+    mode_now, status = _wait_for_mode(host, want, timeout if timeout is not None else DETECT_TIMEOUT[mode])
+    detected_at = time.time()
+    rtts = ping(host.ns, INNER_HOME_ADDRESS, CN_ADDRESS, pings) if mode_now == want else []
+    exchanged = None
+    if session is not None:
+        exchanged = (
+            session.exchange(f"step {index + 1}: mode {mode}")
+            if mode_now == want
+            else {"ok": False, "error": f"not run: the MN is {mode_now}, not {want}"}
+        )
+    time.sleep(0.2)  # the last packets reach every capture
+    return {
+        "mode": mode,
+        "want": want,
+        "started": begun,
+        "offsets": offsets,
+        "moved_at": moved_at,
+        "detected_at": detected_at,
+        "mode_now": mode_now,
+        "status": host.status(),
+        "rtts": rtts,
+        "pings": pings,
+        "session": exchanged,
+    }
+
+
+def _step_report(
+    step: dict[str, Any],
+    events: list[dict[str, Any]],
+    captures: list[SegmentCapture],
+    logs: dict[str, Path],
+    until: float | None,
+) -> dict[str, Any]:
+    """One mode's report: registrations, detection, data, overhead (packets captured during the step only)."""
+    mode, want, mode_now = step["mode"], step["want"], step["mode_now"]
+    begun = step["started"]
+    mine = [e for e in events if begun <= e.get("at", 0) and (until is None or e.get("at", 0) < until)]
+    detected_ev = next((e["at"] for e in mine if e.get("event") == want.capitalize()), None)
+    moved_ev = next((e["at"] for e in mine if e.get("event") == "Moved" and e.get("care_of_address")), None)
+    vpn_up_at = next(
+        (e["at"] for e in mine if e.get("event") == "ModeChanged" and e.get("new") == "inner-registering"), None
+    )
+    done = mode_now == want
+    span = {"since": begun, "until": until}
+    iha_accepts = _accepted(logs["i-ha"], step["offsets"]["i-ha"], INNER_HOME_ADDRESS, wait=done, **span)
+    x_wait = done and mode == "cvc"
+    xha_accepts = _accepted(logs["x-ha"], step["offsets"]["x-ha"], OUTER_HOME_ADDRESS, wait=x_wait, **span)
+    window = {c.name: c.window(begun, until) for c in captures}
+    cn = window["cn-int"]
+    rtts = step["rtts"]
     answered = [r for r in rtts if r is not None]
+    status = step["status"]
     iface = status.get("interfaces", {}).get(MN_IFACE, {}) if status else {}
-    report.update(
-        registration={
+    report: dict[str, Any] = {
+        "mode": mode,
+        "registration": {
             "i_ha_accepted": len(iha_accepts),
             "i_ha_tnc": any(d.get("tnc") for d in iha_accepts),
-            "i_ha_care_of_address": iha_accepts[0].get("care_of_address") if iha_accepts else None,
+            "i_ha_care_of_address": iha_accepts[-1].get("care_of_address") if iha_accepts else None,
             "i_ha_udp_tunnel": any(d.get("udp_tunnel") for d in iha_accepts),
             "x_ha_accepted": len(xha_accepts),
+            "x_ha_care_of_address": xha_accepts[-1].get("care_of_address") if xha_accepts else None,
+            # behind the NAT the x-HA sees the NAT's address here, not the care-of address (RFC 3519)
+            "x_ha_source": xha_accepts[-1].get("source") if xha_accepts else None,
         },
-        detection={
+        "detection": {
             "result": mode_now,
-            "seconds": round(inside_at - moved_ev, 4)
-            if inside_at is not None and moved_ev is not None
-            else round(detected_at - moved_at, 4),
-            "seconds_observed": round(detected_at - moved_at, 4),  # from `mn ctl move` until status said so
+            "expected": want,
+            "seconds": round(detected_ev - moved_ev, 4)
+            if detected_ev is not None and moved_ev is not None
+            else round(step["detected_at"] - step["moved_at"], 4),
+            "seconds_observed": round(step["detected_at"] - step["moved_at"], 4),  # `mn ctl move` until status
             "data_gate": iface.get("data"),
             "care_of_address": iface.get("care_of_address"),
+            "vpn_tia": iface.get("vpn_tia"),
+            "vpn_up_seconds": round(vpn_up_at - moved_ev, 4) if None not in (vpn_up_at, moved_ev) else None,
         },
-        data={
-            "pings": pings,
+        "data": {
+            "pings": step["pings"],
             "answered": len(answered),
             "rtt_ms": [None if r is None else round(r * 1000, 3) for r in rtts],
             "rtt_ms_avg": round(sum(answered) * 1000 / len(answered), 3) if answered else None,
-            "cn_saw_requests_from_home_address": _echo_seen(cn.packets, INNER_HOME_ADDRESS, CN_ADDRESS, 8),
-            "cn_sent_replies_to_home_address": _echo_seen(cn.packets, CN_ADDRESS, INNER_HOME_ADDRESS, 0),
+            "cn_saw_requests_from_home_address": _echo_seen(cn, INNER_HOME_ADDRESS, CN_ADDRESS, 8),
+            "cn_sent_replies_to_home_address": _echo_seen(cn, CN_ADDRESS, INNER_HOME_ADDRESS, 0),
             "mn_counters": iface.get("counters", {}),
         },
-        overhead={
-            "segment": "mn-eth0 (MN - i-HA, internal network)",
-            "measured": data_overheads,
-            "tunnel_data_packets": len([o for o in overheads if o["inner_protocol"] == 1]),
-            "packets": overheads[:20],
-            "rfc5265_5_2": RFC5265_OVERHEAD[mode],
-            "rfc5265_5_2_with_mip_nat_traversal": RFC5265_OVERHEAD[mode] + MIP_NATT_OVERHEAD,
-            "why": "the reference agents tunnel in UDP (RFC 3519: IPv4 20 + UDP 8 + Tunnel Data header 4 = 32), "
-            "RFC 5265 5.2 counts IP-in-IP (20) and adds 12 for MIP NAT traversal",
-        },
-        pcaps=pcaps,
-        seconds=round(time.monotonic() - t0, 3),
-    )
+        "overhead": overhead(mode, window),
+    }
+    if step["session"] is not None:
+        report["session"] = step["session"]
+    registered = bool(iha_accepts and report["registration"]["i_ha_tnc"])
+    if mode == "cvc":  # 2.3: x-MIP, then i-MIP with the VPN-TIA as care-of address
+        tia = iface.get("vpn_tia")
+        registered = registered and bool(xha_accepts) and tia is not None
+        registered = registered and report["registration"]["i_ha_care_of_address"] == tia
     report["ok"] = bool(
-        mode_now == "inside"
-        and iha_accepts
-        and report["registration"]["i_ha_tnc"]
-        and pings > 0
-        and len(answered) == pings
-        and data_overheads
-        and not report["problems"]
+        done
+        and registered
+        and step["pings"] > 0
+        and len(answered) == step["pings"]
+        and report["overhead"]["measured"]
+        and (step["session"] is None or step["session"].get("ok"))
     )
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -20,13 +20,18 @@ vpn-inner   10.9.0.0/30     VPN gateway's inner side to the firewall
 internal    10.1.0.0/24       i-HA, CN, i-FA uplink (modes c)
 i-fa-link   10.2.0.0/24       behind the i-FA (mode f, later parts)
 vpn-pool    10.8.0.0/24       VPN tunnel inner addresses (VPN-TIAs)
+untrusted   172.16.1.0/24     the HA audit's untrusted sources (on audit-in)
 ==========  ================  ===============================================
 
-Besides Figure 1's nodes the lab has two hosts of its own for the site audit
-(``mipcheck run --suite site``), not used by anything else: ``audit-out``, a
-plain host on the external network (198.51.100.20), and ``audit-vpn``, a host
-behind the NAT (192.168.100.20) that ``up`` connects to the VPN gateway, so the
-audit's "outside" and "on the VPN" vantage points never disturb the MN.
+Besides Figure 1's nodes the lab has three hosts of its own for the audits
+(``mipcheck run --suite site``, ``mipcheck lab audit-ha``), not used by anything
+else: ``audit-out``, a plain host on the external network (198.51.100.20),
+``audit-vpn``, a host behind the NAT (192.168.100.20) that ``up`` connects to the
+VPN gateway, and ``audit-in``, a host on the internal LAN (10.1.0.20) that also
+holds two addresses outside the enterprise (172.16.1.20, 172.16.1.21: the HA
+suite's untrusted sources; the firewall, the i-HA's default gateway, routes
+172.16.1.0/24 back to it, so a reply the i-HA must not send would arrive). So
+the audits' vantage points never disturb the MN or the CN.
 
 The enterprise's internal network (the i-HA's trusted networks, RFC 5265 4.3)
 is 10.0.0.0/8: the internal LAN, the i-FA's link and the VPN-TIA pool.
@@ -62,6 +67,9 @@ MN_NAI = "mn1@lab.example"
 MIP_PORT = 434
 AUDIT_OUT_ADDRESS = "198.51.100.20"  # the site audit's outside vantage point
 AUDIT_VPN_ADDRESS = "192.168.100.20"  # the site audit's VPN host (behind the NAT: IPsec NAT traversal in use)
+AUDIT_IN_ADDRESS = "10.1.0.20"  # the HA audit's host on the internal LAN (its trusted source)
+UNTRUSTED_NETWORK = ipaddress.IPv4Network("172.16.1.0/24")  # outside 10.0.0.0/8; routed to audit-in by the firewall
+AUDIT_UNTRUSTED_ADDRESSES = ("172.16.1.20", "172.16.1.21")  # the HA audit's untrusted sources, on audit-in's eth0
 AUDIT_ROLE = "audit"  # role of the audit's hosts (not a node of Figure 1)
 
 
@@ -100,10 +108,11 @@ class Node:
     interfaces: tuple[Interface, ...]
     routes: tuple[tuple[str, str], ...] = ()  # (destination, gateway); "default" allowed
     router: bool = False  # IP forwarding on
+    extra_addresses: tuple[tuple[str, str], ...] = ()  # (interface name, "a.b.c.d/32"): more addresses on a leg
 
     @property
     def addresses(self) -> list[str]:
-        return [i.address for i in self.interfaces]
+        return [i.address for i in self.interfaces] + [address for _dev, address in self.extra_addresses]
 
     def interface(self, network: str) -> Interface:
         for i in self.interfaces:
@@ -250,7 +259,12 @@ def build_topology(name: str = DEFAULT_LAB, *, nat: bool = False) -> Topology:
                 _leg("fw", "int", "internal", "10.1.0.254/24"),
                 Interface("vpn", "vpn-inner", "10.9.0.1/30", "inner"),
             ),
-            (("203.0.113.0/24", "198.51.100.2"), ("10.2.0.0/24", "10.1.0.2"), (str(VPN_POOL), "10.9.0.2")),
+            (
+                ("203.0.113.0/24", "198.51.100.2"),
+                ("10.2.0.0/24", "10.1.0.2"),
+                (str(VPN_POOL), "10.9.0.2"),
+                (str(UNTRUSTED_NETWORK), AUDIT_IN_ADDRESS),  # the HA audit's untrusted sources, on audit-in
+            ),
             router=True,
         ),
         Node(
@@ -295,6 +309,15 @@ def build_topology(name: str = DEFAULT_LAB, *, nat: bool = False) -> Topology:
             "site audit: a host on the VPN (behind the NAT, strongSwan client)",
             (_leg("avpn", "eth0", "nat-inside", f"{AUDIT_VPN_ADDRESS}/24"),),
             (("default", "192.168.100.1"),),
+        ),
+        Node(
+            "audit-in",
+            AUDIT_ROLE,
+            "ain",
+            "HA audit: a host on the internal LAN, with two untrusted addresses (172.16.1.0/24)",
+            (_leg("ain", "eth0", "internal", f"{AUDIT_IN_ADDRESS}/24"),),
+            (("default", "10.1.0.254"), ("10.2.0.0/24", "10.1.0.2")),
+            extra_addresses=tuple(("eth0", f"{a}/32") for a in AUDIT_UNTRUSTED_ADDRESSES),
         ),
     )
     topo = Topology(name, _NETWORKS, nodes, nat, links=(("vpn-inner", "vpn-gateway", "firewall"),), vantages=vantages)

@@ -140,12 +140,14 @@ secrets {{
 """
 
 
-def client_conf(psk: str, identity: str) -> str:
+def client_conf(psk: str, identity: str, local_address: str | None = None) -> str:
+    """A VPN client's swanctl.conf; ``local_address``: IKE and ESP from there (the MN's x-HoA in mode cvc, 2.3)."""
+    local = f"        local_addrs = {local_address}\n" if local_address else ""
     return f"""\
 connections {{
     {CLIENT_CONNECTION} {{
         version = 2
-        remote_addrs = {VPN_GATEWAY_ADDRESS}
+{local}        remote_addrs = {VPN_GATEWAY_ADDRESS}
         vips = 0.0.0.0
         encap = yes
         proposals = aes128-sha256-x25519
@@ -249,6 +251,16 @@ def status(ns: str, directory: Path, pid: int | None, not_started: str | None = 
     if f"{CONNECTION}:" not in out and f"{CLIENT_CONNECTION}:" not in out:
         return Status(False, f"charon pid {pid} has no connection loaded", pid)
     return Status(True, f"charon pid {pid}, IKEv2 PSK, kernel-libipsec, ESP in UDP 4500", pid)
+
+
+def initiate_command(directory: Path) -> str:
+    """The shell command line that brings a client's child SA up (``mn run --vpn-up`` in mode cvc)."""
+    return f"swanctl --initiate --child {CHILD} --timeout 10 --uri unix://{directory / 'charon.vici'}"
+
+
+def terminate_command(directory: Path) -> str:
+    """The shell command line that takes a client's IKE SA down (``mn run --vpn-down``)."""
+    return f"swanctl --terminate --ike {CLIENT_CONNECTION} --timeout 10 --uri unix://{directory / 'charon.vici'}"
 
 
 def initiate(directory: Path) -> str:
