@@ -144,3 +144,31 @@ def test_replies_sent_to_port_434_are_named_by_the_preflight() -> None:
     )
     assert run.preflight.status == "misdirected" and "port 434" in run.preflight.detail
     assert run.results[0].verdict is Verdict.FAIL and "port 434" in run.results[0].reason
+
+
+def test_keys_the_device_does_not_share_leave_the_reply_authenticator_inconclusive() -> None:
+    """A mistyped secret: the device denies with 131 and signs with its own key; not a device fail."""
+    with BuiltinLab() as lab:
+        wrong = tuple(replace(m, secret=b"not the device's key!") for m in lab.profile.mobile_nodes)
+        run = _run(replace(lab.profile, mobile_nodes=wrong), [CASES_BY_ID["MIP-REPLY-AUTH"]], control=lab.control)
+    r = run.results[0]
+    assert r.verdict is Verdict.INCONCLUSIVE and "131" in r.reason and "[mn] spi" in r.reason, r.reason
+    # a denial signed with another key is unusable to a mobile node; the pre-flight says what to check
+    assert run.preflight.status == "unusable" and "131" in run.preflight.detail and "[mn] spi" in run.preflight.detail
+
+
+@pytest.mark.parametrize(
+    ("line", "accepted"),
+    [
+        ('{"time":"t","outcome":"accepted","code":0,"source":"172.16.1.20:49434","home_address":"10.1.0.110"}', True),
+        ("2026-12-07T21:40:05Z accepted code=0 source=172.16.1.20:49434 home_address=10.1.0.110", True),
+        ('{"outcome":"dropped","reason":"registration request from untrusted source 172.16.1.20 dropped"}', False),
+        ("Dec  7 21:40:05 ha mipd[12]: denied registration from 172.16.1.20: untrusted", False),
+        ("ha: 172.16.1.20 rejected (not in trusted networks)", False),
+    ],
+)
+def test_untrusted_log_does_not_count_a_line_that_reports_an_acceptance(line: str, accepted: bool) -> None:
+    """Without a route back the tester hears nothing from an HA that accepted; its 'accepted' line is no drop log."""
+    from mipcheck.suites.ha.cases_rfc5265 import says_accepted
+
+    assert says_accepted(line) is accepted

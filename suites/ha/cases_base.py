@@ -23,6 +23,7 @@ from mipcheck.engine.evidence import Datagram
 from mipcheck.engine.runner import CaseContext
 from mipcheck.engine.verdicts import Check, Inconclusive
 from mipcheck.layers import MIPExtTNC, MIPExtUnknown
+from mipcheck.layers import numbers as n
 from mipcheck.layers.auth import compute_authenticator
 from mipcheck.layers.identification import NTP_UNIX_OFFSET, high32, low32, timestamp_identification
 from mipcheck.proto.numbers import FLAG_T
@@ -30,6 +31,7 @@ from mipcheck.proto.numbers import FLAG_T
 from . import judge
 from .exchange import ask, control, control_exchange, listen, new_request, register, trusted_source
 from .messages import Request, flip_authenticator, with_authenticator
+from .preflight import DENIAL_HINTS
 
 AUTH_FAILED = 131  # RFC 5944 3.4: mobile node failed authentication
 ID_MISMATCH = 133  # RFC 5944 3.4: registration Identification mismatch
@@ -315,6 +317,10 @@ def reply_authenticator(ctx: CaseContext) -> list[Check]:
     Probes: the accepting reply to a valid request, and the 133 denial of a
     stale timestamp (the home agent holds the key, so it can and must
     authenticate a denial too). Judged exactly as a mobile node judges them.
+    The first is the control: a device that does not accept it (131: it
+    does not share our key; 129: it does not know the home address) cannot
+    be judged by a key it may not hold, so the case is inconclusive, never
+    failed, saying what came back.
     """
     ep = ctx.endpoint(trusted_source(ctx))
     checks: list[Check] = []
@@ -327,6 +333,15 @@ def reply_authenticator(ctx: CaseContext) -> list[Check]:
         if reply is None:
             checks.append(_nothing_to_judge(label, sent, ctx.profile.reply_timeout))
             continue
+        rrp = judge.parse_reply(reply.payload)
+        if label == "accepting reply" and (rrp is None or not n.reply_accepted(rrp.code)):
+            # the control: only the code counts here (an accepting reply is judged below, authenticator and all)
+            hint = DENIAL_HINTS.get(rrp.code) if rrp is not None else None
+            raise Inconclusive(
+                f"the valid registration was not accepted ({judge.describe(reply, req)})"
+                + (f"; {hint}" if hint else "")
+                + ": the device's authenticator cannot be judged with a key it may not share"
+            )
         problem = judge.authentication_problem(req, reply)
         observed = (
             f"frame {reply.frame}: reply {problem}"

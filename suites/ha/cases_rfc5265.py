@@ -331,6 +331,16 @@ def names_address(line: str, address: str) -> bool:
     return re.search(rf"(?<![\d.]){re.escape(address)}(?![\d])", line) is not None
 
 
+_ACCEPTED_WORDS = ("accept", "registered", "granted")
+_DROPPED_WORDS = ("drop", "untrust", "den", "reject", "discard", "refus", "ignor", "block")
+
+
+def says_accepted(line: str) -> bool:
+    """A log line that reports an acceptance rather than a drop (e.g. ``outcome=accepted``)."""
+    low = line.lower()
+    return any(w in low for w in _ACCEPTED_WORDS) and not any(w in low for w in _DROPPED_WORDS)
+
+
 def untrusted_log(ctx: CaseContext) -> list[Check]:
     """A dropped request from an untrusted source leaves a line naming that source in the device's log.
 
@@ -355,18 +365,34 @@ def untrusted_log(ctx: CaseContext) -> list[Check]:
             f"the device answered the untrusted request ({judge.describe(got[0])}), so nothing was dropped to log; see "
             "HA-UNTRUSTED-DROP"
         )
+    # Silence is not a drop when the reply could not come back (no route to the untrusted source): a binding
+    # from it, or a log line saying it was accepted, shows the request was not dropped at all.
+    bound = probes.binding_state(ctx, req.home_address)
+    if bound and any(src in pair for pair in bound):
+        raise Inconclusive(
+            f"the device accepted the untrusted request ({probes.describe_bindings(bound)}) though no reply came "
+            "back, so nothing was dropped to log; see HA-UNTRUSTED-DROP"
+        )
     hits: list[str] = []
     earlier: list[str] = []
     new: list[str] = []
+    accepting: list[str] = []
     for _ in range(3):  # logs may be written a moment after the drop
         log = ctx.control.read_log() or ""
         new = _new_lines(before, log)
-        hits = [line for line in new if names_address(line, src)]
+        naming = [line for line in new if names_address(line, src)]
+        accepting = [line for line in naming if says_accepted(line)]
+        hits = [line for line in naming if not says_accepted(line)]
         if hits:
             break
-        earlier = [line for line in _new_lines(baseline, log) if names_address(line, src)]
+        earlier = [line for line in _new_lines(baseline, log) if names_address(line, src) and not says_accepted(line)]
         listen(ctx, ep)
     ctx.attach("log.txt", "\n".join(new) + "\n" if new else "(no new log lines)\n")
+    if accepting and not hits:
+        raise Inconclusive(
+            f"the device's log says it accepted the untrusted request though no reply came back: {accepting[0][:200]}"
+            "; see HA-UNTRUSTED-DROP"
+        )
     if hits:
         observed = f"new log line: {hits[0][:200]}"
     elif earlier:

@@ -132,9 +132,10 @@ def preflight(profile: Profile, control: DeviceControl, mn: MobileNode, transpor
     if verdict.accepted:
         return Preflight("accepted", f"the conforming registration from {source} was accepted", frames)
     if verdict.problem is not None:
-        return Preflight(
-            "unusable", f"the device answered, but a mobile node cannot use the reply: {verdict.problem}", frames
-        )
+        rrp = judge.parse_reply(reply.payload)
+        hint = DENIAL_HINTS.get(rrp.code, "") if rrp is not None else ""
+        text = f"the device answered, but a mobile node cannot use the reply: {verdict.problem}"
+        return Preflight("unusable", f"{text}{'; ' + hint if hint else ''}", frames)
     code = verdict.code if verdict.code is not None else -1
     hint = DENIAL_HINTS.get(code, "")
     text = f"the device denied the conforming registration from {source} with code {code} ({n.reply_code_name(code)})"
