@@ -44,8 +44,9 @@ def ha() -> None:
     "--tun",
     default=None,
     metavar="NAME",
-    help="Data plane: write decapsulated tunnel data to TUN device NAME and tunnel what is routed into it to the "
-    "bindings (needs root; routes are yours to set, docs/lab.md).",
+    help="Data plane: write decapsulated tunnel data (MIP Tunnel Data, IP-in-IP through a raw socket) to TUN device "
+    "NAME and tunnel what is routed into it to the bindings, as Tunnel Data (UDP-tunnelled bindings) or IP-in-IP "
+    "(the others) (needs root; routes are yours to set, docs/lab.md).",
 )
 def serve(
     config_path: str, faults: tuple[str, ...], log_json: bool, address: str | None, port: int | None, tun: str | None

@@ -19,7 +19,9 @@ Choices where the RFCs leave room (docs/design/contracts.md, "Reference foreign 
   service) and U, X, I are not offered: this agent decapsulates IP-in-IP only.
 * ``link`` is where unsolicited advertisements go: a loopback UDP address and
   port standing in for the link's broadcast (ICMP broadcast needs raw sockets).
-  Without it only solicited advertisements are sent.
+  Without it only solicited advertisements are sent. On a real link
+  (``mipcheck fa serve --link IFACE``, :mod:`mipcheck.fa.link`) it is replaced
+  by the link itself and ``upstream`` by the host's routing.
 """
 
 from __future__ import annotations

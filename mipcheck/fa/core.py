@@ -37,8 +37,11 @@ What it does, and where the RFCs say so:
   handed to the visitor whose home address it is for (sent to its link
   address and port); a packet for no visitor is discarded, never forwarded
   (RFC 5944 4.2.2: a routing loop). A visitor's own packet is reverse-tunnelled
-  to its home agent when it registered with 'T' (RFC 3024), else forwarded to
-  ``config.upstream`` (the default router, RFC 5944 2.1).
+  to its home agent when it registered with 'T' (RFC 3024; outer source the
+  care-of address, Type of Service and DF copied from the inner header, RFC
+  2003 3.1), else forwarded to ``config.upstream`` (the default router, RFC
+  5944 2.1). On a real link (:mod:`mipcheck.fa.link`) the same datagrams are
+  carried by raw sockets and a TUN device instead of the loopback stand-ins.
 
 Checks of a Registration Request, in order; each denial names its code:
 
@@ -68,7 +71,11 @@ The code numbers are the IANA registry's (:data:`mipcheck.proto.numbers.REPLY_CO
 The section numbers follow RFC 5944's table of contents; the stored copies of
 RFC 5944, RFC 3344 and RFC 3024 that could be reached show only their first
 pages, so the sentences of 3.7.2-3.7.3 are read here, not quoted (as in the
-requirement catalogue's notes on 3.8.2.1).
+requirement catalogue's notes on 3.8.2.1). Checked again for issue 12: what
+the search tool holds of 3.7 (its opening and 3.7.1's) agrees with this
+agent (it originates a Reply only to deny); 3.7.2 itself still could not be
+read, so the order above (the request's form, then MN-FA authentication, then
+policy) stays this agent's choice, not a quotation.
 """
 
 from __future__ import annotations
@@ -725,7 +732,9 @@ class ForeignAgent:
         """A registered visitor's own packet: reverse tunnel (RFC 3024) or the default router (RFC 5944 2.1)."""
         if v.reverse_tunnel and self.behaviour.reverse_tunnel == "tunnel":
             try:
-                outer = build_ipv4(v.care_of_address, v.home_agent, PROTO_IPIP, packet)
+                # RFC 2003 3.1: Type of Service and DF copied from the inner header, the inner header unchanged.
+                df = bool(packet[6] & 0x40)
+                outer = build_ipv4(v.care_of_address, v.home_agent, PROTO_IPIP, packet, tos=packet[1], dont_fragment=df)
             except ValueError as exc:
                 return Decision(DROPPED, VISITOR_DATA, f"cannot encapsulate: {exc}", home_address=v.home_address)
             to = (v.home_agent, v.home_agent_port)

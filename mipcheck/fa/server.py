@@ -17,6 +17,16 @@ port where a tester or a mobile node listens. Solicitations, IP-in-IP
 packets for a care-of address and a visitor's own packets arrive the same
 way: an IPv4 packet as a UDP payload. Binding any 127.x address needs no
 privileges on Linux; port 434 does, so labs use another (or 0: any free port).
+
+On a real link (``serve(..., link=IFACE, tun=NAME)``, ``mipcheck fa serve
+--link IFACE [--tun NAME]``, root) the same core runs with
+:func:`mipcheck.fa.link.link_config`, and :class:`mipcheck.fa.link.LinkShell`
+carries its packets instead: advertisements broadcast on IFACE, solicitations
+read there, IP-in-IP through a raw socket, deliveries out of IFACE, a 'T'
+visitor's packets read from the TUN device; :func:`mipcheck.fa.link.route`
+says which way each datagram goes, :func:`mipcheck.fa.link.plan` which host
+routes and policy rules the visitors need (installed before the datagrams of
+the same step leave, removed when the visitor goes and when the server stops).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import contextlib
 import datetime as _dt
 import json
 import socket
+import struct
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
@@ -34,6 +45,21 @@ from mipcheck.errors import MipcheckError
 
 from .config import FAConfig
 from .core import Decision, ForeignAgent
+from .link import (
+    DEFAULT_TABLE,
+    IP_PKTINFO,
+    Dropped,
+    LinkOut,
+    LinkShell,
+    TunnelOut,
+    from_link,
+    from_tun,
+    from_tunnel,
+    host_warnings,
+    link_config,
+    plan,
+    route,
+)
 
 LOG_FLUSH_PERIOD = 1.0  # at most this long between log flushes
 
@@ -81,14 +107,23 @@ class ForeignAgentServer:
     MAX_DATAGRAM = 65535
 
     def __init__(
-        self, core: ForeignAgent, log: DecisionLog, address: str, port: int, clock: Callable[[], float] = time.time
+        self,
+        core: ForeignAgent,
+        log: DecisionLog,
+        address: str,
+        port: int,
+        clock: Callable[[], float] = time.time,
+        link: LinkShell | None = None,
     ) -> None:
         self.core = core
         self.log = log
         self.clock = clock
+        self.link = link  # link mode (mipcheck.fa.link); None: everything over the UDP socket (loopback)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self.sock.bind((address, port))
+            if link is not None:  # the arrival interface of each datagram: replies to the link leave through it
+                self.sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         except OSError as exc:
             self.sock.close()
             raise MipcheckError(f"cannot bind {address}:{port}: {exc.strerror or exc}") from None
@@ -101,17 +136,33 @@ class ForeignAgentServer:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         loop.add_reader(self.sock.fileno(), self._readable)
+        if self.link is not None:
+            for fd, what in self.link.readers():
+                loop.add_reader(fd, self._link_readable, what)
 
     def close(self) -> None:
         if self._loop is not None:
             self._loop.remove_reader(self.sock.fileno())
+            if self.link is not None:
+                for fd, _what in self.link.readers():
+                    self._loop.remove_reader(fd)
             self._loop = None
         self.sock.close()
+
+    def _receive(self) -> tuple[bytes, tuple[str, int]]:
+        if self.link is None:
+            data, src = self.sock.recvfrom(self.MAX_DATAGRAM)
+            return data, src
+        data, ancillary, _flags, src = self.sock.recvmsg(self.MAX_DATAGRAM, socket.CMSG_SPACE(12))
+        for level, kind, value in ancillary:
+            if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 4:
+                self.link.learned(src, struct.unpack_from("@i", value)[0])  # struct in_pktinfo: ipi_ifindex first
+        return data, src
 
     def _readable(self) -> None:
         for _ in range(self.BATCH):
             try:
-                data, src = self.sock.recvfrom(self.MAX_DATAGRAM)
+                data, src = self._receive()
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
@@ -120,15 +171,65 @@ class ForeignAgentServer:
             self.core.receive_datagram(data, src, self.local, now)
             self.pump(now)
 
+    def _link_readable(self, what: str) -> None:
+        """Link mode: a solicitation on IFACE, IP-in-IP for a care-of address, or a 'T' visitor's own packet."""
+        link = self.link
+        assert link is not None
+        for _ in range(self.BATCH):
+            if what == "tun":
+                assert link.tun is not None
+                packet = link.tun.read()
+            else:
+                packet = link.read(link.icmp if what == "link" else link.ipip)
+            if packet is None:
+                return
+            if not packet:
+                continue
+            if what == "link":
+                found = from_link(packet)
+                if found is None:
+                    continue  # other ICMP on the link (our own advertisements looped back): not the core's
+            elif what == "tunnel":
+                found = from_tunnel(packet)
+            else:
+                found = from_tun(self.core, packet)
+                if found is None:
+                    continue  # not IPv4: the host's own IPv6 chatter on the device
+            now = self.clock()
+            self.core.receive_datagram(found[0], found[1], self.local, now)
+            self.pump(now)
+
     def pump(self, now: float) -> None:
-        """Send what the core queued and log what it decided."""
-        for data, _local, dst in self.core.datagrams_to_send(now):
-            try:
-                self.sock.sendto(data, dst)
-            except OSError:
-                self.send_failures += 1
+        """Send what the core queued and log what it decided (link mode: routes and rules first)."""
+        out = self.core.datagrams_to_send(now)
         while (d := self.core.next_event()) is not None:
             self.log.decision(d, now)
+        if self.link is not None:
+            for record in self.link.plumbing.sync(plan(self.core, self.link.tun is not None)):
+                self.log.record(record, now)
+        for data, _local, dst in out:
+            if self.link is None:
+                self._send_udp(data, dst, on_link=False)
+                continue
+            where = route(self.core, data, dst)
+            if isinstance(where, LinkOut):
+                self.link.send_link(where)
+            elif isinstance(where, TunnelOut):
+                self.link.send_tunnel(where)
+            elif isinstance(where, Dropped):
+                record = {"outcome": "dropped", "kind": "link", "home_address": where.home_address}
+                self.log.record({**record, "reason": where.reason}, now)
+            else:
+                self._send_udp(where.data, where.destination, on_link=self.link.on_link(where.destination))
+
+    def _send_udp(self, data: bytes, dst: tuple[str, int], *, on_link: bool) -> None:
+        try:
+            if on_link and self.link is not None:
+                self.sock.sendmsg([data], self.link.pktinfo(), 0, dst)
+            else:
+                self.sock.sendto(data, dst)
+        except OSError:
+            self.send_failures += 1
 
 
 async def serve(
@@ -139,12 +240,36 @@ async def serve(
     stop: asyncio.Event,
     on_ready: Callable[[str, int, ForeignAgent], None] | None = None,
     clock: Callable[[], float] = time.time,
+    link: str | None = None,
+    tun: str | None = None,
+    table: int = DEFAULT_TABLE,
 ) -> ForeignAgent:
-    """Run the foreign agent until ``stop`` is set; returns the core (for inspection)."""
-    core = ForeignAgent(config, faults, start=clock())
-    server = ForeignAgentServer(core, log, config.address, config.port, clock)
-    server.start(asyncio.get_running_loop())
+    """Run the foreign agent until ``stop`` is set; returns the core (for inspection).
+
+    ``link``: the interface of the link (link mode, :mod:`mipcheck.fa.link`; root); ``tun``: with it, the TUN
+    device 'T' visitors' packets are routed into by policy rules in routing table ``table``. Whatever the
+    shell installed is removed before this returns, also after an error.
+    """
+    if tun is not None and link is None:
+        raise MipcheckError("--tun needs --link: reverse tunnelling from a TUN device is link mode")
+    shell = LinkShell(link, tun, table) if link is not None else None
     try:
+        if shell is not None:
+            config = link_config(config)
+        core = ForeignAgent(config, faults, start=clock())
+        server = ForeignAgentServer(core, log, config.address, config.port, clock, link=shell)
+    except BaseException:
+        if shell is not None:
+            shell.close()
+        raise
+    try:
+        if shell is not None:
+            now = clock()
+            for reason in host_warnings(shell.iface):
+                log.record({"event": "warning", "reason": reason}, now)
+            for record in shell.plumbing.start():
+                log.record(record, now)
+        server.start(asyncio.get_running_loop())
         if on_ready is not None:
             on_ready(*server.local, core)
         while not stop.is_set():
@@ -160,5 +285,8 @@ async def serve(
             log.flush()
     finally:
         server.close()
+        if shell is not None:
+            for record in shell.close():
+                log.record(record, clock())
         log.flush()
     return core

@@ -987,6 +987,77 @@ class HomeAgent:
                 return codec.tunnel_data(ip_packet), b.tunnel_endpoint
         return TunnelError(f"no UDP-tunnelled binding for {home_address}")
 
+    # ------------------------------------------------------------------ RFC 2003 IP-in-IP, RFC 3024 reverse tunnels
+
+    def decapsulate_ipip(self, packet: bytes) -> tuple[bytes, Binding] | TunnelError:
+        """The inner packet of an IP-in-IP packet (the whole outer IPv4 packet, as a raw socket reads it).
+
+        Accepted only when it is addressed to this home agent, its outer source is the care-of address of
+        a binding whose home address is the inner source (the reverse-tunnel check of RFC 3024's home agent
+        considerations) and that binding is not UDP-tunnelled (RFC 3519: its data comes as MIP Tunnel Data).
+        'T' is not required: a mobile node with a co-located care-of address may tunnel to its home agent
+        itself. An inner TTL of 0 is discarded (RFC 2003 3.1).
+        """
+        outer = parse_ipv4(packet)
+        if isinstance(outer, TunnelError):
+            return TunnelError("IP-in-IP packet with a malformed outer IPv4 header")
+        if outer.protocol != n.IPPROTO_IPIP:
+            return TunnelError(f"IP protocol {outer.protocol} is not IP-in-IP (4)")
+        if outer.dst != self.address and self.address != "0.0.0.0":
+            return TunnelError(f"IP-in-IP to {outer.dst}, not to this home agent ({self.address})")
+        inner = packet[outer.ihl : outer.total_length]
+        hdr = parse_ipv4(inner)
+        if isinstance(hdr, TunnelError):
+            return TunnelError(f"IP-in-IP from {outer.src}: {hdr.reason}")
+        inner = inner[: hdr.total_length]
+        bindings = self._cache.get(hdr.src)
+        b = next((b for b in reversed(bindings) if b.care_of_address == outer.src), None)
+        if b is None:
+            if not bindings:
+                why = f"inner source {hdr.src} has no binding"
+            else:
+                coas = ", ".join(x.care_of_address for x in bindings)
+                why = f"outer source {outer.src} is not the care-of address registered for {hdr.src} ({coas})"
+            return TunnelError(f"IP-in-IP from {outer.src} dropped: {why} (RFC 3024)")
+        if b.udp_tunnel:
+            return TunnelError(
+                f"IP-in-IP from {outer.src} dropped: the binding of {hdr.src} is UDP-tunnelled (RFC 3519), "
+                "its data comes as MIP Tunnel Data"
+            )
+        if inner[8] == 0:
+            return TunnelError(f"IP-in-IP from {outer.src} dropped: inner TTL 0 (RFC 2003 3.1)")
+        return inner, b
+
+    def receive_ipip(self, packet: bytes, now: float) -> Decision:
+        """One IP-in-IP packet read from a raw socket: ``inner`` set when it may go to the stack, else dropped.
+
+        Drops are logged through the rate limiter, as tunnel data is; ``source`` is (outer source, 0).
+        """
+        cache = self._cache
+        nxt = cache.next_expiry()
+        if nxt is not None and nxt <= now:
+            cache.expire(now)
+        src = (_ntoa(packet[12:16]) if len(packet) >= 20 else "0.0.0.0", 0)
+        out = self.decapsulate_ipip(packet)
+        if isinstance(out, TunnelError):
+            d = self._quiet(DROPPED, None, out.reason, src, now)
+        else:
+            inner, b = out
+            d = Decision(
+                ACCEPTED,
+                None,
+                "IP-in-IP reverse tunnel",
+                None,
+                None,
+                b.home_address,
+                src,
+                log=False,
+                care_of_address=b.care_of_address,
+                inner=inner,
+            )
+        self.counters[d.outcome] += 1
+        return d
+
     def _tunnel(self, data: bytes, src: tuple[str, int], local: tuple[str, int], now: float) -> Decision:
         how = self.behaviour.on_bad_tunnel_data
         if how != "survive" and self._sick is None:

@@ -6,6 +6,12 @@ from the same socket (so the reply's source port is the request's destination
 port, RFC 5944 3.8.3.1) and writes one log line per logged decision. Binding
 any 127.x address needs no privileges on Linux.
 
+With ``--tun`` (:mod:`mipcheck.ha.tun`) it also moves the data plane: packets the
+stack routes into the TUN device go as MIP Tunnel Data from the same UDP
+socket or as IP-in-IP through a raw socket, and decapsulated Tunnel Data and
+IP-in-IP the core accepts are written to the TUN device (IP-in-IP it drops
+is logged, one line each, through the core's rate limit).
+
 It also carries out what a robustness fault's Decision asks for (the core
 never does): ``failure == "crash"`` ends the process at once with status 70
 after one line on stderr (:func:`serve`; a home agent on a thread of the
@@ -32,7 +38,7 @@ from mipcheck.errors import MipcheckError
 from .config import HAConfig
 from .core import DENIAL_RULES, DENIED, Decision, HomeAgent
 from .faults import check_faults
-from .tun import TunDevice, from_stack, to_stack
+from .tun import IpipSocket, IpipTunnelled, TunDevice, from_ipip, from_stack, to_stack
 from .tunnel import TunnelError
 
 LOG_FLUSH_PERIOD = 1.0  # at most this long between log flushes (and between looks at the core's timer)
@@ -221,12 +227,15 @@ class UDPServer:
         clock: Callable[[], float] = time.time,
         on_failure: Callable[[Decision], None] | None = None,
         tun: TunDevice | None = None,
+        ipip: IpipSocket | None = None,
     ) -> None:
         self.core = core
         # ``ha serve --tun``: decapsulated tunnel data goes to this TUN device, and what the stack
         # routes into it is tunnelled to the bindings (mipcheck.ha.tun); None: no data plane (the default).
         self.tun = tun
         self.tun_dropped = 0
+        # With the TUN device: the raw IP-in-IP socket (RFC 2003 both ways); None: Tunnel Data only.
+        self.ipip = ipip
         self.log = log
         self.clock = clock
         # What to do when a Decision carries a failure (robustness faults); default: stop reading.
@@ -249,6 +258,8 @@ class UDPServer:
         loop.add_reader(self.sock.fileno(), self._readable)
         if self.tun is not None:
             loop.add_reader(self.tun.fileno(), self._tun_readable)
+        if self.ipip is not None:
+            loop.add_reader(self.ipip.fileno(), self._ipip_readable)
 
     def stop_reading(self) -> None:
         """Leave the socket open and unread: datagrams queue up and nothing answers them (a hang)."""
@@ -256,6 +267,8 @@ class UDPServer:
             self._loop.remove_reader(self.sock.fileno())
             if self.tun is not None:
                 self._loop.remove_reader(self.tun.fileno())
+            if self.ipip is not None:
+                self._loop.remove_reader(self.ipip.fileno())
             self._loop = None
 
     def close(self) -> None:
@@ -263,6 +276,8 @@ class UDPServer:
         self.sock.close()
         if self.tun is not None:
             self.tun.close()
+        if self.ipip is not None:
+            self.ipip.close()
 
     def _tun_readable(self) -> None:
         """Packets the stack routed into the TUN device: tunnel each to its home address's binding."""
@@ -275,10 +290,31 @@ class UDPServer:
             if isinstance(out, TunnelError):
                 self.tun_dropped += 1  # no binding (yet): dropped, as a router without a route does
                 continue
+            if isinstance(out, IpipTunnelled):
+                if self.ipip is None or not self.ipip.send(out):
+                    self.tun_dropped += 1
+                continue
             try:
                 self.sock.sendto(out.data, out.endpoint)
             except OSError:
                 self.send_failures += 1
+
+    def _ipip_readable(self) -> None:
+        """IP-in-IP read whole from the raw socket: to the stack when the core accepts it, else logged."""
+        assert self.ipip is not None
+        for _ in range(self.BATCH):
+            packet = self.ipip.read()
+            if packet is None:
+                return
+            if not packet:
+                continue
+            now = self.clock()
+            d = from_ipip(self.core, packet, now)
+            inner = to_stack(d)
+            if inner is not None and self.tun is not None:
+                self.tun.write(inner)
+            if d.log:
+                self.log.decision(d, now)
 
     def _readable(self) -> None:
         recvfrom, sendto, handle, clock, local = (
@@ -333,10 +369,17 @@ async def serve(
     it); "crash" ends the process at once with status :data:`CRASH_STATUS`. Each is told in one line on stderr.
     ``own_process=False`` (a home agent on a thread of another program, :class:`BackgroundHomeAgent`): a crash
     closes the socket and returns instead, and nothing is written to stderr.
-    ``tun``: the name of a TUN device for the data plane (:mod:`mipcheck.ha.tun`); None (the default): none.
+    ``tun``: the name of a TUN device for the data plane (:mod:`mipcheck.ha.tun`), with a raw IP-in-IP socket
+    bound to ``config.address``; None (the default): none.
     """
     core = HomeAgent(config, faults)
     device = TunDevice(tun) if tun is not None else None
+    try:
+        ipip = IpipSocket(config.address) if device is not None else None
+    except BaseException:
+        if device is not None:
+            device.close()
+        raise
 
     def carry_out(d: Decision) -> None:
         if d.failure == "crash":
@@ -355,10 +398,12 @@ async def serve(
             sys.stderr.flush()
 
     try:
-        server = UDPServer(core, log, config.address, config.port, clock, carry_out, tun=device)
+        server = UDPServer(core, log, config.address, config.port, clock, carry_out, tun=device, ipip=ipip)
     except BaseException:
         if device is not None:
             device.close()
+        if ipip is not None:
+            ipip.close()
         raise
     server.start(asyncio.get_running_loop())
     address, port = server.local

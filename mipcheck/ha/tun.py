@@ -1,29 +1,53 @@
 """The home agent's data plane into a real IP stack: a TUN device (``mipcheck ha serve --tun NAME``).
 
 Why a TUN device: this kernel has no ipip/gre module, and a home agent's
-data plane is two decisions around an IP stack (RFC 5944 4.2.3, RFC 3519):
+data plane is two decisions around an IP stack (RFC 5944 4.2.3, RFC 3519,
+RFC 2003, RFC 3024):
 
-- tunnel data from a registered mobile node (type 4 from its bound endpoint,
-  inner source = its home address) is decapsulated and handed to the stack,
-  which forwards it (to a correspondent node on the home network, or beyond);
+- tunnel data from a registered mobile node is decapsulated and handed to
+  the stack, which forwards it (to a correspondent node on the home network,
+  or beyond): MIP Tunnel Data (type 4 from the binding's UDP endpoint, inner
+  source = its home address), or IP-in-IP (protocol 4, read whole by a raw
+  socket; outer source = a binding's care-of address, inner source = that
+  binding's home address, the reverse-tunnel check of RFC 3024);
 - a packet the stack routes to a registered home address (the home subnet or
-  the home addresses are routed into the TUN device) is tunnelled as MIP
-  Tunnel Data to the binding's (care-of address, port) endpoint.
+  the home addresses are routed into the TUN device) is tunnelled to the
+  home address's newest binding: as MIP Tunnel Data to its (care-of address,
+  port) endpoint when it was registered with UDP tunnelling, else IP-in-IP
+  (RFC 2003) to its care-of address (an FA care-of address, or a co-located
+  one registered without a UDP Tunnel Request).
 
-Both decisions are sans-IO and made from the core's public operations
-(:meth:`HomeAgent.handle` already decapsulates and checks tunnel data into
-``Decision.inner``; :meth:`HomeAgent.encapsulate` finds the endpoint):
-:func:`to_stack` and :func:`from_stack`. :class:`TunDevice` is the thin shell:
-it opens ``/dev/net/tun``, reads and writes whole IPv4 packets, nothing else.
-Routing, forwarding and proxy ARP are the host's business (the lab's
-``lab run`` sets them up in the i-HA's namespace; docs/lab.md).
+IP-in-IP goes through a raw ``IPPROTO_IPIP`` socket bound to the home
+agent's address (:class:`IpipSocket`): the kernel adds the outer header
+(source the home agent, destination the care-of address, protocol 4, TTL
+64, a fresh Identification) and fragments it when needed. RFC 2003 3.1:
+the inner header is not changed (its TTL was decremented by the stack's
+forwarding into the TUN device; a packet the host itself sent is not
+forwarded, so not decremented); the outer Type of Service is copied from
+the inner header, and so is DF: an inner DF packet goes with outer DF and is
+dropped (counted) when it does not fit the path (the ICMP "fragmentation
+needed" of RFC 2003 5.1 is not sent), an inner packet without DF goes with
+outer DF clear, so the kernel may fragment the outer packet. Minimal
+encapsulation (RFC 2004, 'M') and GRE are not offered: the core denies
+them with 139, so no binding ever asks for them.
+
+The decisions are sans-IO and made from the core's public operations:
+:func:`to_stack` (what the core's ``Decision.inner`` hands the stack, from
+:meth:`HomeAgent.handle` for Tunnel Data or :func:`from_ipip` /
+:meth:`HomeAgent.receive_ipip` for IP-in-IP) and :func:`from_stack` (which
+tunnel a packet from the stack takes). :class:`TunDevice` and
+:class:`IpipSocket` are the thin shells: they read and write whole packets,
+nothing else. Routing, forwarding and proxy ARP are the host's business (the
+lab's ``lab run`` sets them up in the i-HA's namespace; docs/lab.md).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import socket
 import struct
 from typing import NamedTuple
 
@@ -47,28 +71,66 @@ class Tunnelled(NamedTuple):
     endpoint: tuple[str, int]
 
 
+class IpipTunnelled(NamedTuple):
+    """A packet from the stack for a home address bound without UDP tunnelling: IP-in-IP to ``care_of_address``.
+
+    ``packet`` is the inner packet, unchanged; the outer header is the kernel's (:class:`IpipSocket`), with
+    ``tos`` and ``dont_fragment`` copied from the inner header (RFC 2003 3.1).
+    """
+
+    home_address: str
+    packet: bytes
+    care_of_address: str
+    tos: int
+    dont_fragment: bool
+
+
 def to_stack(decision: Decision) -> bytes | None:
     """The packet to write to the stack for ``decision``: decapsulated tunnel data the core accepted, else None.
 
     Keepalives (ICMP echo to the home agent itself) are answered by the core and
     never reach the stack; tunnel data the core dropped (unknown endpoint,
     inner source not the registered home address, malformed) never does either.
+    The same holds for IP-in-IP (:func:`from_ipip`).
     """
     if decision.outcome != ACCEPTED or decision.inner is None or decision.reply is not None:
         return None
     return decision.inner
 
 
-def from_stack(core: HomeAgent, packet: bytes) -> Tunnelled | TunnelError:
-    """What to do with a packet read from the TUN device: tunnel it to its home address's binding, or why not."""
+def from_ipip(core: HomeAgent, packet: bytes, now: float) -> Decision:
+    """An IP-in-IP packet read from the raw socket (outer header included): the core's decision.
+
+    :func:`to_stack` of it is the inner packet when the outer source is a care-of address registered for the
+    inner source (RFC 3024) and the binding is not UDP-tunnelled; anything else is dropped and logged.
+    """
+    return core.receive_ipip(packet, now)
+
+
+def from_stack(core: HomeAgent, packet: bytes) -> Tunnelled | IpipTunnelled | TunnelError:
+    """What to do with a packet read from the TUN device: tunnel it to its home address's newest binding, or why not.
+
+    A UDP-tunnelled binding (RFC 3519) gets MIP Tunnel Data at its endpoint, any other IP-in-IP at its care-of
+    address. With simultaneous bindings only the newest one gets the packet, as before for Tunnel Data; RFC 5944
+    would have a copy tunnelled to each care-of address (not done).
+    """
     hdr = parse_ipv4(packet)
     if isinstance(hdr, TunnelError):
         return hdr
-    out = core.encapsulate(hdr.dst, packet[: hdr.total_length])
-    if isinstance(out, TunnelError):
-        return out
-    data, endpoint = out
-    return Tunnelled(hdr.dst, data, endpoint)
+    packet = packet[: hdr.total_length]
+    bindings = core.bindings.get(hdr.dst)
+    if not bindings:
+        return TunnelError(f"no binding for {hdr.dst}")
+    newest = bindings[-1]
+    if newest.udp_tunnel:
+        out = core.encapsulate(hdr.dst, packet)
+        if isinstance(out, TunnelError):
+            return out
+        data, endpoint = out
+        return Tunnelled(hdr.dst, data, endpoint)
+    if packet[8] == 0:
+        return TunnelError(f"packet for {hdr.dst} with TTL 0: discarded (RFC 2003 3.1)")
+    return IpipTunnelled(hdr.dst, packet, newest.care_of_address, packet[1], bool(packet[6] & 0x40))
 
 
 class TunDevice:
@@ -122,3 +184,74 @@ class TunDevice:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = -1
+
+
+IP_MTU_DISCOVER = 10  # <linux/in.h>
+IP_PMTUDISC_DONT = 0  # outer DF clear: the kernel may fragment the outer packet
+IP_PMTUDISC_DO = 2  # outer DF set: EMSGSIZE when it does not fit
+OUTER_TTL = 64  # RFC 2003 3.1: enough to reach the tunnel exit point
+
+
+class IpipSocket:
+    """A raw ``IPPROTO_IPIP`` socket bound to the home agent's address, non-blocking (root: CAP_NET_RAW).
+
+    Reading gives whole outer packets addressed to that address (the kernel delivers protocol 4 to raw
+    sockets, and without an ipip module nothing else takes it); sending gives the kernel the inner packet
+    and lets it add the outer header (:class:`IpipTunnelled`: TOS and DF copied, TTL :data:`OUTER_TTL`).
+    """
+
+    MAX_PACKET = 65535
+
+    def __init__(self, address: str) -> None:
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IPIP)
+        except OSError as exc:
+            raise MipcheckError(f"--tun: cannot open a raw IP-in-IP socket: {exc.strerror or exc}") from None
+        try:
+            sock.bind((address, 0))
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, OUTER_TTL)
+        except OSError as exc:
+            sock.close()
+            why = exc.strerror or exc
+            raise MipcheckError(f"--tun: cannot bind a raw IP-in-IP socket to {address}: {why}") from None
+        sock.setblocking(False)
+        self.sock = sock
+        self._tos = -1
+        self._df: bool | None = None
+        self.read_count = self.sent = self.too_big = self.send_failures = 0
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def read(self) -> bytes | None:
+        """One outer packet, or None when there is none now."""
+        try:
+            packet = self.sock.recv(self.MAX_PACKET)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            return b""  # an ICMP error queued on the socket: nothing to read
+        self.read_count += 1
+        return packet
+
+    def send(self, out: IpipTunnelled) -> bool:
+        try:
+            if out.tos != self._tos:
+                self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, out.tos)
+                self._tos = out.tos
+            if out.dont_fragment is not self._df:
+                how = IP_PMTUDISC_DO if out.dont_fragment else IP_PMTUDISC_DONT
+                self.sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, how)
+                self._df = out.dont_fragment
+            self.sock.sendto(out.packet, (out.care_of_address, 0))
+        except OSError as exc:
+            if exc.errno == errno.EMSGSIZE:
+                self.too_big += 1  # inner DF and too big for the path: dropped
+            else:
+                self.send_failures += 1
+            return False
+        self.sent += 1
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
