@@ -189,20 +189,16 @@ def test_lab_profile_for_the_reference_mn_is_valid(tmp_path: Path) -> None:
     assert profile.networks["inside"] == lab_run.MODE_C_COA and profile.correspondent == CN
 
 
-@pytest.mark.parametrize("mode", ["f", "fvc", "c,fvc", "x"])
-def test_modes_not_built_yet_say_what_is_missing(mode: str) -> None:
+@pytest.mark.parametrize("mode", ["x", "c,x", "c,,f"])
+def test_unknown_modes_are_usage_errors(mode: str) -> None:
     result = CliRunner().invoke(cli, ["lab", "run", "--mode", mode, "--name", "nolab"])
     assert result.exit_code == 2  # a usage error, before any lab is looked at
-    last = mode.split(",")[-1]
-    if last in lab_run.MISSING:
-        assert "not built yet" in result.output and lab_run.MISSING[last].split(" (")[0] in result.output
-    else:
-        assert "'x' is not one of c, f, cvc, fvc" in result.output
+    assert "is not one of c, f, cvc, fvc" in result.output
 
 
-def test_run_modes_refuses_what_is_not_built(tmp_path: Path) -> None:
-    with pytest.raises(MipcheckError, match="not built yet"):
-        lab_run.run_modes(SimpleNamespace(), ("c", "f"))  # type: ignore[arg-type]
+def test_run_modes_refuses_what_is_not_a_mode(tmp_path: Path) -> None:
+    with pytest.raises(MipcheckError, match="one of c, f, cvc, fvc"):
+        lab_run.run_modes(SimpleNamespace(), ("c", "g"))  # type: ignore[arg-type]
     with pytest.raises(MipcheckError, match="no mode"):
         lab_run.run_modes(SimpleNamespace(), ())  # type: ignore[arg-type]
 
@@ -236,7 +232,9 @@ def test_cvc_overhead_is_measured_layer_by_layer() -> None:
         [(1.0005, ike, True), (1.0010, sealed, True), (1.0011, sealed_ack, True)],
         [(1.0, imip_ack, True), (1.0001, imip, True), (1.0002, imip, False)],  # incoming: not sealed by us
     )
-    assert found["per_packet"] == [{"user_packet": 84, "i_mip": 32, "esp": 76, "x_mip": 32, "total": 140}]
+    assert found["per_packet"] == [
+        {"user_packet": 84, "i_mip": 32, "esp": 76, "x_mip": 32, "total": 140, "on_mn_link": 140}
+    ]
     assert found["measured"] == [140]
     assert lab_overhead.cvc_overhead([], [(1.001, sealed, True)], [(1.0, imip, True)])["measured"] == []  # no x-MIP
     assert lab_overhead.RFC5265_OVERHEAD["cvc"] + lab_overhead.NAT_TRAVERSAL_OVERHEAD["cvc"] == 129  # 5.2: "129 octets"
@@ -365,19 +363,61 @@ def test_mode_cvc_end_to_end(vpn_lab, tmp_path: Path) -> None:
 
 @pytest.mark.root
 @needs_netns
-def test_moves_inside_outside_inside_keep_the_session(vpn_lab, tmp_path: Path) -> None:
-    report = lab_run.run_modes(vpn_lab, ("c", "cvc", "c"), pings=1, out_dir=tmp_path / "moves")
-    assert [s["detection"]["result"] for s in report["steps"]] == ["inside", "outside", "inside"]
-    assert [s["registration"]["i_ha_care_of_address"] for s in report["steps"]] == [
+def test_moves_through_every_access_mode_keep_the_session(vpn_lab, tmp_path: Path) -> None:
+    """c -> f -> cvc -> fvc -> c with one reference MN: the i-HA's binding follows, one TCP connection survives."""
+    report = lab_run.run_modes(vpn_lab, ("c", "f", "cvc", "fvc", "c"), pings=1, out_dir=tmp_path / "moves")
+    steps = report["steps"]
+    assert [s["detection"]["result"] for s in steps] == ["inside", "inside", "outside", "outside", "inside"]
+    tias = [s["detection"]["vpn_tia"] for s in steps]
+    assert [s["registration"]["i_ha_care_of_address"] for s in steps] == [
         lab_run.MODE_C_COA,
-        report["steps"][1]["detection"]["vpn_tia"],
+        "10.2.0.1",  # the i-FA's care-of address (RFC 5944 3.7)
+        tias[2],
+        tias[3],
         lab_run.MODE_C_COA,
     ]
+    assert steps[3]["registration"]["x_ha_care_of_address"] == "203.0.113.1"  # x-MIP through the x-FA
     session = report["session"]
     assert session["ok"] and session["same_connection"]
     assert session["cn_peer"].startswith(f"{HOA}:")  # the CN saw the home address in every mode
-    assert [s["overhead"]["measured"][:1] for s in report["steps"]][0::2] == [[32], [32]]
-    assert report["ok"] is True
+    assert [s["overhead"]["measured"][:1] for s in steps] == [[32], [0], [144], [112], [32]]
+    assert steps[1]["overhead"]["fa_to_ha_ip_in_ip"] == [20] and steps[3]["overhead"]["total"] == [132]
+    assert report["ok"] is True, [(s["mode"], s["ok"]) for s in steps]
+
+
+@pytest.mark.root
+@needs_netns
+def test_mode_f_end_to_end(lab, tmp_path: Path) -> None:
+    """Through the i-FA: its advertisement heard, registered with its care-of address, IP-in-IP both ways."""
+    report = lab_run.run_mode(lab, "f", pings=2, out_dir=tmp_path / "f")
+    reg, det = report["registration"], report["detection"]
+    assert det["result"] == "inside" and det["care_of_address"] == "10.2.0.1"
+    assert reg["i_ha_care_of_address"] == "10.2.0.1" and reg["i_ha_tnc"] and not reg["i_ha_udp_tunnel"]
+    assert report["data"]["answered"] == 2 and report["overhead"]["measured"] == [0]
+    assert report["overhead"]["fa_to_ha_ip_in_ip"] == [20] and report["ok"] is True
+    seen = subprocess.run(
+        [sys.executable, "-m", "mipcheck", "dissect", report["pcaps"]["mn-eth0"]["file"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert seen.returncode == 0, seen.stderr
+    assert "CoA=10.2.0.1" in seen.stdout and "TNC" in seen.stdout  # the request via the agent, the relayed reply
+    assert "i-fa" in report["foreign_agents"]
+    # the FA stays (a node of Figure 1); the MN is back on its own network
+    mn_ns = lab.topology.namespace("mn")
+    assert "198.51.100.10/24" in netns.ip("-o", "-4", "address", "show", "dev", "eth0", ns=mn_ns)
+    assert [p for p in control.load(lab.name, state_dir=lab.state_dir).processes if p.name == "i-fa"]
+
+
+@pytest.mark.root
+@needs_netns
+def test_mode_f_fails_without_the_tnc(tmp_path_factory, tmp_path: Path) -> None:
+    """A run that cannot fail proves nothing: an i-HA that omits TNC never lets the MN be inside (3.2.3)."""
+    with lab_up(tmp_path_factory, "t", breaks=("iha-omit-tnc",), with_vpn=False) as broken:
+        report = lab_run.run_mode(broken, "f", pings=1, out_dir=tmp_path / "broken", timeout=6.0)
+    assert report["ok"] is False
+    assert report["detection"]["result"] != "inside" and report["registration"]["i_ha_tnc"] is False
 
 
 @pytest.mark.root
@@ -410,4 +450,4 @@ def test_mode_cvc_behind_the_nat(vpn_lab, tmp_path: Path) -> None:
 
 def test_nat_needs_an_outside_mode() -> None:
     result = CliRunner().invoke(cli, ["lab", "run", "--mode", "c", "--nat", "--name", "nolab"])
-    assert result.exit_code == 2 and "mode c is inside" in result.output
+    assert result.exit_code == 2 and "c and f are inside" in result.output

@@ -199,8 +199,8 @@ def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
     required=True,
     callback=_modes,
     metavar="MODE[,MODE...]",
-    help="RFC 5265 access mode: c or cvc (f and fvc: not built yet, docs/lab.md); several, comma-separated "
-    "(c,cvc,c), move the MN from one to the next in one session and check that a TCP connection survives.",
+    help="RFC 5265 access mode: c, f, cvc or fvc; several, comma-separated (c,f,cvc,fvc,c), move the MN from "
+    "one to the next in one session and check that a TCP connection survives.",
 )
 @click.option("--up", "bring_up", is_flag=True, help="Bring a lab up for the run and take it down afterwards.")
 @click.option("--pings", type=click.IntRange(1, 100), default=3, show_default=True, help="Echo requests to the CN.")
@@ -225,15 +225,19 @@ def run_cmd(
 ) -> None:
     """Move the reference MN, wait for detection, ping the CN through the tunnels, capture, measure overhead.
 
-    Exit 0 when every move ended in the right detection (c: inside, cvc: outside), the registrations the mode
-    needs were accepted (the i-HA's with TNC; cvc: the x-HA's, and the i-HA's with the VPN-TIA as care-of
-    address), every ping came back and, for a sequence, the TCP session survived every move; 1 otherwise.
+    Exit 0 when every move ended in the right detection (c, f: inside; cvc, fvc: outside), the registrations
+    the mode needs were accepted (the i-HA's with TNC; f, fvc: through the foreign agent, with its care-of
+    address; cvc, fvc: the x-HA's, and the i-HA's with the VPN-TIA as care-of address), every ping came back
+    and, for a sequence, the TCP session survived every move; 1 otherwise.
     """
     from mipcheck.lab import control
     from mipcheck.lab import run as lab_run
 
-    if nat and all(lab_run.EXPECTED[m] == "inside" for m in modes):
-        raise click.UsageError("--nat: the NAT is in front of the MN outside; mode c is inside (use cvc)")
+    if nat and "cvc" not in modes:
+        raise click.UsageError(
+            "--nat: the NAT is in front of the MN's co-located care-of address outside (mode cvc); c and f are "
+            "inside, fvc is behind the x-FA"
+        )
     if bring_up:
         built = control.up(name, state_dir=state_dir)
         try:
@@ -276,7 +280,25 @@ def _print_step(r: dict[str, Any], indent: str) -> None:
         said = f"ok, the CN's peer {ses['cn_peer']}" if ses.get("ok") else f"FAILED ({ses.get('error')})"
         click.echo(f"{indent}session: {said}")
     measured = ", ".join(str(x) for x in oh["measured"]) or "none"
-    if r["mode"] == "cvc":
+    if r["mode"] == "f":
+        ipip = ", ".join(str(x) for x in oh.get("fa_to_ha_ip_in_ip", [])) or "none"
+        click.echo(
+            f"{indent}overhead on the MN's link: {measured} octets ({oh['mn_link_echo_requests']} echo requests "
+            f"as they are); i-FA -> i-HA: IP-in-IP {ipip} octets; RFC 5265 5.2: {oh['rfc5265_5_2']}"
+        )
+    elif r["mode"] == "fvc":
+        layers = oh.get("per_packet") or []
+        split = (
+            f" (i-MIP {layers[0]['i_mip']} + ESP {layers[0]['esp']} for a {layers[0]['user_packet']}-octet packet; "
+            f"x-MIP beyond the MN's link: the x-FA's IP-in-IP {layers[0]['x_mip']})"
+            if layers
+            else ""
+        )
+        click.echo(
+            f"{indent}overhead on the MN's link: {measured} octets{split}; RFC 5265 5.2: {oh['rfc5265_5_2']}, "
+            f"{oh['rfc5265_5_2_with_nat_traversal']} with NAT traversal (its ESP assumptions differ: docs/lab.md)"
+        )
+    elif r["mode"] == "cvc":
         layers = oh.get("per_packet") or []
         split = (
             f" (i-MIP {layers[0]['i_mip']} + ESP {layers[0]['esp']} + x-MIP {layers[0]['x_mip']} for a "

@@ -24,6 +24,8 @@ from .topology import INNER_HOME_ADDRESS, MN_NAT_ADDRESS, OUTER_HOME_ADDRESS
 MODE_C_COA = "10.1.0.50"  # the MN's co-located care-of address on the internal network
 INTERNAL_GATEWAY = "10.1.0.254"
 NAT_GATEWAY = "192.168.100.1"  # the NAT's inside leg
+I_FA_ADDRESS = "10.2.0.1"  # the i-FA on its link (address, care-of address)
+X_FA_ADDRESS = "203.0.113.1"  # the x-FA on its link
 MN_TUN = "tun0"
 MN_IFACE = "eth0"
 MN_TABLE = "100"  # the MN's policy-routing table: what the home address sends goes into tun0
@@ -34,11 +36,17 @@ class RunError(MipcheckError):
 
 
 class Place(NamedTuple):
-    """Where the MN's veth can be: the bridge in the switch, its address there, its default route."""
+    """Where the MN's veth can be: the bridge in the switch, its address there, its default route.
+
+    ``home``: a foreign agent's link, where the MN has no address of its own but a home address (``cidr`` is
+    it, /32; the default route goes on-link to the agent): what that home address sends goes by the main
+    table, straight to the agent, not into the node's TUN (the agent is the tunnel's end, RFC 5944 3.7).
+    """
 
     bridge: str
     cidr: str
     gateway: str
+    home: str | None = None
 
     @property
     def address(self) -> str:
@@ -47,6 +55,8 @@ class Place(NamedTuple):
 
 INSIDE = Place("int", f"{MODE_C_COA}/24", INTERNAL_GATEWAY)  # mode c: on the internal network
 BEHIND_NAT = Place("nat", f"{MN_NAT_ADDRESS}/24", NAT_GATEWAY)  # outside, behind the NAT (``--nat``)
+I_FA_LINK = Place("ifa", f"{INNER_HOME_ADDRESS}/32", I_FA_ADDRESS, INNER_HOME_ADDRESS)  # mode f
+X_FA_LINK = Place("xfa", f"{OUTER_HOME_ADDRESS}/32", X_FA_ADDRESS, OUTER_HOME_ADDRESS)  # mode fvc
 
 
 class MobileNodeHost:
@@ -148,12 +158,29 @@ class MobileNodeHost:
         """The veth's switch end onto ``place``'s bridge; the MN's address and default route with it."""
         if place == self.place:
             return
+        left = self.place
         netns.ip("link", "set", self.port, "nomaster", ns=self.switch)
         self.place = place
         netns.ip("link", "set", self.port, "master", place.bridge, "up", ns=self.switch)
         netns.ip("address", "flush", "dev", MN_IFACE, ns=self.ns)
         netns.ip("address", "add", place.cidr, "dev", MN_IFACE, ns=self.ns)
-        netns.ip("route", "replace", "default", "via", place.gateway, ns=self.ns)
+        onlink = ("dev", MN_IFACE, "onlink") if place.home else ()
+        netns.ip("route", "replace", "default", "via", place.gateway, *onlink, ns=self.ns)
+        if left.home and left.home != place.home:
+            self._direct(left.home, False)
+        if place.home and place.home != left.home:
+            self._direct(place.home, True)
+
+    def _direct(self, home: str, on: bool) -> None:
+        """``home`` on a foreign agent's link: by the main table (rule 110, before strongSwan's 220), not tun0."""
+        ns = self.ns
+        netns.ip("rule", "del", "from", home, "lookup", "main", "priority", "110", ns=ns, check=False)
+        if home in self.homes:
+            netns.ip("rule", "del", "from", home, "lookup", MN_TABLE, ns=ns, check=False)
+        if on:
+            netns.ip("rule", "add", "from", home, "lookup", "main", "priority", "110", ns=ns)
+        elif home in self.homes:
+            netns.ip("rule", "add", "from", home, "lookup", MN_TABLE, "priority", "100", ns=ns)
 
     def move_inside(self) -> None:
         self.go(INSIDE)
@@ -185,6 +212,10 @@ class MobileNodeHost:
                 self.lab.processes.remove(record)
         with contextlib.suppress(OSError):
             control.save(self.lab)
+        try:
+            self.go(self.home)  # first: leaving a foreign agent's link puts its home address's rule back
+        except netns.LabError as exc:
+            problems.append(str(exc))
         steps: list[tuple[str, ...]] = [("rule", "del", "from", home, "lookup", MN_TABLE) for home in self.homes]
         steps += [("rule", "del", "from", coa, "lookup", "main") for coa in self.care_of_addresses]
         steps.append(("link", "del", MN_TUN))
@@ -193,10 +224,6 @@ class MobileNodeHost:
                 netns.ip(*step, ns=self.ns)
             except netns.LabError as exc:
                 problems.append(str(exc))
-        try:
-            self.go(self.home)
-        except netns.LabError as exc:
-            problems.append(str(exc))
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket)
         return problems

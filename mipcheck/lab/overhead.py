@@ -13,7 +13,7 @@ import socket
 import struct
 from typing import Any
 
-from .topology import OUTER_HOME_ADDRESS, XHA_ADDRESS
+from .topology import INNER_HOME_ADDRESS, OUTER_HOME_ADDRESS, XHA_ADDRESS
 
 #: RFC 5265 5.2: maximum overhead per access mode (IP-in-IP; NAT traversal not included).
 RFC5265_OVERHEAD = {"f": 0, "c": 20, "fvc": 77, "cvc": 97}
@@ -77,42 +77,96 @@ def _length(packet: bytes) -> int:
     return struct.unpack_from("!H", packet, 2)[0]
 
 
-def cvc_overhead(eth0: Packets, tun0: Packets, ipsec0: Packets) -> dict[str, Any]:
-    """Mode cvc, per echo request the MN sent: i-MIP, ESP (in UDP) and x-MIP, each layer measured where it is added.
+def _unrouted(packet: bytes) -> bytes:
+    """The packet without TTL and checksums: the same packet before and after a router forwarded it.
 
-    i-MIP on ``ipsec0`` (Tunnel Data from the VPN-TIA, its inner packet the echo request); ESP on ``tun0``:
+    A UDP checksum too: a packet captured as it leaves a veth may still carry the partial checksum the
+    kernel leaves to the (virtual) hardware.
+    """
+    ihl = (packet[0] & 0x0F) * 4
+    if len(packet) >= ihl + 8 and packet[9] == 17:
+        return packet[:8] + packet[9:10] + packet[12 : ihl + 6] + packet[ihl + 8 :]
+    return packet[:8] + packet[9:10] + packet[12:]
+
+
+def _carriers(packets: Packets, kind: str) -> dict[bytes, int]:
+    """x-MIP packets to the x-HA by what they carry: ``udp`` Tunnel Data (RFC 3519) or ``ipip`` (RFC 2003)."""
+    carried: dict[bytes, int] = {}
+    if kind == "udp":
+        for _at, p in _packets_of(packets, dst=XHA_ADDRESS, protocol=17, dport=434):
+            if len(p) >= 28 + 4 + 20 and p[28] == 4:
+                carried.setdefault(_unrouted(p[32:]), _length(p))
+    else:
+        for _at, p in _packets_of(packets, dst=XHA_ADDRESS, protocol=4):
+            ihl = (p[0] & 0x0F) * 4
+            if len(p) >= ihl + 20:
+                carried.setdefault(_unrouted(p[ihl:]), _length(p))
+    return carried
+
+
+def vpn_overhead(xmip: Packets, esp_segment: Packets, ipsec0: Packets, *, xmip_kind: str = "udp") -> dict[str, Any]:
+    """Modes cvc and fvc, per echo request the MN sent: i-MIP, ESP (in UDP) and x-MIP, each measured where added.
+
+    i-MIP on ``ipsec0`` (Tunnel Data from the VPN-TIA, its inner packet the echo request); ESP where the
+    VPN client's packets leave (cvc: ``tun0``, into the node's x-MIP; fvc: the MN's link, to the x-FA):
     charon seals what the kernel sends into ``ipsec0`` in order, one ESP packet each with the next sequence
-    number (RFC 4303 3.3.3), so the n-th packet sent into ``ipsec0`` is the n-th ESP packet by sequence
-    number (capture times on two interfaces are too close to pair by); x-MIP on ``eth0``: the Tunnel Data
-    whose inner packet is exactly that ESP packet.
+    number (RFC 4303 3.3.3), so the n-th packet sent into ``ipsec0`` is the n-th ESP packet by sequence number
+    (capture times on two interfaces are too close to pair by); x-MIP where it is added (cvc: the MN's link,
+    Tunnel Data; fvc: between the x-FA and the x-HA, IP-in-IP): the packet whose inner packet is that ESP
+    packet (compared without TTL and checksum, which a forwarding agent changes). ``on_mn_link``: what the
+    MN's own link carries (fvc: without x-MIP, which the x-FA adds).
     """
     into_vpn = [p for _at, p, outgoing in ipsec0 if outgoing and len(p) >= 20]
     sealed: list[tuple[bytes, int, bytes]] = []  # (SPI, sequence number, packet)
-    for _at, p in _packets_of(tun0, src=OUTER_HOME_ADDRESS, protocol=17, dport=4500):
+    for _at, p in _packets_of(esp_segment, src=OUTER_HOME_ADDRESS, protocol=17, dport=4500):
         if len(p) > 36 and p[28:32] != bytes(4):  # ESP, not IKE (RFC 3948 2.2: the non-ESP marker is zeros)
             sealed.append((p[28:32], struct.unpack_from("!I", p, 32)[0], p))
     first_seen = {spi: i for i, (spi, _seq, _p) in reversed(list(enumerate(sealed)))}
     sealed.sort(key=lambda e: (first_seen[e[0]], e[1]))
-    carried = {}
-    for _at, p in _packets_of(eth0, dst=XHA_ADDRESS, protocol=17, dport=434):
-        if len(p) >= 28 + 4 + 20 and p[28] == 4:
-            carried.setdefault(p[32:], _length(p))
+    carried = _carriers(xmip, xmip_kind)
     layers: list[dict[str, int]] = []
     for imip, (_spi, _seq, esp) in zip(into_vpn, sealed, strict=False):
         is_echo = len(imip) >= 28 + 4 + 21 and imip[9] == 17 and imip[28] == 4 and imip[32 + 9] == 1
-        if not is_echo or imip[32 + 20] != 8 or esp not in carried:
+        outer = carried.get(_unrouted(esp))
+        if not is_echo or imip[32 + 20] != 8 or outer is None:
             continue
         user = _length(imip[32:])
-        layers.append(
-            {
-                "user_packet": user,
-                "i_mip": _length(imip) - user,
-                "esp": _length(esp) - _length(imip),
-                "x_mip": carried[esp] - _length(esp),
-                "total": carried[esp] - user,
-            }
-        )
-    return {"per_packet": layers[:20], "measured": sorted({layer["total"] for layer in layers})}
+        layer = {
+            "user_packet": user,
+            "i_mip": _length(imip) - user,
+            "esp": _length(esp) - _length(imip),
+            "x_mip": outer - _length(esp),
+            "total": outer - user,
+        }
+        layer["on_mn_link"] = layer["total"] if xmip_kind == "udp" else layer["i_mip"] + layer["esp"]
+        layers.append(layer)
+    return {
+        "per_packet": layers[:20],
+        "measured": sorted({layer["on_mn_link"] for layer in layers}),
+        "total": sorted({layer["total"] for layer in layers}),
+    }
+
+
+def cvc_overhead(eth0: Packets, tun0: Packets, ipsec0: Packets) -> dict[str, Any]:
+    """Mode cvc (:func:`vpn_overhead`): ESP on ``tun0``, x-MIP Tunnel Data on the MN's link."""
+    return vpn_overhead(eth0, tun0, ipsec0, xmip_kind="udp")
+
+
+def plain_overhead(mn_link: Packets, fa_ha: Packets, home_address: str) -> dict[str, Any]:
+    """Mode f: the MN's echo requests cross its link as they are (0); the i-FA tunnels them IP-in-IP (20)."""
+    plain = [p for _at, p in _packets_of(mn_link, src=home_address, protocol=1) if p[(p[0] & 0x0F) * 4] == 8]
+    tunnelled = []
+    for _at, p in _packets_of(fa_ha, protocol=4):
+        ihl = (p[0] & 0x0F) * 4
+        inner = p[ihl:]
+        if len(inner) >= 21 and inner[9] == 1 and socket.inet_ntoa(inner[12:16]) == home_address:
+            tunnelled.append(_length(p) - _length(inner))
+    return {
+        "measured": [0] if plain else [],
+        "mn_link_echo_requests": len(plain),
+        "fa_to_ha_ip_in_ip": sorted(set(tunnelled)),
+        "fa_to_ha_packets": len(tunnelled),
+    }
 
 
 def overhead(mode: str, captures: dict[str, list[tuple[float, bytes, bool]]]) -> dict[str, Any]:
@@ -133,6 +187,25 @@ def overhead(mode: str, captures: dict[str, list[tuple[float, bytes, bool]]]) ->
             "rfc5265_5_2_with_mip_nat_traversal": RFC5265_OVERHEAD[mode] + MIP_NATT_OVERHEAD,
             "why": "the reference agents tunnel in UDP (RFC 3519: IPv4 20 + UDP 8 + Tunnel Data header 4 = 32), "
             "RFC 5265 5.2 counts IP-in-IP (20) and adds 12 for MIP NAT traversal",
+        }
+    if mode == "f":
+        return {
+            "segment": "mn-eth0 (MN - i-FA, the i-FA's link); i-fa-int (i-FA - i-HA, IP-in-IP)",
+            **plain_overhead(captures["mn-eth0"], captures["i-fa-int"], INNER_HOME_ADDRESS),
+            **rfc,
+            "why": "the foreign agent is the tunnel's end: the MN's link carries its packets as they are (5.2: 0); "
+            "the i-FA reverse-tunnels them to the i-HA in IP-in-IP (RFC 2003, RFC 3024: 20 octets, not on the "
+            "MN's link)",
+        }
+    if mode == "fvc":
+        layers = vpn_overhead(captures["x-fa-ext"], captures["mn-eth0"], captures["mn-ipsec0"], xmip_kind="ipip")
+        return {
+            "segment": "mn-eth0 (MN - x-FA); layers: mn-ipsec0 (i-MIP), mn-eth0 (ESP), x-fa-ext (x-MIP IP-in-IP)",
+            **layers,
+            **rfc,
+            "why": "on the MN's link: i-MIP in UDP (RFC 3519: 32 where 5.2 counts IP-in-IP 20 + 12 for MIP NAT "
+            "traversal) in ESP in UDP 4500 (the lab's AES-128-CBC and HMAC-SHA-256-128: see cvc); x-MIP is the "
+            "x-FA's IP-in-IP (20) beyond the MN's link. 5.2: 77, 97 with NAT traversal",
         }
     layers = cvc_overhead(captures["mn-eth0"], captures["mn-tun0"], captures["mn-ipsec0"])
     return {

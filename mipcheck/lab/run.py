@@ -2,15 +2,18 @@
 
 Mode c: the mobile node is inside, on the internal network, with a co-located
 care-of address, registered with the i-HA and reverse tunnelled to it (i-MIP).
+Mode f: inside, on the i-FA's link, registered through the reference foreign
+agent with its care-of address (the agent tunnels IP-in-IP both ways).
 Mode cvc: outside with a co-located care-of address: x-MIP to the x-HA, the
 VPN (strongSwan in the MN's namespace, IKE from the x-HoA through x-MIP),
-i-MIP from the VPN-TIA through the VPN (2.3). What ``run`` does, in a lab
-that is up:
+i-MIP from the VPN-TIA through the VPN (2.3). Mode fvc: the same with x-MIP
+through the x-FA. What ``run`` does, in a lab that is up:
 
 1. the home agents get their data planes (:mod:`mipcheck.ha.tun`): a TUN
    ``tunha`` in their namespace (restarted as ``ha serve --tun tunha`` when
    running without one), forwarding, a host route for their home address into
-   the TUN and proxy ARP for it (RFC 5944 4.6);
+   the TUN and proxy ARP for it (RFC 5944 4.6); for f and fvc the foreign
+   agents start on their links (``fa serve --link fa --tun tunfa``) and stay;
 2. the MN's namespace gets ``tun0`` with the home addresses and policy rules
    (:mod:`.mnhost`), cvc a VPN client; the reference MN starts as ``mn run
    --tun tun0`` (cvc: ``--host-vpn ipsec0``) with ``mn-lab.toml``;
@@ -24,8 +27,7 @@ that is up:
    runner and VPN client stopped, ``tun0`` and the rules gone); the home
    agents keep their data planes (harmless: only home addresses reach them).
 
-docs/lab.md has the diagrams and the measured figures; modes f and fvc are
-not built yet (it says what is missing).
+docs/lab.md has the diagrams and the measured figures.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import secrets
 import select
 import socket
 import struct
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -49,9 +52,11 @@ from . import control, netns, vpn
 from .capture import SegmentCapture
 from .mnhost import (
     BEHIND_NAT,
+    I_FA_LINK,
     MN_IFACE,
     MN_TUN,
     MODE_C_COA,
+    X_FA_LINK,
     MobileNodeHost,
     RunError,
 )
@@ -66,18 +71,18 @@ from .topology import (
 )
 
 MODES = ("c", "f", "cvc", "fvc")
-IMPLEMENTED = ("c", "cvc")
-MISSING = {
-    "f": "needs a foreign agent in the data path (the reference FA is not yet on the i-FA's link) and a "
-    "reference MN that registers through one",
-    "fvc": "needs the x-FA in the data path and a reference MN that registers through a foreign agent",
-}
-EXPECTED = {"c": "inside", "cvc": "outside"}  # the detection result each mode must end in (RFC 5265 1.3)
+IMPLEMENTED = MODES
+MISSING: dict[str, str] = {}  # every mode is built; kept for a mode that is not (the CLI says what is missing)
+#: the detection result each mode must end in (RFC 5265 1.3)
+EXPECTED = {"c": "inside", "f": "inside", "cvc": "outside", "fvc": "outside"}
+FOREIGN_AGENT = {"f": "i-fa", "fvc": "x-fa"}  # the node whose reference FA the MN registers through
+FA_LINK = "fa"  # a foreign agent node's interface on its link
+FA_TUN = "tunfa"  # its TUN for reverse tunnelling (RFC 3024)
 HA_TUN = "tunha"  # the home agents' data-plane TUN (one per namespace)
 MN_PORT = 49434
 #: Longest wait from the move to the expected mode: cvc waits out the detection period (3 s: the i-HA never
 #: answers from outside, 3.3), then IKE and the i-MIP registration through the VPN.
-DETECT_TIMEOUT = {"c": 15.0, "cvc": 25.0}
+DETECT_TIMEOUT = {"c": 15.0, "f": 15.0, "cvc": 25.0, "fvc": 25.0}
 PING_TIMEOUT = 2.0
 SESSION_TIMEOUT = 10.0  # connect or one echo on the session (TCP retransmits over a lost packet or two)
 LOG_WAIT = 2.5  # longest wait for a home agent's decision log to be flushed
@@ -169,6 +174,58 @@ def ha_data_plane(lab: control.Lab, node: str, home_address: str) -> dict[str, A
         control._wait_listening(proc, log, node, time.monotonic() + control.HA_START_TIMEOUT, offset)
         restarted = True
     return {"namespace": ns, "tun": HA_TUN, "restarted": restarted, "proxy_arp": leg}
+
+
+def fa_config_text(lab: control.Lab, node: str) -> str:
+    """The reference foreign agent of ``node`` (i-fa, x-fa): its link address is its address and care-of address."""
+    address = next(i.ip for i in lab.topology.node(node).interfaces if i.name == FA_LINK)
+    return f"""\
+# {node} of lab {lab.name!r}; written by `mipcheck lab run` (docs/lab.md)
+address = "{address}"
+port = 434
+care_of_addresses = ["{address}"]
+advertise_interval = 1.0
+flags = "FT"
+reverse_tunneling = true
+max_lifetime = 1800
+log_file = "{lab.state_dir / f"{node}.decisions.log"}"
+"""
+
+
+def foreign_agent(lab: control.Lab, node: str) -> dict[str, Any]:
+    """The reference FA on ``node``'s link (``fa serve --link fa --tun tunfa``), started once; it stays."""
+    ns = lab.topology.namespace(node)
+    legs = [i.name for i in lab.topology.node(node).interfaces]
+    # the host's part (docs/lab.md): forwarding, and no reverse-path filter (visitors' home addresses are foreign)
+    values = {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0"}
+    values.update({f"net.ipv4.conf.{leg}.rp_filter": "0" for leg in legs})
+    netns.sysctl(ns, values)
+    config = lab.state_dir / f"{node}.toml"
+    config.write_text(fa_config_text(lab, node))
+    current = next((p for p in lab.processes if p.name == node), None)
+    started = False
+    if current is None or not netns.pid_alive_in(current.pid, ns):
+        if current is not None:
+            lab.processes.remove(current)
+        log = lab.state_dir / "logs" / f"{node}.log"
+        offset = log.stat().st_size if log.exists() else 0
+        argv = control.mipcheck_argv("fa", "serve", "--config", str(config), "--log-json", "--link", FA_LINK)
+        full = netns.in_ns(ns, [*argv, "--tun", FA_TUN])
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                full,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=control._child_env(),
+                cwd=str(lab.state_dir),
+                start_new_session=True,
+            )
+        lab.processes.append(control.Process(node, node, proc.pid, full, str(log)))
+        control.save(lab)
+        control._wait_listening(proc, log, node, time.monotonic() + control.HA_START_TIMEOUT, offset)
+        started = True
+    return {"namespace": ns, "link": FA_LINK, "tun": FA_TUN, "started": started, "config": str(config)}
 
 
 def iha_data_plane(lab: control.Lab) -> dict[str, Any]:
@@ -392,13 +449,17 @@ def run_modes(
             raise MipcheckError(f"lab run --mode {mode}: not built yet ({MISSING[mode]}; docs/lab.md)")
     if not modes:
         raise MipcheckError("lab run: no mode given")
-    if nat and all(EXPECTED[m] == "inside" for m in modes):
-        raise MipcheckError("lab run --nat: the NAT is in front of the MN outside; mode c is inside (use cvc)")
-    need_vpn = "cvc" in modes
+    if nat and "cvc" not in modes:
+        raise MipcheckError(
+            "lab run --nat: the NAT is in front of the MN's co-located care-of address outside (mode cvc); "
+            "c and f are inside, fvc is behind the x-FA"
+        )
+    need_vpn = bool({"cvc", "fvc"} & set(modes))
     if need_vpn:
         reason = lab.vpn_not_started or vpn.missing()
         if reason:
-            raise RunError(f"lab run --mode cvc needs the lab's VPN gateway: {reason}")
+            which = "/".join(m for m in modes if EXPECTED[m] == "outside")
+            raise RunError(f"lab run --mode {which} needs the lab's VPN gateway: {reason}")
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(out_dir) if out_dir else lab.state_dir / "runs" / f"mode-{'-'.join(modes)}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
@@ -408,6 +469,8 @@ def run_modes(
     report["i_ha"] = iha_data_plane(lab)
     if need_vpn:
         report["x_ha"] = ha_data_plane(lab, "x-ha", OUTER_HOME_ADDRESS)
+    agents = sorted({FOREIGN_AGENT[m] for m in modes if m in FOREIGN_AGENT})
+    report["foreign_agents"] = {node: foreign_agent(lab, node) for node in agents}
     host = MobileNodeHost(lab, out, nat=nat and not topo.nat)
     report["nat"] = host.outside == BEHIND_NAT or topo.nat
     profile = lab.state_dir / "mn-lab.toml"
@@ -429,6 +492,9 @@ def run_modes(
             SegmentCapture("x-ha-tunha", topo.namespace("x-ha"), HA_TUN),
             SegmentCapture("mn-ipsec0", mn_ns, "ipsec0"),  # kernel-libipsec's TUN: charon makes it at start
         ]
+    for node in agents:  # the agent's link, and its leg towards the home agents
+        for leg in topo.node(node).interfaces:
+            captures.append(SegmentCapture(f"{node}-{leg.name}", topo.namespace(node), leg.name))
     started: list[SegmentCapture] = []
     session = Session(lab) if len(modes) > 1 else None
     raw: list[dict[str, Any]] = []
@@ -501,6 +567,12 @@ def _one_move(
         host.move_inside()
         moved_at = time.time()
         host.ctl({"command": "move", "interface": MN_IFACE, "network": "inside", "care_of_address": MODE_C_COA})
+    elif mode in FOREIGN_AGENT:  # f, fvc: onto the agent's link; the node registers through the agent it hears
+        place = I_FA_LINK if mode == "f" else X_FA_LINK
+        host.go(place)
+        moved_at = time.time()
+        request = {"command": "move", "interface": MN_IFACE, "network": want, "care_of_address": place.home}
+        host.ctl({**request, "foreign_agent": "advertised"})
     else:  # cvc: the MN on its own (external) network or behind the NAT, that address as co-located care-of address
         host.move_outside()
         moved_at = time.time()
@@ -551,9 +623,11 @@ def _step_report(
     done = mode_now == want
     span = {"since": begun, "until": until}
     iha_accepts = _accepted(logs["i-ha"], step["offsets"]["i-ha"], INNER_HOME_ADDRESS, wait=done, **span)
-    x_wait = done and mode == "cvc"
+    x_wait = done and EXPECTED[mode] == "outside"
     xha_accepts = _accepted(logs["x-ha"], step["offsets"]["x-ha"], OUTER_HOME_ADDRESS, wait=x_wait, **span)
     window = {c.name: c.window(begun, until) for c in captures}
+    for absent in ("mn-ipsec0", "i-fa-int", "x-fa-ext"):  # a mode's overhead needs only its own segments
+        window.setdefault(absent, [])
     cn = window["cn-int"]
     rtts = step["rtts"]
     answered = [r for r in rtts if r is not None]
@@ -597,10 +671,14 @@ def _step_report(
     if step["session"] is not None:
         report["session"] = step["session"]
     registered = bool(iha_accepts and report["registration"]["i_ha_tnc"])
-    if mode == "cvc":  # 2.3: x-MIP, then i-MIP with the VPN-TIA as care-of address
+    if mode in ("cvc", "fvc"):  # 2.3: x-MIP, then i-MIP with the VPN-TIA as care-of address
         tia = iface.get("vpn_tia")
         registered = registered and bool(xha_accepts) and tia is not None
         registered = registered and report["registration"]["i_ha_care_of_address"] == tia
+    if mode in FOREIGN_AGENT:  # RFC 5944 3.7: the agent's care-of address (x-MIP's in fvc, i-MIP's in f)
+        agent = (I_FA_LINK if mode == "f" else X_FA_LINK).gateway
+        home_agent_coa = report["registration"]["i_ha_care_of_address" if mode == "f" else "x_ha_care_of_address"]
+        registered = registered and home_agent_coa == agent and iface.get("foreign_agent") == agent
     report["ok"] = bool(
         done
         and registered
