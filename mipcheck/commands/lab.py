@@ -431,3 +431,67 @@ def audit_ha_cmd(
         sys.stdout.flush()
         codes.append(ha_audit.run(lab_, vantage, cases, base / vantage, quiet=quiet))
     sys.exit(max(codes, default=2))
+
+
+@lab.command("suite-mn")
+@_lab_options
+@click.option(
+    "--case",
+    "case_patterns",
+    multiple=True,
+    metavar="ID|GLOB",
+    help="Run only these MN-suite cases (repeatable, comma-separated, globs).",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="NAME",
+    help="Run the reference MN with this fault (repeatable; `mipcheck mn faults` lists them).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Verdict reports, report.json and pcaps go here [default: out/lab-mn].",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+def suite_mn_cmd(
+    name: str,
+    state_dir: Path | None,
+    case_patterns: tuple[str, ...],
+    faults: tuple[str, ...],
+    out: Path | None,
+    quiet: bool,
+) -> None:
+    """The MN suite (`mipcheck run --suite mn`) against the reference MN in the lab, over real links.
+
+    mipcheck plays the i-HA, the x-HA and the VPN gateway in their namespaces (the lab's own are stopped for the run
+    and restarted as they were); the MN's veth moves between the switch's bridges. Exit 0 when no MUST case failed,
+    1 when one did, 2 for tester errors.
+    """
+    from rich.console import Console
+
+    from mipcheck.commands.run import _LiveProgress, _report, _Silent
+    from mipcheck.engine.runner import select_cases
+    from mipcheck.lab import control
+    from mipcheck.mn.faults import check_faults
+    from mipcheck.suites.mn import CASES
+    from mipcheck.suites.mn.lab import DEFAULT_OUT, run_lab_mn_suite
+
+    cases = select_cases(CASES, case_patterns)
+    check_faults(faults)
+    lab_ = control.load(name, state_dir=state_dir)
+    base = out or Path(DEFAULT_OUT)
+    err = Console(stderr=True)
+    if not quiet:
+        said = f" with fault {', '.join(faults)}" if faults else ""
+        where = lab_.topology.namespace("mn")
+        click.echo(f"lab {name!r}: MN suite against the reference MN in {where}{said}", err=True)
+    progress = _Silent() if quiet else _LiveProgress(len(cases), err)
+    with progress:
+        result, problems = run_lab_mn_suite(lab_, cases, faults=faults, evidence_dir=base, progress=progress)
+    code = _report(result, base, None, None, None)
+    for problem in problems:
+        click.echo(f"suite-mn: not undone: {problem}", err=True)
+    sys.exit(max(code, 2) if problems else code)

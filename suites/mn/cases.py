@@ -470,7 +470,9 @@ def rereg_fail_restart(env: MnEnv) -> list[Check]:
     a = j.attach(env, _iface(env), "inside")
     reply = j.inside_reply(env, a, t)
     j.control_inside(env, a, t, reply)
-    env.set(IHA, "deny")
+    # Deny the re-registration, then silence at once: the restarted detection (which may follow the denial within
+    # a millisecond on a real link) must get no direct i-HA answer, or a second denial would end it.
+    env.set(IHA, "deny-once")
     since = env.now()
 
     def denial() -> list[Obs]:

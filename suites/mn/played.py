@@ -18,7 +18,9 @@ What the actor does, per party (a case changes it at any time with
   profile's inside care-of addresses; a request from anywhere else is
   dropped unanswered, as RFC 5265 3.1's firewall does. Modes: ``answer``
   (code 0, TNC before the authenticator), ``no-tnc``, ``tnc-after-auth``,
-  ``silent``, ``deny`` (a code, TNC before the authenticator), ``delay`` (hold
+  ``silent``, ``deny`` (a code, TNC before the authenticator), ``deny-once``
+  (deny the next request, then ``silent`` at once: a device that restarts
+  detection within a millisecond meets silence, not a second denial), ``delay`` (hold
   the reply N seconds, then answer the last pending request with TNC) and
   ``hold`` (keep it until :meth:`release`).
 * i-HA through the VPN (requests from the VPN-TIA inside ESP): ``answer`` by
@@ -65,7 +67,7 @@ DIRECT, VIA_XHA, VIA_VPN = "direct-iha", "xha", "via-vpn"
 IHA_VPN = "i-ha-vpn"  # the knob of the i-HA for requests that came through the VPN
 
 IN, OUT = "in", "out"
-MODES = ("answer", "no-tnc", "tnc-after-auth", "silent", "deny", "delay", "hold")
+MODES = ("answer", "no-tnc", "tnc-after-auth", "silent", "deny", "deny-once", "delay", "hold")
 MAX_LIFETIME = 1800
 DEFAULT_DENIAL = 130  # insufficient resources: a denial any home agent may send
 ECHO_ID = 0x6D63  # "mc": identifier of the suite's echo requests; the sequence number makes each unique
@@ -240,7 +242,9 @@ class PlayedParties:
             if mode not in ("delay", "hold"):
                 self._release_at.pop(knob, None)
             if pending and knob in self._pending and mode not in ("silent", "delay", "hold"):
-                self._answer(self._pending.pop(knob), mode, now)
+                self._answer(self._pending.pop(knob), "deny" if mode == "deny-once" else mode, now)
+                if mode == "deny-once":
+                    self.knobs[knob] = Knob("silent", code, delay)
 
     def release(self, knob: str, now: float) -> bool:
         """Answer the request a ``delay``/``hold``/``silent`` party holds, accepted (with TNC at the i-HA)."""
@@ -539,6 +543,11 @@ class PlayedParties:
             if mode.mode == "delay" and knob not in self._release_at:
                 self._release_at[knob] = now + mode.delay
             self.log.append(replace(obs, action=f"held ({mode.mode})"))
+        elif mode.mode == "deny-once":
+            self._pending.pop(knob, None)
+            self.log.append(replace(obs, action="answered"))
+            self._answer(pending, "deny", now)
+            self.knobs[knob] = Knob("silent", mode.code, mode.delay)
         else:
             self._pending.pop(knob, None)
             self.log.append(replace(obs, action="answered"))
