@@ -451,3 +451,16 @@ def test_mode_cvc_behind_the_nat(vpn_lab, tmp_path: Path) -> None:
 def test_nat_needs_an_outside_mode() -> None:
     result = CliRunner().invoke(cli, ["lab", "run", "--mode", "c", "--nat", "--name", "nolab"])
     assert result.exit_code == 2 and "c and f are inside" in result.output
+
+
+@pytest.mark.root
+@needs_netns
+def test_ip_in_ip_instead_of_udp_tunnelling(vpn_lab, tmp_path: Path) -> None:
+    """--encapsulation ipip: RFC 2003 at the MN and the home agents (raw sockets): mode c costs 5.2's 20 exactly."""
+    report = lab_run.run_modes(vpn_lab, ("c", "cvc"), pings=1, out_dir=tmp_path / "ipip", encapsulation="ipip")
+    c, cvc = report["steps"]
+    assert c["registration"]["i_ha_udp_tunnel"] is False and c["overhead"]["measured"] == [20]
+    assert c["overhead"]["measured"] == [lab_overhead.RFC5265_OVERHEAD["c"]]
+    layers = cvc["overhead"]["per_packet"]
+    assert layers and all(p["i_mip"] == 20 and p["x_mip"] == 20 for p in layers)
+    assert report["ok"] is True and report["session"]["ok"]

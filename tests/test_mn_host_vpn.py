@@ -207,3 +207,59 @@ def test_host_vpn_needs_tun(tmp_path) -> None:
 
     with pytest.raises(MipcheckError, match="--host-vpn needs --tun"):
         run_node(str(tmp_path / "p.toml"), host_vpn=HostVpn("ipsec0"))
+
+
+# ---------------------------------------------------------------- IP-in-IP instead of Tunnel Data (--encapsulation)
+
+
+def test_ip_in_ip_node_registers_without_udp_tunnelling_and_tunnels_ip_in_ip() -> None:
+    from mipcheck.proto.ip import PROTO_IPIP, build_ipv4
+    from mipcheck.proto.numbers import EXT_UDP_TUNNEL_REQUEST
+
+    node = TunMobileNode(_node().profile, ipip=True)
+    iha = _ha(IHA, HOA, 0x52650001, ("10.0.0.0/8",))
+    now = time.time()
+    node.move("eth0", "inside", COA_IN, now)
+    for data, local, dst in node.datagrams_to_send(now):
+        assert EXT_UDP_TUNNEL_REQUEST not in [e.type for e in codec.parse_request(data).extensions]
+        if dst == IHA:
+            d = iha.handle(data, local, dst, now)
+            node.receive_datagram(d.reply, dst, local, now)
+    assert node.core.mode("eth0").value == "inside"
+    [binding] = iha.bindings[HOA]
+    assert not binding.udp_tunnel  # the home agent will tunnel IP-in-IP (RFC 2003)
+
+    request = echo_request(HOA, CN, ident=3, seq=1)
+    assert node.from_stack(request, now) is DataDecision.PLAINTEXT
+    assert [d for d, _lo, _dst in node.datagrams_to_send(now) if d[:1] == b"\x04"] == []  # no Tunnel Data
+    assert node.ipip_to_send() == [(request, COA_IN, IHA[0])]  # for the raw socket: inner, outer source, dest
+
+    reply = echo_request(CN, HOA, ident=3, seq=1)
+    node.receive_ipip(build_ipv4(IHA[0], COA_IN, PROTO_IPIP, reply), now)
+    assert node.packets_for_stack() == [reply]
+    node.receive_ipip(build_ipv4("10.1.0.66", COA_IN, PROTO_IPIP, reply), now)  # not from a home agent
+    node.receive_ipip(build_ipv4(IHA[0], COA_IN, 17, reply), now)  # not IP-in-IP
+    node.receive_ipip(b"\x45junk", now)
+    assert node.packets_for_stack() == []
+
+
+def test_ip_in_ip_through_the_host_vpn_leaves_from_the_vpn_tia(outside) -> None:
+    from mipcheck.proto.ip import PROTO_IPIP, build_ipv4
+
+    node, iha, _xha, now = outside
+    node.ipip = True
+    node.vpn_established("eth0", TIA, now)
+    for data, local, dst in node.datagrams_to_send(now):
+        if dst == IHA:
+            node.receive_datagram(iha.handle(data, local, dst, now).reply, IHA, local, now)
+    request = echo_request(HOA, CN, ident=4, seq=1)
+    assert node.from_stack(request, now) is DataDecision.VIA_VPN
+    assert node.ipip_to_send() == [(request, TIA, IHA[0])]  # i-MIP IP-in-IP from the VPN-TIA, for charon
+    ike = build_udp_ipv4((XHOA, 4500), (GATEWAY, 4500), b"\x00\x00\x00\x01esp")
+    node.from_stack(ike, now)
+    assert node.ipip_to_send() == [(ike, COA_OUT, XHA[0])]  # x-MIP IP-in-IP from the care-of address
+    reply = echo_request(CN, HOA, ident=4, seq=1)
+    node.receive_ipip(build_ipv4(IHA[0], TIA, PROTO_IPIP, reply), now)
+    back = build_udp_ipv4((GATEWAY, 4500), (XHOA, 4500), b"\x00\x00\x00\x01esp")
+    node.receive_ipip(build_ipv4(XHA[0], COA_OUT, PROTO_IPIP, back), now)
+    assert node.packets_for_stack() == [reply, back]

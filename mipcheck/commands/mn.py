@@ -120,6 +120,9 @@ def register(config_path: str, deregister: bool, as_json: bool) -> None:
 @click.option("--vpn-up", default=None, metavar="COMMAND",
               help="With --host-vpn: shell command that brings the VPN up when the node goes outside "
               "(RFC 5265 2.3).")  # fmt: skip
+@click.option("--encapsulation", type=click.Choice(["udp", "ipip"]), default="udp", show_default=True,
+              help="Tunnels: udp = RFC 3519 Tunnel Data (a UDP Tunnel Request in every registration); ipip = "
+              "IP-in-IP (RFC 2003) through a raw socket (root).")  # fmt: skip
 @click.option("--vpn-down", default=None, metavar="COMMAND",
               help="With --host-vpn: shell command that takes it down when the node is inside again.")  # fmt: skip
 def run_cmd(
@@ -132,6 +135,7 @@ def run_cmd(
     tun: str | None,
     host_vpn: str | None,
     vpn_up: str | None,
+    encapsulation: str,
     vpn_down: str | None,
 ) -> None:
     """Run the reference mobile node until SIGINT/SIGTERM; move it with `mipcheck mn ctl`."""
@@ -151,6 +155,7 @@ def run_cmd(
             quiet=quiet,
             tun=tun,
             host_vpn=HostVpn(host_vpn, vpn_up, vpn_down) if host_vpn else None,
+            encapsulation=encapsulation,
         )
     )
 

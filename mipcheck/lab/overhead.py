@@ -77,6 +77,31 @@ def _length(packet: bytes) -> int:
     return struct.unpack_from("!H", packet, 2)[0]
 
 
+def ipip_overheads(packets: Packets, home_address: str) -> list[int]:
+    """Outer minus inner IPv4 length of each IP-in-IP packet (RFC 2003) carrying ICMP from or to ``home_address``."""
+    found = []
+    for _at, p in _packets_of(packets, protocol=4):
+        ihl = (p[0] & 0x0F) * 4
+        inner = p[ihl:]
+        if (
+            len(inner) >= 21
+            and inner[9] == 1
+            and home_address in (socket.inet_ntoa(inner[12:16]), socket.inet_ntoa(inner[16:20]))
+        ):
+            found.append(_length(p) - _length(inner))
+    return found
+
+
+def _i_mip_inner(packet: bytes) -> bytes | None:
+    """The user packet an i-MIP packet carries: in Tunnel Data (UDP, RFC 3519) or IP-in-IP (RFC 2003)."""
+    ihl = (packet[0] & 0x0F) * 4 if packet else 0
+    if len(packet) >= ihl + 8 + 4 + 20 and packet[9] == 17 and packet[ihl + 8] == 4:
+        return packet[ihl + 12 :]
+    if len(packet) >= ihl + 20 and packet[9] == 4:
+        return packet[ihl:]
+    return None
+
+
 def _unrouted(packet: bytes) -> bytes:
     """The packet without TTL and checksums: the same packet before and after a router forwarded it.
 
@@ -126,11 +151,13 @@ def vpn_overhead(xmip: Packets, esp_segment: Packets, ipsec0: Packets, *, xmip_k
     carried = _carriers(xmip, xmip_kind)
     layers: list[dict[str, int]] = []
     for imip, (_spi, _seq, esp) in zip(into_vpn, sealed, strict=False):
-        is_echo = len(imip) >= 28 + 4 + 21 and imip[9] == 17 and imip[28] == 4 and imip[32 + 9] == 1
+        inner = _i_mip_inner(imip)
         outer = carried.get(_unrouted(esp))
-        if not is_echo or imip[32 + 20] != 8 or outer is None:
+        is_echo_request = inner is not None and len(inner) > 20 and inner[9] == 1 and inner[(inner[0] & 0x0F) * 4] == 8
+        if not is_echo_request or outer is None:
             continue
-        user = _length(imip[32:])
+        assert inner is not None
+        user = _length(inner)
         layer = {
             "user_packet": user,
             "i_mip": _length(imip) - user,
@@ -147,9 +174,13 @@ def vpn_overhead(xmip: Packets, esp_segment: Packets, ipsec0: Packets, *, xmip_k
     }
 
 
-def cvc_overhead(eth0: Packets, tun0: Packets, ipsec0: Packets) -> dict[str, Any]:
-    """Mode cvc (:func:`vpn_overhead`): ESP on ``tun0``, x-MIP Tunnel Data on the MN's link."""
-    return vpn_overhead(eth0, tun0, ipsec0, xmip_kind="udp")
+def cvc_overhead(eth0: Packets, tun0: Packets, ipsec0: Packets, *, ipip: bool = False) -> dict[str, Any]:
+    """Mode cvc (:func:`vpn_overhead`): ESP on ``tun0``, x-MIP on the MN's link (Tunnel Data, or IP-in-IP)."""
+    layers = vpn_overhead(eth0, tun0, ipsec0, xmip_kind="ipip" if ipip else "udp")
+    for layer in layers["per_packet"]:  # x-MIP is the node's own here, on the MN's link either way
+        layer["on_mn_link"] = layer["total"]
+    layers["measured"] = sorted({layer["total"] for layer in layers["per_packet"]})
+    return layers
 
 
 def plain_overhead(mn_link: Packets, fa_ha: Packets, home_address: str) -> dict[str, Any]:
@@ -169,12 +200,24 @@ def plain_overhead(mn_link: Packets, fa_ha: Packets, home_address: str) -> dict[
     }
 
 
-def overhead(mode: str, captures: dict[str, list[tuple[float, bytes, bool]]]) -> dict[str, Any]:
-    """What each user packet costs on the MN's link, next to RFC 5265 5.2."""
+def overhead(
+    mode: str, captures: dict[str, list[tuple[float, bytes, bool]]], encapsulation: str = "udp"
+) -> dict[str, Any]:
+    """What each user packet costs on the MN's link, next to RFC 5265 5.2 (``encapsulation``: the node's tunnels)."""
     rfc = {
         "rfc5265_5_2": RFC5265_OVERHEAD[mode],
         "rfc5265_5_2_with_nat_traversal": RFC5265_OVERHEAD[mode] + NAT_TRAVERSAL_OVERHEAD[mode],
     }
+    if mode == "c" and encapsulation == "ipip":
+        found = ipip_overheads(captures["mn-eth0"], INNER_HOME_ADDRESS)
+        return {
+            "segment": "mn-eth0 (MN - i-HA, internal network), IP-in-IP",
+            "measured": sorted(set(found)),
+            "tunnel_data_packets": len(found),
+            **rfc,
+            "rfc5265_5_2_with_mip_nat_traversal": RFC5265_OVERHEAD[mode] + MIP_NATT_OVERHEAD,
+            "why": "IP-in-IP (RFC 2003): one IPv4 header, 20 octets, as RFC 5265 5.2 counts it",
+        }
     if mode == "c":
         overheads = tunnel_overheads(captures["mn-eth0"])
         data = [o for o in overheads if o["inner_protocol"] == 1]
@@ -207,7 +250,7 @@ def overhead(mode: str, captures: dict[str, list[tuple[float, bytes, bool]]]) ->
             "traversal) in ESP in UDP 4500 (the lab's AES-128-CBC and HMAC-SHA-256-128: see cvc); x-MIP is the "
             "x-FA's IP-in-IP (20) beyond the MN's link. 5.2: 77, 97 with NAT traversal",
         }
-    layers = cvc_overhead(captures["mn-eth0"], captures["mn-tun0"], captures["mn-ipsec0"])
+    layers = cvc_overhead(captures["mn-eth0"], captures["mn-tun0"], captures["mn-ipsec0"], ipip=encapsulation == "ipip")
     return {
         "segment": "mn-eth0 (MN - x-HA, external network); layers measured on mn-ipsec0 (i-MIP), mn-tun0 (ESP)",
         **layers,

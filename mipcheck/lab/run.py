@@ -78,6 +78,7 @@ EXPECTED = {"c": "inside", "f": "inside", "cvc": "outside", "fvc": "outside"}
 FOREIGN_AGENT = {"f": "i-fa", "fvc": "x-fa"}  # the node whose reference FA the MN registers through
 FA_LINK = "fa"  # a foreign agent node's interface on its link
 FA_TUN = "tunfa"  # its TUN for reverse tunnelling (RFC 3024)
+ENCAPSULATIONS = ("udp", "ipip")  # the reference MN's tunnels with a co-located care-of address
 HA_TUN = "tunha"  # the home agents' data-plane TUN (one per namespace)
 MN_PORT = 49434
 #: Longest wait from the move to the expected mode: cvc waits out the detection period (3 s: the i-HA never
@@ -434,6 +435,7 @@ def run_modes(
     out_dir: Path | None = None,
     timeout: float | None = None,
     nat: bool = False,
+    encapsulation: str = "udp",
 ) -> dict[str, Any]:
     """Run access modes one after the other with one reference MN; returns the report.
 
@@ -441,7 +443,11 @@ def run_modes(
     such report per move, and ``session``: a TCP connection from the i-HoA to the CN opened in the first mode
     and used after every move (RFC 5265: the inner session survives; the CN sees the same home address).
     ``nat``: outside, the MN is behind the lab's NAT (as after ``up --nat``), 192.168.100.10.
+    ``encapsulation``: the reference MN's tunnels with a co-located care-of address: ``udp`` (RFC 3519 Tunnel
+    Data) or ``ipip`` (RFC 2003, through raw sockets at both ends).
     """
+    if encapsulation not in ENCAPSULATIONS:
+        raise MipcheckError(f"encapsulation {encapsulation!r}: one of {', '.join(ENCAPSULATIONS)}")
     for mode in modes:
         if mode not in MODES:
             raise MipcheckError(f"mode {mode!r}: one of {', '.join(MODES)}")
@@ -466,6 +472,7 @@ def run_modes(
     topo = lab.topology
     t0 = time.monotonic()
     report: dict[str, Any] = {"mode": ",".join(modes), "lab": lab.name, "directory": str(out), "problems": []}
+    report["encapsulation"] = encapsulation
     report["i_ha"] = iha_data_plane(lab)
     if need_vpn:
         report["x_ha"] = ha_data_plane(lab, "x-ha", OUTER_HOME_ADDRESS)
@@ -500,10 +507,10 @@ def run_modes(
     raw: list[dict[str, Any]] = []
     try:
         host.prepare(x_home=need_vpn)
-        extra: tuple[str, ...] = ()
+        extra: tuple[str, ...] = ("--encapsulation", encapsulation)
         if need_vpn:
             directory = host.start_vpn_client()
-            extra = ("--host-vpn", "ipsec0", "--vpn-up", vpn.initiate_command(directory))
+            extra += ("--host-vpn", "ipsec0", "--vpn-up", vpn.initiate_command(directory))
             extra += ("--vpn-down", vpn.terminate_command(directory))
             report["vpn_client"] = {"directory": str(directory), "local_address": OUTER_HOME_ADDRESS}
         for cap in captures:
@@ -529,7 +536,7 @@ def run_modes(
     steps = []
     for index, step in enumerate(raw):
         until = raw[index + 1]["started"] if index + 1 < len(raw) else None
-        steps.append(_step_report(step, events, captures, logs, until))
+        steps.append(_step_report(step, events, captures, logs, until, encapsulation))
     if len(modes) == 1:
         report.update(steps[0])
         report["ok"] = steps[0]["ok"] and not report["problems"]
@@ -610,6 +617,7 @@ def _step_report(
     captures: list[SegmentCapture],
     logs: dict[str, Path],
     until: float | None,
+    encapsulation: str = "udp",
 ) -> dict[str, Any]:
     """One mode's report: registrations, detection, data, overhead (packets captured during the step only)."""
     mode, want, mode_now = step["mode"], step["want"], step["mode_now"]
@@ -666,7 +674,7 @@ def _step_report(
             "cn_sent_replies_to_home_address": _echo_seen(cn, CN_ADDRESS, INNER_HOME_ADDRESS, 0),
             "mn_counters": iface.get("counters", {}),
         },
-        "overhead": overhead(mode, window),
+        "overhead": overhead(mode, window, encapsulation),
     }
     if step["session"] is not None:
         report["session"] = step["session"]

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from mipcheck.errors import ConfigError
 from mipcheck.proto import numbers as n
 from mipcheck.proto.agent import build_solicitation, parse_advertisement_packet
+from mipcheck.proto.ip import PROTO_IPIP, build_ipv4, parse_ipv4
 
 from . import dataplane as dp
 from .config import MNConfig
@@ -95,8 +96,11 @@ class DataPlane(DetectionEvent):
     sequence: int | None = None
 
 
-def _registration_config(peer: HomeAgentPeer, lifetime: int) -> MNConfig:
-    """Every request: 'D' (co-located), UDP Tunnel Request with 'F' before the authenticator (RFC 3519 3.1)."""
+def _registration_config(peer: HomeAgentPeer, lifetime: int, *, udp: bool = True) -> MNConfig:
+    """Every request: 'D' (co-located), UDP Tunnel Request with 'F' before the authenticator (RFC 3519 3.1).
+
+    ``udp=False`` (``mn run --encapsulation ipip``): no UDP Tunnel Request: the home agent tunnels IP-in-IP.
+    """
     return MNConfig(
         home_address=peer.home_address,
         home_agent=peer.address,
@@ -104,8 +108,8 @@ def _registration_config(peer: HomeAgentPeer, lifetime: int) -> MNConfig:
         spi=peer.sa.spi,
         secret=peer.sa.secret,
         algorithm=peer.sa.algorithm,
-        udp_tunnel=True,
-        force_udp=True,
+        udp_tunnel=udp,
+        force_udp=udp,
         lifetime=lifetime,
         timeout=FIRST_RETRANSMISSION,
     )
@@ -122,12 +126,16 @@ class ReferenceMobileNode:
         data_every: float | None = None,
         robustness: Robustness | None = None,
         host_vpn: bool = False,
+        ipip: bool = False,
     ) -> None:
         """``robustness``: planted bugs for fuzz campaigns (:mod:`mipcheck.mn.robustness`); a trigger raises
         :class:`~mipcheck.mn.robustness.RobustnessFailure` out of the call that received it.
 
         ``host_vpn``: the VPN is the host's IPsec client, not the profile's static SAs (see the module text);
-        the shell acts on :class:`VpnRequested` and calls :meth:`vpn_established`."""
+        the shell acts on :class:`VpnRequested` and calls :meth:`vpn_established`.
+
+        ``ipip``: register co-located without a UDP Tunnel Request, so the home agents tunnel IP-in-IP (RFC 2003);
+        the node's tunnels are IP-in-IP too: :meth:`ipip_to_send` out, :meth:`receive_ipip` in (a raw socket)."""
         if data_every is not None and not data_every > 0:
             raise ConfigError("data_every", f"expected seconds > 0, got {data_every!r}")
         self.profile = profile
@@ -137,8 +145,8 @@ class ReferenceMobileNode:
         interfaces = [
             InterfaceConfig(
                 name,
-                _registration_config(profile.i_ha, profile.lifetime),
-                _registration_config(profile.x_ha, profile.lifetime),
+                _registration_config(profile.i_ha, profile.lifetime, udp=not ipip),
+                _registration_config(profile.x_ha, profile.lifetime, udp=not ipip),
                 port=profile.port,
             )
             for name in profile.interfaces
@@ -153,6 +161,8 @@ class ReferenceMobileNode:
         # 2.3: the VPN runs from the x-HoA; static SAs (no IKE on loopback).
         self.esp = EspTunnel(profile.vpn, profile.x_ha.home_address)
         self.host_vpn = host_vpn
+        self.ipip = ipip
+        self._ipip_out: list[tuple[bytes, str, str]] = []  # (inner packet, outer source, outer destination)
         self.data_every = data_every
         self._data_at: float | None = None
         self._echo_sequence = 0
@@ -367,8 +377,41 @@ class ReferenceMobileNode:
             out += [(d, lo, dst) for d, lo, dst in det.datagrams(now, via_vpn=False) if lo is not None]
             for data, local, dst in det.datagrams(now, via_vpn=True):
                 if coa is not None and local is not None:
-                    out.append((data, local, dst) if self.host_vpn else self._through_vpn(coa, local, dst, data))
+                    if self.host_vpn:
+                        out.append((data, local, dst))
+                    else:
+                        self._through_vpn(coa, local, dst, data)
+        out, self._out = out + self._out, []
         return out
+
+    def ipip_to_send(self) -> list[tuple[bytes, str, str]]:
+        """``ipip``: (inner packet, outer source, outer destination) for the shell's raw IP-in-IP socket."""
+        out, self._ipip_out = self._ipip_out, []
+        return out
+
+    def receive_ipip(self, packet: bytes, now: float) -> None:
+        """``ipip``: an IP-in-IP packet (outer header included) that arrived for one of our addresses."""
+        self._catch_up(now)
+        outer = parse_ipv4(packet)
+        if outer is None or outer.protocol != PROTO_IPIP or parse_ipv4(outer.payload) is None:
+            return
+        for name, det in self.core.interfaces.items():
+            if outer.dst == det.tunnel_inner_address and outer.src == self.profile.i_ha.address:
+                self._user_data_in(name, outer.payload, now, via_vpn=True)  # i-MIP through the host's VPN
+                break
+            if outer.dst == det.care_of_address and det.foreign_agent is None:
+                ha = self.profile.i_ha.place if outer.src == self.profile.i_ha.address else None
+                ha = self.profile.x_ha.place if outer.src == self.profile.x_ha.address else ha
+                self._tunnelled_packet(name, outer.payload, ha or (outer.src, 0), now)
+                break
+        self._react(now)
+
+    def _tunnel_out(self, packet: bytes, source: str, home_agent: Address) -> None:
+        """MIP tunnel from ``source`` to a home agent: Tunnel Data (RFC 3519), or IP-in-IP with ``ipip``."""
+        if self.ipip:
+            self._ipip_out.append((packet, source, home_agent[0]))
+        else:
+            self._out.append((dp.tunnel(packet), (source, self.port), home_agent))
 
     def next_event(self) -> DetectionEvent | None:
         """Detection events and data-plane records (:class:`Moved`, :class:`DataPlane`), oldest first."""
@@ -423,18 +466,22 @@ class ReferenceMobileNode:
         if isinstance(inner, Registered | Deregistered) or (isinstance(inner, Denied) and inner.authenticated):
             check_accepted_reply(self.robustness, inner.reply)
 
-    def _through_vpn(
-        self, coa: str, inner_src: Address, inner_dst: Address, payload: bytes
-    ) -> tuple[bytes, Address, Address]:
-        """x-MIP(ESP(i-MIP)): IPv4(TIA -> i-HA)/UDP/payload, sealed, in Tunnel Data from (CoA, P) to the x-HA."""
-        inner = dp.udp_packet(inner_src, inner_dst, payload)
-        return dp.tunnel(self.esp.seal(inner)), (coa, self.port), self.profile.x_ha.place
+    def _through_vpn(self, coa: str, inner_src: Address, inner_dst: Address, payload: bytes) -> None:
+        """x-MIP(ESP(i-MIP)): IPv4(TIA -> i-HA)/UDP/payload, sealed, tunnelled from the CoA to the x-HA."""
+        self._seal_out(coa, dp.udp_packet(inner_src, inner_dst, payload))
+
+    def _seal_out(self, coa: str, inner: bytes) -> None:
+        self._tunnel_out(self.esp.seal(inner), coa, self.profile.x_ha.place)
 
     def _tunnelled(self, interface: str, data: bytes, src: Address, now: float) -> None:
         inner = dp.untunnel(data)
         if inner is None:
             self._record(interface, now, "ignored", detail="Tunnel Data without an IPv4 packet")
             return
+        self._tunnelled_packet(interface, inner, src, now)
+
+    def _tunnelled_packet(self, interface: str, inner: bytes, src: Address, now: float) -> None:
+        """What a home agent tunnelled to the care-of address (Tunnel Data or IP-in-IP), by who sent it."""
         if src == self.profile.x_ha.place:
             if self.host_vpn:
                 self._x_home_address_in(interface, inner, now)
@@ -446,14 +493,22 @@ class ReferenceMobileNode:
         if src == self.profile.i_ha.place:
             self._user_data_in(interface, inner, now, via_vpn=False)
         else:
-            self._record(interface, now, "dropped", detail=f"Tunnel Data from {src[0]}:{src[1]} is not ESP for us")
+            self._record(interface, now, "dropped", detail=f"tunnelled from {src[0]}:{src[1]}: not ESP for us")
 
     def _x_home_address_in(self, interface: str, packet: bytes, now: float) -> None:
         """``host_vpn``: a packet the x-HA tunnelled to the x-HoA (the host VPN's IKE or ESP); no stack here."""
         self._record(interface, now, "dropped", X_MIP, detail="a packet for the x-HoA, and no IP stack to give it to")
 
     def _from_vpn(self, interface: str, packet: bytes, now: float) -> None:
-        """What came out of ESP: i-MIP from the i-HA to the VPN-TIA (2.3)."""
+        """What came out of ESP: i-MIP from the i-HA to the VPN-TIA (2.3): UDP, or IP-in-IP with ``ipip``."""
+        ip = parse_ipv4(packet)
+        tia = self.core.interface(interface).tunnel_inner_address
+        if self.ipip and ip is not None and ip.protocol == PROTO_IPIP:
+            if ip.src == self.profile.i_ha.address and ip.dst == tia:
+                self._user_data_in(interface, ip.payload, now, via_vpn=True)
+            else:
+                self._record(interface, now, "dropped", VIA_VPN, detail="IP-in-IP not from the i-HA to the VPN-TIA")
+            return
         parsed = dp.parse_udp_packet(packet)
         if parsed is None:
             self._record(interface, now, "dropped", VIA_VPN, detail="not i-MIP from the i-HA to the VPN-TIA")
@@ -518,13 +573,15 @@ class ReferenceMobileNode:
             # the foreign agent is the tunnel's end (RFC 5944 3.7): user data goes on its link, by the host's routes
             self._record(interface, now, "dropped", detail=f"{kind}: registered through a foreign agent")
         elif decision is DataDecision.PLAINTEXT and coa is not None:
-            self._out.append((dp.tunnel(packet), (coa, self.port), self.profile.i_ha.place))
+            self._tunnel_out(packet, coa, self.profile.i_ha.place)
             self._record(interface, now, kind, PLAINTEXT, **ids)
         elif decision is DataDecision.VIA_VPN and coa is not None and tia is not None:
-            if self.host_vpn:  # a datagram from the VPN-TIA: the host's IPsec client encrypts it
-                self._out.append((dp.tunnel(packet), (tia, self.port), self.profile.i_ha.place))
+            if self.host_vpn:  # from the VPN-TIA: the host's IPsec client encrypts it
+                self._tunnel_out(packet, tia, self.profile.i_ha.place)
+            elif self.ipip:
+                self._seal_out(coa, build_ipv4(tia, self.profile.i_ha.address, PROTO_IPIP, packet))
             else:
-                self._out.append(self._through_vpn(coa, (tia, self.port), self.profile.i_ha.place, dp.tunnel(packet)))
+                self._through_vpn(coa, (tia, self.port), self.profile.i_ha.place, dp.tunnel(packet))
             self._record(interface, now, kind, VIA_VPN, **ids)
         elif decision is DataDecision.QUEUED:
             self._record(interface, now, "queued", detail=f"{kind} waits for the data gate")

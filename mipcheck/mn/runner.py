@@ -26,6 +26,7 @@ import os
 import signal
 import socket
 import stat
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -56,6 +57,7 @@ from .tun import TunDevice, TunMobileNode, bring_up
 Address = tuple[str, int]
 MAX_REQUEST = 64 * 1024  # one control line
 VPN_RETRY = 5.0  # seconds between attempts to bring the host's VPN client up
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # linux/in.h; not every Python build exports it
 
 
 # ---------------------------------------------------------------- events for people and for logs
@@ -197,6 +199,7 @@ class NodeRunner:
         self.host_vpn = host_vpn
         self._vpn_tasks: dict[str, asyncio.Task[None]] = {}
         self._links: dict[str, socket.socket] = {}  # interface -> raw ICMP socket on its link (foreign agents)
+        self._ipip: socket.socket | None = None  # raw IP-in-IP socket (the node's ``ipip``)
         self._tasks: set[asyncio.Task[None]] = set()
         self.socket_path = socket_path
         self.log = log
@@ -254,6 +257,8 @@ class NodeRunner:
                 self.tun.write(packet)
         for interface, packet in self.node.link_packets():
             self._send_on_link(interface, packet)
+        for inner, source, destination in self.node.ipip_to_send():
+            self._send_ipip(inner, source, destination)
         while (ev := self.node.next_event()) is not None:
             self.log.event(ev)
             if self.host_vpn is not None and isinstance(ev, VpnRequested | VpnReleased):
@@ -342,6 +347,40 @@ class NodeRunner:
         wanted = set(self.node.bindings().values())
         for place in [p for p in self._transports if p not in wanted]:
             self._transports.pop(place).close()
+
+    # ---- IP-in-IP (RFC 2003) through a raw socket: the kernel adds and strips nothing but the outer header
+    def _open_ipip(self) -> None:
+        assert self._loop is not None
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IPIP)
+        sock.setblocking(False)
+        self._ipip = sock
+        self._loop.add_reader(sock.fileno(), self._ipip_readable)
+
+    def _send_ipip(self, inner: bytes, source: str, destination: str) -> None:
+        if self._ipip is None:
+            self.log.error(f"no IP-in-IP socket for a packet to {destination}")
+            return
+        # IP_PKTINFO: the outer source is the tunnel's end (the care-of address or the VPN-TIA), not the route's
+        info = struct.pack("I4s4s", 0, socket.inet_aton(source), bytes(4))
+        try:
+            self._ipip.sendmsg([inner], [(socket.IPPROTO_IP, IP_PKTINFO, info)], 0, (destination, 0))
+        except OSError as exc:
+            self.log.error(f"IP-in-IP to {destination}: {exc.strerror or exc}")
+
+    def _ipip_readable(self) -> None:
+        if self._ipip is None or self.hung:
+            return
+        for _ in range(64):
+            try:
+                packet = self._ipip.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self.log.error(f"IP-in-IP socket: {exc.strerror or exc}")
+                break
+            with self._guard("IP-in-IP packet"):
+                self.node.receive_ipip(packet, self.clock())
+        self._pump()
 
     # ---- foreign agents' links (RFC 5944 2.4): advertisements in, solicitations out
     def _open_link(self, interface: str) -> None:
@@ -520,6 +559,11 @@ class NodeRunner:
                 self._loop.add_signal_handler(sig, stop.set)
             if self.tun is not None:
                 self._loop.add_reader(self.tun.fileno(), self._tun_readable)
+            if self.node.ipip:
+                try:
+                    self._open_ipip()
+                except OSError as exc:
+                    raise MipcheckError(f"--encapsulation ipip: raw IP-in-IP socket: {exc.strerror or exc}") from None
             self._pump()
             await stop.wait()
         finally:
@@ -527,7 +571,7 @@ class NodeRunner:
                 self._timer.cancel()
             for task in [*self._vpn_tasks.values(), *self._tasks]:
                 task.cancel()
-            for sock in self._links.values():
+            for sock in [*self._links.values(), *([self._ipip] if self._ipip is not None else [])]:
                 self._loop.remove_reader(sock.fileno())
                 sock.close()
             for transport in self._transports.values():
@@ -557,6 +601,7 @@ def run_node(
     quiet: bool = False,
     tun: str | None = None,
     host_vpn: HostVpn | None = None,
+    encapsulation: str = "udp",
 ) -> int:
     """Load, run until a signal, clean up; errors are one-line :class:`MipcheckError` (exit 2).
 
@@ -564,6 +609,9 @@ def run_node(
     on it); None (the default): the node makes and answers ICMP echo itself.
 
     ``host_vpn``: the host's IPsec client is the VPN (needs ``tun``: the x-HoA goes on the TUN device too).
+
+    ``encapsulation``: ``udp`` (RFC 3519 Tunnel Data, the default) or ``ipip`` (no UDP Tunnel Request: the home
+    agents tunnel IP-in-IP, RFC 2003, which the node sends and receives through a raw socket; root).
 
     ``faults``: conformance faults (:mod:`mipcheck.mn.faults`) and robustness faults (:mod:`mipcheck.mn.robustness`).
     """
@@ -581,6 +629,7 @@ def run_node(
         data_every=data_every,
         robustness=robustness_for(planted),
         host_vpn=host_vpn is not None,
+        ipip=encapsulation == "ipip",
     )
     json_file: IO[str] | None = None
     if log_json and log_json != "-":

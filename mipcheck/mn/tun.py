@@ -90,7 +90,7 @@ class TunMobileNode(ReferenceMobileNode):
         """2.3: the host VPN's packets from the x-HoA go in x-MIP Tunnel Data from the care-of address."""
         for name, det in self.core.interfaces.items():
             if det.mode in X_MIP_MODES and det.care_of_address is not None and det.foreign_agent is None:
-                self._out.append((dp.tunnel(packet), (det.care_of_address, self.port), self.profile.x_ha.place))
+                self._tunnel_out(packet, det.care_of_address, self.profile.x_ha.place)
                 self._record(name, now, "x-hoa-out", X_MIP)
                 return
         where = next(iter(self.profile.interfaces))
