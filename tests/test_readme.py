@@ -53,7 +53,7 @@ def test_examples_name_real_commands_options_and_faults() -> None:
                 assert argv[i + 1] in (MN_FAULTS if mn else ALL_FAULTS), argv
         # the command and sub-command exist and know every option used
         words = [a for a in argv if not a.startswith("-")][:2]
-        help_out = runner.invoke(cli, [*words[: 2 if argv[0] in ("ha", "mn") else 1], "--help"])
+        help_out = runner.invoke(cli, [*words[: 2 if argv[0] in ("ha", "mn", "lab", "fa") else 1], "--help"])
         assert help_out.exit_code == 0, (argv, help_out.output)
         for opt in (a for a in argv if a.startswith("--")):
             assert opt in help_out.output, (argv, opt)
