@@ -39,6 +39,7 @@ def test_ha_and_mn_cores_do_not_import_scapy() -> None:
         "mipcheck.proto.identification",
         "mipcheck.proto.secret",
         "mipcheck.proto.security",
+        "mipcheck.proto.minenc",
         "mipcheck.fields",
         "mipcheck.ha.server",
         "mipcheck.mn.transport",

@@ -15,8 +15,11 @@ Choices where the RFCs leave room (docs/design/contracts.md, "Reference foreign 
   exceed it: a mobile node asking for what was advertised is never denied 69.
 * ``flags`` are the advertisement's letters. F is required (this is a foreign
   agent); R and B are policy; T means reverse tunnelling (RFC 3024) and must
-  agree with ``reverse_tunneling``. M, G (other encapsulations), H (home agent
-  service) and U, X, I are not offered: this agent decapsulates IP-in-IP only.
+  agree with ``reverse_tunneling``. M offers minimal encapsulation (RFC 2004)
+  besides IP-in-IP, which is always decapsulated (RFC 5944 4.1): protocol 55 to
+  a care-of address is decapsulated, and a visitor registered with 'M' and 'T'
+  is reverse-tunnelled with it (RFC 3024). G (GRE), H (home agent service) and
+  U, X, I are not offered.
 * ``link`` is where unsolicited advertisements go: a loopback UDP address and
   port standing in for the link's broadcast (ICMP broadcast needs raw sockets).
   Without it only solicited advertisements are sent. On a real link
@@ -44,12 +47,11 @@ from mipcheck.tomlfile import read_toml
 Address = tuple[str, int]
 
 #: Advertisement letters this foreign agent can honour (RFC 5944 2.1.1, RFC 3024).
-OFFERED_FLAGS = "RBFT"
+OFFERED_FLAGS = "RBFMT"
 #: Advertisement letters it cannot: why, for the error message.
 NOT_OFFERED = {
     "H": "this agent offers no home agent service",
-    "M": "this agent decapsulates IP-in-IP only (RFC 2003), not minimal encapsulation",
-    "G": "this agent decapsulates IP-in-IP only (RFC 2003), not GRE",
+    "G": "this agent decapsulates IP-in-IP (RFC 2003) and minimal encapsulation (RFC 2004 with 'M'), not GRE",
     "r": "'r' is sent as zero (RFC 5944 2.1.1)",
     "U": "UDP tunnelling (RFC 3519) is not offered to mobile nodes",
     "X": "registration revocation (RFC 3543) is not supported",

@@ -33,13 +33,18 @@ What it does, and where the RFCs say so:
   An accepting reply adds or renews the visitor (Lifetime: the smaller of
   requested and granted, counted from the relay); a granted Lifetime 0 ends it.
 * Data: IP-in-IP (RFC 2003) to a care-of address, or MIP Tunnel Data over UDP
-  (RFC 3519 3.3, for loopback labs), is decapsulated and the inner packet
+  (RFC 3519 3.3, for loopback labs), and with "M" in the flags minimal
+  encapsulation (RFC 2004, protocol 55), is decapsulated and the inner packet
   handed to the visitor whose home address it is for (sent to its link
   address and port); a packet for no visitor is discarded, never forwarded
   (RFC 5944 4.2.2: a routing loop). A visitor's own packet is reverse-tunnelled
   to its home agent when it registered with 'T' (RFC 3024; outer source the
   care-of address, Type of Service and DF copied from the inner header, RFC
-  2003 3.1), else forwarded to ``config.upstream`` (the default router, RFC
+  2003 3.1; minimally encapsulated instead when it also registered 'M': the
+  reverse tunnel uses the encapsulation the registration asked for, RFC 3024
+  5.2, foreign agent considerations, read in substance since the stored
+  copies show only its first page; RFC 2004 3: S = 1, the original source in
+  the forwarding header, 12 octets), else forwarded to ``config.upstream`` (the default router, RFC
   5944 2.1). On a real link (:mod:`mipcheck.fa.link`) the same datagrams are
   carried by raw sockets and a TUN device instead of the loopback stand-ins.
 
@@ -57,7 +62,7 @@ code  when                                                               where
  65   Home Agent not one this agent relays to                            5944 3.7.2.3 (policy)
  66   'B' advertised, or the visitor list is full, for a new visitor     5944 2.1.1
  69   Lifetime longer than ``max_lifetime``                              5944 3.7.2.3
- 72   'M' or 'G' requested (IP-in-IP only here)                          5944 3.7.2.3, 2.1.1
+ 72   'G' requested, or 'M' without "M" in flags                         5944 3.7.2.3, 2.1.1
  74   'T' requested, reverse tunnelling not offered                      RFC 3024
  75   'T' not set, reverse tunnelling mandatory                          RFC 3024
  77   'D' not set and the Care-of Address is none of this agent's        5944 3.7.2.3
@@ -88,7 +93,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mipcheck.errors import ConfigError
-from mipcheck.proto import codec
+from mipcheck.proto import codec, minenc
 from mipcheck.proto import numbers as n
 from mipcheck.proto.agent import FLAG_BITS, build_advertisement, next_sequence, solicitation
 from mipcheck.proto.extensions import AUTHORIZATION_ENABLING_TYPES, EXTENSIONS
@@ -117,7 +122,7 @@ DENIAL_INTERVAL = 1.0  # RFC 5944 3.7.2: no more than one denial a second to the
 TIMER_SLACK = 1e-6  # virtual clocks may hand back a due time a rounding step early
 _RRQ_SIZE = codec.RRQ_FIXED.size
 _RRP_SIZE = codec.RRP_FIXED.size
-_IPPROTO_OTHER_TUNNELS = {n.IPPROTO_MINENC: "minimal encapsulation", n.IPPROTO_GRE: "GRE"}
+_IPPROTO_OTHER_TUNNELS = {n.IPPROTO_MINENC: "minimal encapsulation", n.IPPROTO_GRE: "GRE"}  # when not offered
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +218,7 @@ class ForeignAgent:
         #: Where this agent's own datagrams (advertisements, timeouts) leave from.
         self.local: Address = local or (config.address, config.port)
         self._coas = frozenset(config.care_of_addresses)
+        self._minimal = "M" in config.flags  # RFC 2004 offered besides IP-in-IP
         self._visitors: dict[tuple[str, str], Visitor] = {}  # (home address, home agent) -> entry
         self._pending: dict[tuple[str, int], Pending] = {}  # (home address, Identification) -> entry
         self._last_denial: dict[tuple[str, str], float] = {}  # (mobile node address, home address) -> time
@@ -424,9 +430,10 @@ class ForeignAgent:
             return 66, "busy: no room for another visitor" + (" ('B' advertised)" if "B" in config.flags else "")
         if rq.lifetime > config.max_lifetime and self.behaviour.lifetime_over_max == "deny-69":
             return 69, f"requested Lifetime {rq.lifetime} is longer than {config.max_lifetime} (RFC 5944 3.7.2.3)"
-        if rq.flags & (n.FLAG_M | n.FLAG_G):
-            which = "minimal encapsulation ('M')" if rq.flags & n.FLAG_M else "GRE ('G')"
-            return 72, f"requested encapsulation unavailable: {which}; this foreign agent decapsulates IP-in-IP only"
+        if rq.flags & n.FLAG_G or (rq.flags & n.FLAG_M and not self._minimal):
+            which = "GRE ('G')" if rq.flags & n.FLAG_G else "minimal encapsulation ('M')"
+            offered = "IP-in-IP and minimal encapsulation" if self._minimal else "IP-in-IP"
+            return 72, f"requested encapsulation unavailable: {which}; this foreign agent decapsulates {offered} only"
         if rq.flags & n.FLAG_T and not config.reverse_tunneling:
             return 74, "requested reverse tunnel unavailable (RFC 3024)"
         if not rq.flags & n.FLAG_T and config.reverse_tunnel_required:
@@ -688,6 +695,11 @@ class ForeignAgent:
             return self._advertise(dst, src, local, src)
         if ip.dst in self._coas and ip.protocol == PROTO_IPIP:
             return self._deliver(ip.payload, ip.src, src, local)
+        if ip.dst in self._coas and ip.protocol == n.IPPROTO_MINENC and self._minimal:
+            out = minenc.decapsulate(data)
+            if not out:
+                return Decision(DROPPED, TUNNEL, f"minimal encapsulation from {ip.src}: {out.reason}", source=src)
+            return self._deliver(out.packet, out.tunnel_source, src, local)
         if ip.dst in self._coas and ip.protocol in _IPPROTO_OTHER_TUNNELS:
             return Decision(
                 DROPPED, TUNNEL, f"{_IPPROTO_OTHER_TUNNELS[ip.protocol]} is not offered (IP-in-IP only)", source=src
@@ -730,6 +742,23 @@ class ForeignAgent:
 
     def _visitor_packet(self, v: Visitor, packet: bytes, src: Address, local: Address) -> Decision:
         """A registered visitor's own packet: reverse tunnel (RFC 3024) or the default router (RFC 5944 2.1)."""
+        if v.reverse_tunnel and self.behaviour.reverse_tunnel == "tunnel" and v.flags & n.FLAG_M:
+            # RFC 3024 5.2: the encapsulation registered; RFC 2004 3: S = 1 (this agent is not the source).
+            try:
+                outer = minenc.encapsulate(packet, v.care_of_address, v.home_agent)
+            except ValueError as exc:
+                return Decision(DROPPED, VISITOR_DATA, f"cannot encapsulate: {exc}", home_address=v.home_address)
+            to = (v.home_agent, v.home_agent_port)
+            self._send(outer, local, to)
+            return Decision(
+                TUNNELLED,
+                VISITOR_DATA,
+                "reverse-tunnelled to the home agent, minimal encapsulation (RFC 3024, RFC 2004)",
+                home_address=v.home_address,
+                home_agent=v.home_agent,
+                source=src,
+                sent_to=to,
+            )
         if v.reverse_tunnel and self.behaviour.reverse_tunnel == "tunnel":
             try:
                 # RFC 2003 3.1: Type of Service and DF copied from the inner header, the inner header unchanged.

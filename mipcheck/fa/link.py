@@ -40,6 +40,14 @@ What goes where (RFC 5944 2, 3.7, 4.2.2; RFC 2003; RFC 3024):
   ``IP_PKTINFO``; TTL 64; Type of Service and DF as the core copied them from
   the inner header). Without 'T' (or without ``--tun``) the host forwards the
   visitor's packets itself.
+* Minimal encapsulation (RFC 2004, protocol 55), when the flags offer 'M':
+  a raw protocol-55 socket reads what comes to a care-of address (the core
+  decapsulates it and it is delivered as above), and a visitor registered with
+  'M' and 'T' is reverse-tunnelled with it (RFC 3024: the registered
+  encapsulation): the core builds the whole packet (the visitor's header
+  modified: source the care-of address, destination the home agent, protocol
+  55; the forwarding header with S = 1 and the home address, 12 octets; TTL,
+  TOS and DF kept) and the same socket sends it as built (``IP_HDRINCL``).
 * Each visitor gets a host route ``HoA/32 dev IFACE proto 210`` while it is
   one: the host's own packets to it (ICMP errors) stay on the link, and a
   strict reverse-path filter accepts its packets.
@@ -73,6 +81,7 @@ from typing import Any, NamedTuple
 from mipcheck.errors import MipcheckError
 from mipcheck.proto.agent import solicitation
 from mipcheck.proto.ip import PROTO_ICMP, PROTO_IPIP, checksum, parse_ipv4
+from mipcheck.proto.minenc import PROTO_MINENC
 
 from .config import FAConfig
 from .core import ForeignAgent
@@ -125,6 +134,15 @@ class TunnelOut(NamedTuple):
     home_address: str
 
 
+class MinencOut(NamedTuple):
+    """A reverse-tunnelled packet minimally encapsulated (RFC 2004) by the core: sent as it is (``IP_HDRINCL``)."""
+
+    packet: bytes  # the whole encapsulated datagram
+    source: str  # the care-of address
+    destination: str  # the home agent
+    home_address: str
+
+
 class Dropped(NamedTuple):
     reason: str
     home_address: str | None = None
@@ -142,14 +160,14 @@ def forwarded(packet: bytes) -> bytes | None:
     return bytes(header) + packet[ihl:]
 
 
-def route(core: ForeignAgent, data: bytes, destination: Address) -> UdpOut | LinkOut | TunnelOut | Dropped:
+def route(core: ForeignAgent, data: bytes, destination: Address) -> UdpOut | LinkOut | TunnelOut | MinencOut | Dropped:
     """Where one of the core's datagrams really goes on a link (``datagrams_to_send``: ``data`` to ``destination``).
 
     Registration messages stay UDP; an IPv4 packet to ``config.link`` or to a solicitor's place (port 0, as
     :func:`from_link` names it) is an advertisement for the link; one to a visitor's place is a delivery for
-    the link (forwarded: TTL decremented); an IP-in-IP packet from a care-of address to the place it is
-    addressed to is a reverse tunnel. Anything else (a forward to the default router, which link mode never
-    configures) is dropped.
+    the link (forwarded: TTL decremented); an IP-in-IP or minimally encapsulated (protocol 55) packet from a
+    care-of address to the place it is addressed to is a reverse tunnel. Anything else (a forward to the default
+    router, which link mode never configures) is dropped.
     """
     if not data or data[0] >> 4 != 4:
         return UdpOut(data, destination)
@@ -175,6 +193,10 @@ def route(core: ForeignAgent, data: bytes, destination: Address) -> UdpOut | Lin
         return TunnelOut(
             ip.payload, ip.src, ip.dst, ip.tos, bool(ip.flags_fragment & 0x4000), inner.src if inner else "?"
         )
+    if ip.protocol == PROTO_MINENC and ip.src in config.care_of_addresses and ip.dst == destination[0]:
+        payload = ip.payload
+        home = socket.inet_ntoa(payload[8:12]) if len(payload) >= 12 and payload[1] & 0x80 else "?"
+        return MinencOut(data[: ip.header_length + len(payload)], ip.src, ip.dst, home)
     return Dropped(f"IPv4 packet from {ip.src} to {destination[0]}:{destination[1]}: nowhere to send it on a link")
 
 
@@ -191,7 +213,7 @@ def from_link(packet: bytes) -> tuple[bytes, Address] | None:
 
 
 def from_tunnel(packet: bytes) -> tuple[bytes, Address]:
-    """A packet the raw IP-in-IP socket read (the whole outer packet): (packet, (outer source, 0)) for the core."""
+    """A packet the raw IP-in-IP or protocol-55 socket read (whole): (packet, (its IP source, 0)) for the core."""
     source = socket.inet_ntoa(packet[12:16]) if len(packet) >= 20 else "0.0.0.0"
     return packet, (source, 0)
 
@@ -419,7 +441,7 @@ class LinkShell:
 
     ON_LINK_MEMORY = 4096  # registration places learned on IFACE, least recently seen forgotten first
 
-    def __init__(self, iface: str, tun: str | None = None, table: int = DEFAULT_TABLE) -> None:
+    def __init__(self, iface: str, tun: str | None = None, table: int = DEFAULT_TABLE, minimal: bool = False) -> None:
         _check_name("--link", iface)
         try:
             self.ifindex = socket.if_nametoindex(iface)
@@ -435,6 +457,10 @@ class LinkShell:
             self.icmp.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
             self.ipip = self._keep(_raw(socket.IPPROTO_IPIP, "--link"))  # IP-in-IP both ways
             self.ipip.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, OUTER_TTL)
+            self.minenc: socket.socket | None = None
+            if minimal:  # RFC 2004 both ways: reads protocol 55, sends the core's packets as built
+                self.minenc = self._keep(_raw(PROTO_MINENC, "--link"))
+                self.minenc.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
             self.tun = self._keep(TunDevice(tun)) if tun is not None else None
         except OSError as exc:
             self.close()
@@ -490,6 +516,18 @@ class LinkShell:
         self.counters["tunnelled"] += 1
         return True
 
+    def send_minenc(self, out: MinencOut) -> bool:
+        if self.minenc is None:
+            self.counters["send_failures"] += 1
+            return False
+        try:
+            self.minenc.sendto(out.packet, (out.destination, 0))
+        except OSError as exc:
+            self.counters["too_big" if exc.errno == errno.EMSGSIZE else "send_failures"] += 1
+            return False
+        self.counters["tunnelled"] += 1
+        return True
+
     def pktinfo(self) -> list[tuple[int, int, bytes]]:
         """Ancillary data that sends a UDP datagram out of IFACE whatever the routes say."""
         return [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack("@I4s4s", self.ifindex, bytes(4), bytes(4)))]
@@ -507,6 +545,8 @@ class LinkShell:
     def readers(self) -> list[tuple[int, str]]:
         """(file descriptor, what it carries) to watch."""
         out = [(self.icmp.fileno(), "link"), (self.ipip.fileno(), "tunnel")]
+        if self.minenc is not None:
+            out.append((self.minenc.fileno(), "minenc"))
         if self.tun is not None:
             out.append((self.tun.fileno(), "tun"))
         return out
@@ -528,6 +568,7 @@ __all__ = [
     "Dropped",
     "LinkOut",
     "LinkShell",
+    "MinencOut",
     "Plan",
     "Plumbing",
     "TunnelOut",

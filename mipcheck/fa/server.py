@@ -51,6 +51,7 @@ from .link import (
     Dropped,
     LinkOut,
     LinkShell,
+    MinencOut,
     TunnelOut,
     from_link,
     from_tun,
@@ -180,7 +181,9 @@ class ForeignAgentServer:
                 assert link.tun is not None
                 packet = link.tun.read()
             else:
-                packet = link.read(link.icmp if what == "link" else link.ipip)
+                sock = {"link": link.icmp, "tunnel": link.ipip, "minenc": link.minenc}[what]
+                assert sock is not None
+                packet = link.read(sock)
             if packet is None:
                 return
             if not packet:
@@ -189,7 +192,7 @@ class ForeignAgentServer:
                 found = from_link(packet)
                 if found is None:
                     continue  # other ICMP on the link (our own advertisements looped back): not the core's
-            elif what == "tunnel":
+            elif what in ("tunnel", "minenc"):
                 found = from_tunnel(packet)
             else:
                 found = from_tun(self.core, packet)
@@ -216,6 +219,8 @@ class ForeignAgentServer:
                 self.link.send_link(where)
             elif isinstance(where, TunnelOut):
                 self.link.send_tunnel(where)
+            elif isinstance(where, MinencOut):
+                self.link.send_minenc(where)
             elif isinstance(where, Dropped):
                 record = {"outcome": "dropped", "kind": "link", "home_address": where.home_address}
                 self.log.record({**record, "reason": where.reason}, now)
@@ -252,7 +257,7 @@ async def serve(
     """
     if tun is not None and link is None:
         raise MipcheckError("--tun needs --link: reverse tunnelling from a TUN device is link mode")
-    shell = LinkShell(link, tun, table) if link is not None else None
+    shell = LinkShell(link, tun, table, minimal="M" in config.flags) if link is not None else None
     try:
         if shell is not None:
             config = link_config(config)

@@ -26,6 +26,9 @@ from mipcheck.proto.security import SecurityAssociation, exposes_sa
 from mipcheck.tomlfile import read_toml
 
 ROLES = ("i-ha", "x-ha")
+# Forward-tunnel encapsulations the home agent can offer (RFC 5944 4.1: IP-in-IP MUST be supported, minimal
+# encapsulation, RFC 2004, MAY); a request asking for one not listed ('M', 'G') is denied with 139.
+ENCAPSULATIONS = ("ipip", "minimal")
 
 
 @exposes_sa
@@ -70,6 +73,7 @@ class HAConfig:
     max_simultaneous_bindings: int = 4  # RFC 5944 3.8.2.3: more than this -> code 135
     log_rate: float = 5.0  # unauthenticated drop/deny log lines per second (token bucket)
     log_burst: int = 20
+    encapsulations: tuple[str, ...] = ("ipip",)  # ENCAPSULATIONS; "minimal": 'M' accepted, RFC 2004 both ways
     _by_home: Mapping[str, MobileNodeConfig] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +105,7 @@ class HAConfig:
             boolean(key, getattr(self, key), None)
         integer("keepalive_interval", self.keepalive_interval, 0, 65535, None)
         integer("max_simultaneous_bindings", self.max_simultaneous_bindings, 1, 1 << 16, None)
+        object.__setattr__(self, "encapsulations", _encapsulations(self.encapsulations, None))
         if self.reverse_tunnel_required and not self.reverse_tunneling:
             raise ConfigError("reverse_tunnel_required", "needs reverse_tunneling = true")
         if self.log_file is not None and not isinstance(self.log_file, str):
@@ -117,6 +122,20 @@ class HAConfig:
 
     def mobile_node(self, home_address: str) -> MobileNodeConfig | None:
         return self._by_home.get(home_address)
+
+
+def _encapsulations(value: Any, source: str | None) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ConfigError("encapsulations", f'expected a list like ["ipip", "minimal"], got {value!r}', source=source)
+    for v in value:
+        choice("encapsulations", v, ENCAPSULATIONS, source)
+    if "ipip" not in value:
+        raise ConfigError(
+            "encapsulations", 'must include "ipip": RFC 5944 4.1, IP-in-IP MUST be supported', source=source
+        )
+    if len(set(value)) != len(value):
+        raise ConfigError("encapsulations", f"{list(value)!r} repeats a value", source=source)
+    return tuple(e for e in ENCAPSULATIONS if e in value)
 
 
 # --------------------------------------------------------------------------- loading
@@ -136,6 +155,7 @@ _HA_KEYS = {
     "log_file",
     "reverse_tunnel_required",
     "max_simultaneous_bindings",
+    "encapsulations",
     "mobile_node",
 }
 _MN_KEYS = {"home_address", "spi", *keysource.TABLE_KEYS, "algorithm", "replay", "nai"}
@@ -205,6 +225,8 @@ def ha_config_from_dict(data: Mapping[str, Any], *, base_dir: Path = Path("."), 
         kw["max_simultaneous_bindings"] = integer(
             "max_simultaneous_bindings", data["max_simultaneous_bindings"], 1, 1 << 16, source
         )
+    if "encapsulations" in data:
+        kw["encapsulations"] = _encapsulations(data["encapsulations"], source)
     if "log_file" in data:
         lf = data["log_file"]
         if not isinstance(lf, str) or not lf:

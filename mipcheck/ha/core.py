@@ -21,6 +21,11 @@ Decisions taken here where the RFCs leave room (see also the report):
 * Extensions after the MN-HA authentication extension are not covered by it
   and are not acted upon (a UDP Tunnel Request there is ignored), but the
   unrecognised-extension rules of RFC 5944 1.9 apply to every extension.
+* Encapsulations: IP-in-IP always (RFC 5944 4.1: MUST); minimal encapsulation
+  (RFC 2004, 'M', a MAY) only when ``config.encapsulations`` lists "minimal",
+  else 'M' is denied with 139, as 'G' always is. A request with 'M' that also
+  gets a UDP tunnel (RFC 3519) is accepted and its data goes as MIP Tunnel
+  Data (the UDP Tunnel Request's own encapsulation field rules there).
 
 Robustness faults (Behaviour.on_*, fuzz targets) are planted bugs: the core
 never crashes or blocks itself, it reports ``Decision.failure`` ("crash",
@@ -45,7 +50,7 @@ from typing import Any, NamedTuple
 
 from mipcheck.errors import ConfigError
 from mipcheck.outcomes import HomeAgentOutcome, Party, Violation
-from mipcheck.proto import codec
+from mipcheck.proto import codec, minenc
 from mipcheck.proto import numbers as n
 from mipcheck.proto.extensions import (
     AUTHORIZATION_ENABLING_TYPES,
@@ -227,6 +232,8 @@ class HomeAgent:
         self.behaviour = b = behaviour
 
         self.address = config.address
+        # RFC 2004 minimal encapsulation offered ('M' accepted): config.encapsulations; IP-in-IP always (5944 4.1).
+        self._minimal = "minimal" in config.encapsulations
         self._address_octets = socket.inet_aton(config.address)
         self.inside = config.role == "i-ha"
         # RFC 5265 4.3: no subnet is trusted by default.
@@ -714,11 +721,12 @@ class HomeAgent:
             return self._deny(
                 rq, 138, "reverse tunnel is mandatory and 'T' bit not set (RFC 3024)", identification=rq.reply_id
             )
-        if flags & (n.FLAG_M | n.FLAG_G):
+        if flags & n.FLAG_G or (flags & n.FLAG_M and not self._minimal):
+            offered = "IP-in-IP and minimal encapsulation" if self._minimal else "IP-in-IP"
             return self._deny(
                 rq,
                 139,
-                "requested encapsulation unavailable: this home agent tunnels IP-in-IP only (RFC 5944 3.8.2.3)",
+                f"requested encapsulation unavailable: this home agent tunnels {offered} only (RFC 5944 3.8.2.3)",
                 identification=rq.reply_id,
             )
         if rq.cvse:
@@ -1010,35 +1018,86 @@ class HomeAgent:
         if isinstance(hdr, TunnelError):
             return TunnelError(f"IP-in-IP from {outer.src}: {hdr.reason}")
         inner = inner[: hdr.total_length]
-        bindings = self._cache.get(hdr.src)
-        b = next((b for b in reversed(bindings) if b.care_of_address == outer.src), None)
-        if b is None:
-            if not bindings:
-                why = f"inner source {hdr.src} has no binding"
-            else:
-                coas = ", ".join(x.care_of_address for x in bindings)
-                why = f"outer source {outer.src} is not the care-of address registered for {hdr.src} ({coas})"
-            return TunnelError(f"IP-in-IP from {outer.src} dropped: {why} (RFC 3024)")
-        if b.udp_tunnel:
-            return TunnelError(
-                f"IP-in-IP from {outer.src} dropped: the binding of {hdr.src} is UDP-tunnelled (RFC 3519), "
-                "its data comes as MIP Tunnel Data"
-            )
+        b = self._reverse_tunnel_binding("IP-in-IP", outer.src, hdr.src)
+        if isinstance(b, TunnelError):
+            return b
         if inner[8] == 0:
             return TunnelError(f"IP-in-IP from {outer.src} dropped: inner TTL 0 (RFC 2003 3.1)")
         return inner, b
+
+    def _reverse_tunnel_binding(self, what: str, tunnel_source: str, inner_source: str) -> Binding | TunnelError:
+        """RFC 3024: the binding whose care-of address is the tunnel's source and home address the inner source."""
+        bindings = self._cache.get(inner_source)
+        b = next((b for b in reversed(bindings) if b.care_of_address == tunnel_source), None)
+        if b is None:
+            if not bindings:
+                why = f"inner source {inner_source} has no binding"
+            else:
+                coas = ", ".join(x.care_of_address for x in bindings)
+                why = f"outer source {tunnel_source} is not the care-of address registered for {inner_source} ({coas})"
+            return TunnelError(f"{what} from {tunnel_source} dropped: {why} (RFC 3024)")
+        if b.udp_tunnel:
+            return TunnelError(
+                f"{what} from {tunnel_source} dropped: the binding of {inner_source} is UDP-tunnelled (RFC 3519), "
+                "its data comes as MIP Tunnel Data"
+            )
+        return b
+
+    # ------------------------------------------------------------------ RFC 2004 minimal encapsulation
+
+    def decapsulate_minenc(self, packet: bytes) -> tuple[bytes, Binding] | TunnelError:
+        """The original datagram of a minimally encapsulated packet (RFC 2004; whole, as a raw socket reads it).
+
+        The same checks as :meth:`decapsulate_ipip` (addressed to this home agent; the encapsulator, the packet's
+        IP source, is the care-of address of a binding whose home address is the restored source, RFC 3024; not
+        UDP-tunnelled; TTL not 0), plus: the forwarding header is whole and its checksum right, and the binding
+        was registered with 'M' (RFC 3024: a reverse tunnel uses the encapsulation registered for the binding).
+        """
+        if not self._minimal:
+            return TunnelError("minimal encapsulation is not offered (encapsulations)")
+        out = minenc.decapsulate(packet)
+        src = _ntoa(packet[12:16]) if len(packet) >= 20 else "0.0.0.0"
+        if not out:
+            return TunnelError(f"minimal encapsulation from {src} dropped: {out.reason}")
+        if out.tunnel_destination != self.address:
+            return TunnelError(f"minimal encapsulation to {out.tunnel_destination}, not to this home agent")
+        inner = out.packet
+        b = self._reverse_tunnel_binding("minimal encapsulation", out.tunnel_source, _ntoa(inner[12:16]))
+        if isinstance(b, TunnelError):
+            return b
+        if not b.flags & n.FLAG_M:
+            return TunnelError(
+                f"minimal encapsulation from {out.tunnel_source} dropped: the binding of {b.home_address} was "
+                "registered without 'M' (RFC 3024: the registered encapsulation)"
+            )
+        if inner[8] == 0:
+            return TunnelError(f"minimal encapsulation from {out.tunnel_source} dropped: TTL 0")
+        return inner, b
+
+    def receive_minenc(self, packet: bytes, now: float) -> Decision:
+        """One protocol-55 packet read from a raw socket: as :meth:`receive_ipip`, for minimal encapsulation."""
+        return self._receive_tunnelled(packet, now, self.decapsulate_minenc, "minimal encapsulation reverse tunnel")
 
     def receive_ipip(self, packet: bytes, now: float) -> Decision:
         """One IP-in-IP packet read from a raw socket: ``inner`` set when it may go to the stack, else dropped.
 
         Drops are logged through the rate limiter, as tunnel data is; ``source`` is (outer source, 0).
         """
+        return self._receive_tunnelled(packet, now, self.decapsulate_ipip, "IP-in-IP reverse tunnel")
+
+    def _receive_tunnelled(
+        self,
+        packet: bytes,
+        now: float,
+        decapsulate: Callable[[bytes], tuple[bytes, Binding] | TunnelError],
+        what: str,
+    ) -> Decision:
         cache = self._cache
         nxt = cache.next_expiry()
         if nxt is not None and nxt <= now:
             cache.expire(now)
         src = (_ntoa(packet[12:16]) if len(packet) >= 20 else "0.0.0.0", 0)
-        out = self.decapsulate_ipip(packet)
+        out = decapsulate(packet)
         if isinstance(out, TunnelError):
             d = self._quiet(DROPPED, None, out.reason, src, now)
         else:
@@ -1046,7 +1105,7 @@ class HomeAgent:
             d = Decision(
                 ACCEPTED,
                 None,
-                "IP-in-IP reverse tunnel",
+                what,
                 None,
                 None,
                 b.home_address,

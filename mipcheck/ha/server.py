@@ -8,8 +8,10 @@ any 127.x address needs no privileges on Linux.
 
 With ``--tun`` (:mod:`mipcheck.ha.tun`) it also moves the data plane: packets the
 stack routes into the TUN device go as MIP Tunnel Data from the same UDP
-socket or as IP-in-IP through a raw socket, and decapsulated Tunnel Data and
-IP-in-IP the core accepts are written to the TUN device (IP-in-IP it drops
+socket, as IP-in-IP through a raw socket, or (``encapsulations`` listing
+"minimal", a binding registered with 'M') minimally encapsulated through a raw
+protocol-55 socket, and decapsulated Tunnel Data, IP-in-IP and minimal
+encapsulation the core accepts are written to the TUN device (what it drops
 is logged, one line each, through the core's rate limit).
 
 It also carries out what a robustness fault's Decision asks for (the core
@@ -38,7 +40,17 @@ from mipcheck.errors import MipcheckError
 from .config import HAConfig
 from .core import DENIAL_RULES, DENIED, Decision, HomeAgent
 from .faults import check_faults
-from .tun import IpipSocket, IpipTunnelled, TunDevice, from_ipip, from_stack, to_stack
+from .tun import (
+    IpipSocket,
+    IpipTunnelled,
+    MinencSocket,
+    MinencTunnelled,
+    TunDevice,
+    from_ipip,
+    from_minenc,
+    from_stack,
+    to_stack,
+)
 from .tunnel import TunnelError
 
 LOG_FLUSH_PERIOD = 1.0  # at most this long between log flushes (and between looks at the core's timer)
@@ -228,6 +240,7 @@ class UDPServer:
         on_failure: Callable[[Decision], None] | None = None,
         tun: TunDevice | None = None,
         ipip: IpipSocket | None = None,
+        minenc: MinencSocket | None = None,
     ) -> None:
         self.core = core
         # ``ha serve --tun``: decapsulated tunnel data goes to this TUN device, and what the stack
@@ -236,6 +249,8 @@ class UDPServer:
         self.tun_dropped = 0
         # With the TUN device: the raw IP-in-IP socket (RFC 2003 both ways); None: Tunnel Data only.
         self.ipip = ipip
+        # With the TUN device and encapsulations listing "minimal": the raw protocol-55 socket (RFC 2004).
+        self.minenc = minenc
         self.log = log
         self.clock = clock
         # What to do when a Decision carries a failure (robustness faults); default: stop reading.
@@ -260,6 +275,8 @@ class UDPServer:
             loop.add_reader(self.tun.fileno(), self._tun_readable)
         if self.ipip is not None:
             loop.add_reader(self.ipip.fileno(), self._ipip_readable)
+        if self.minenc is not None:
+            loop.add_reader(self.minenc.fileno(), self._minenc_readable)
 
     def stop_reading(self) -> None:
         """Leave the socket open and unread: datagrams queue up and nothing answers them (a hang)."""
@@ -269,6 +286,8 @@ class UDPServer:
                 self._loop.remove_reader(self.tun.fileno())
             if self.ipip is not None:
                 self._loop.remove_reader(self.ipip.fileno())
+            if self.minenc is not None:
+                self._loop.remove_reader(self.minenc.fileno())
             self._loop = None
 
     def close(self) -> None:
@@ -278,6 +297,8 @@ class UDPServer:
             self.tun.close()
         if self.ipip is not None:
             self.ipip.close()
+        if self.minenc is not None:
+            self.minenc.close()
 
     def _tun_readable(self) -> None:
         """Packets the stack routed into the TUN device: tunnel each to its home address's binding."""
@@ -294,6 +315,10 @@ class UDPServer:
                 if self.ipip is None or not self.ipip.send(out):
                     self.tun_dropped += 1
                 continue
+            if isinstance(out, MinencTunnelled):
+                if self.minenc is None or not self.minenc.send(out):
+                    self.tun_dropped += 1
+                continue
             try:
                 self.sock.sendto(out.data, out.endpoint)
             except OSError:
@@ -302,14 +327,24 @@ class UDPServer:
     def _ipip_readable(self) -> None:
         """IP-in-IP read whole from the raw socket: to the stack when the core accepts it, else logged."""
         assert self.ipip is not None
+        self._tunnel_readable(self.ipip, from_ipip)
+
+    def _minenc_readable(self) -> None:
+        """Minimal encapsulation read whole from the raw protocol-55 socket: as IP-in-IP."""
+        assert self.minenc is not None
+        self._tunnel_readable(self.minenc, from_minenc)
+
+    def _tunnel_readable(
+        self, sock: IpipSocket | MinencSocket, decide: Callable[[HomeAgent, bytes, float], Decision]
+    ) -> None:
         for _ in range(self.BATCH):
-            packet = self.ipip.read()
+            packet = sock.read()
             if packet is None:
                 return
             if not packet:
                 continue
             now = self.clock()
-            d = from_ipip(self.core, packet, now)
+            d = decide(self.core, packet, now)
             inner = to_stack(d)
             if inner is not None and self.tun is not None:
                 self.tun.write(inner)
@@ -370,15 +405,21 @@ async def serve(
     ``own_process=False`` (a home agent on a thread of another program, :class:`BackgroundHomeAgent`): a crash
     closes the socket and returns instead, and nothing is written to stderr.
     ``tun``: the name of a TUN device for the data plane (:mod:`mipcheck.ha.tun`), with a raw IP-in-IP socket
-    bound to ``config.address``; None (the default): none.
+    bound to ``config.address`` (and a raw protocol-55 socket when ``config.encapsulations`` lists "minimal");
+    None (the default): none.
     """
     core = HomeAgent(config, faults)
     device = TunDevice(tun) if tun is not None else None
+    ipip = minenc = None
     try:
         ipip = IpipSocket(config.address) if device is not None else None
+        if device is not None and "minimal" in config.encapsulations:
+            minenc = MinencSocket(config.address)
     except BaseException:
         if device is not None:
             device.close()
+        if ipip is not None:
+            ipip.close()
         raise
 
     def carry_out(d: Decision) -> None:
@@ -398,12 +439,16 @@ async def serve(
             sys.stderr.flush()
 
     try:
-        server = UDPServer(core, log, config.address, config.port, clock, carry_out, tun=device, ipip=ipip)
+        server = UDPServer(
+            core, log, config.address, config.port, clock, carry_out, tun=device, ipip=ipip, minenc=minenc
+        )
     except BaseException:
         if device is not None:
             device.close()
         if ipip is not None:
             ipip.close()
+        if minenc is not None:
+            minenc.close()
         raise
     server.start(asyncio.get_running_loop())
     address, port = server.local

@@ -27,9 +27,24 @@ forwarded, so not decremented); the outer Type of Service is copied from
 the inner header, and so is DF: an inner DF packet goes with outer DF and is
 dropped (counted) when it does not fit the path (the ICMP "fragmentation
 needed" of RFC 2003 5.1 is not sent), an inner packet without DF goes with
-outer DF clear, so the kernel may fragment the outer packet. Minimal
-encapsulation (RFC 2004, 'M') and GRE are not offered: the core denies
-them with 139, so no binding ever asks for them.
+outer DF clear, so the kernel may fragment the outer packet. GRE is not
+offered: the core denies 'G' with 139, so no binding ever asks for it.
+
+Minimal encapsulation (RFC 2004, protocol 55) is offered when the config's
+``encapsulations`` lists "minimal" (default: IP-in-IP only, and 'M' is denied
+with 139). A binding registered with 'M' (and without UDP tunnelling) gets
+:class:`MinencTunnelled`: the whole packet as it goes on the wire, built by
+:func:`mipcheck.proto.minenc.encapsulate` (the original header modified: source
+the home agent, destination the care-of address, protocol 55; the forwarding
+header after it with S = 1 and the original source, 12 octets, or S = 0 and 8
+octets for the home agent's own packets; TTL, TOS, Identification and DF kept).
+:class:`MinencSocket` (a raw protocol-55 socket with ``IP_HDRINCL``, bound to
+the home agent's address) sends it as built and reads minimally encapsulated
+reverse tunnels, which :func:`from_minenc` hands to the core
+(:meth:`HomeAgent.receive_minenc`: the IP-in-IP checks, and the binding must
+have been registered with 'M'). A fragment is never encapsulated (RFC 2004 3:
+MUST NOT; the host reassembles what it forwards into the TUN device), and a
+packet too big for the path is dropped and counted, as with inner DF.
 
 The decisions are sans-IO and made from the core's public operations:
 :func:`to_stack` (what the core's ``Decision.inner`` hands the stack, from
@@ -52,6 +67,8 @@ import struct
 from typing import NamedTuple
 
 from mipcheck.errors import MipcheckError
+from mipcheck.proto import minenc
+from mipcheck.proto import numbers as n
 
 from .core import ACCEPTED, Decision, HomeAgent
 from .tunnel import TunnelError, parse_ipv4
@@ -85,6 +102,15 @@ class IpipTunnelled(NamedTuple):
     dont_fragment: bool
 
 
+class MinencTunnelled(NamedTuple):
+    """A packet from the stack for a home address bound with 'M': ``packet`` is the whole minimally encapsulated
+    datagram (RFC 2004), sent as it is (``IP_HDRINCL``) to ``care_of_address``."""
+
+    home_address: str
+    packet: bytes
+    care_of_address: str
+
+
 def to_stack(decision: Decision) -> bytes | None:
     """The packet to write to the stack for ``decision``: decapsulated tunnel data the core accepted, else None.
 
@@ -107,12 +133,18 @@ def from_ipip(core: HomeAgent, packet: bytes, now: float) -> Decision:
     return core.receive_ipip(packet, now)
 
 
-def from_stack(core: HomeAgent, packet: bytes) -> Tunnelled | IpipTunnelled | TunnelError:
+def from_minenc(core: HomeAgent, packet: bytes, now: float) -> Decision:
+    """A protocol-55 packet read from the raw socket (whole): the core's decision, as :func:`from_ipip`."""
+    return core.receive_minenc(packet, now)
+
+
+def from_stack(core: HomeAgent, packet: bytes) -> Tunnelled | IpipTunnelled | MinencTunnelled | TunnelError:
     """What to do with a packet read from the TUN device: tunnel it to its home address's newest binding, or why not.
 
-    A UDP-tunnelled binding (RFC 3519) gets MIP Tunnel Data at its endpoint, any other IP-in-IP at its care-of
-    address. With simultaneous bindings only the newest one gets the packet, as before for Tunnel Data; RFC 5944
-    would have a copy tunnelled to each care-of address (not done).
+    A UDP-tunnelled binding (RFC 3519) gets MIP Tunnel Data at its endpoint, one registered with 'M' minimal
+    encapsulation (RFC 2004) at its care-of address, any other IP-in-IP at its care-of address. With simultaneous
+    bindings only the newest one gets the packet, as before for Tunnel Data; RFC 5944 would have a copy tunnelled
+    to each care-of address (not done).
     """
     hdr = parse_ipv4(packet)
     if isinstance(hdr, TunnelError):
@@ -130,6 +162,12 @@ def from_stack(core: HomeAgent, packet: bytes) -> Tunnelled | IpipTunnelled | Tu
         return Tunnelled(hdr.dst, data, endpoint)
     if packet[8] == 0:
         return TunnelError(f"packet for {hdr.dst} with TTL 0: discarded (RFC 2003 3.1)")
+    if newest.flags & n.FLAG_M:
+        try:
+            data = minenc.encapsulate(packet, core.address, newest.care_of_address)
+        except ValueError as exc:
+            return TunnelError(f"packet for {hdr.dst} not minimally encapsulated: {exc}")
+        return MinencTunnelled(hdr.dst, data, newest.care_of_address)
     return IpipTunnelled(hdr.dst, packet, newest.care_of_address, packet[1], bool(packet[6] & 0x40))
 
 
@@ -247,6 +285,64 @@ class IpipSocket:
         except OSError as exc:
             if exc.errno == errno.EMSGSIZE:
                 self.too_big += 1  # inner DF and too big for the path: dropped
+            else:
+                self.send_failures += 1
+            return False
+        self.sent += 1
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class MinencSocket:
+    """A raw protocol-55 socket with ``IP_HDRINCL``, bound to the home agent's address, non-blocking (root).
+
+    Reading gives whole minimally encapsulated packets addressed to that address (no kernel module takes
+    protocol 55); sending gives the kernel :class:`MinencTunnelled` packets as built (it fills in nothing but
+    what ``IP_HDRINCL`` always fills; a packet longer than the path's MTU is refused, counted in ``too_big``).
+    """
+
+    MAX_PACKET = 65535
+
+    def __init__(self, address: str) -> None:
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, minenc.PROTO_MINENC)
+        except OSError as exc:
+            raise MipcheckError(
+                f"--tun: cannot open a raw minimal encapsulation socket: {exc.strerror or exc}"
+            ) from None
+        try:
+            sock.bind((address, 0))
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+        except OSError as exc:
+            sock.close()
+            why = exc.strerror or exc
+            raise MipcheckError(f"--tun: cannot bind a raw minimal encapsulation socket to {address}: {why}") from None
+        sock.setblocking(False)
+        self.sock = sock
+        self.read_count = self.sent = self.too_big = self.send_failures = 0
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def read(self) -> bytes | None:
+        """One packet, or None when there is none now (b"" for an ICMP error queued on the socket)."""
+        try:
+            packet = self.sock.recv(self.MAX_PACKET)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            return b""
+        self.read_count += 1
+        return packet
+
+    def send(self, out: MinencTunnelled) -> bool:
+        try:
+            self.sock.sendto(out.packet, (out.care_of_address, 0))
+        except OSError as exc:
+            if exc.errno == errno.EMSGSIZE:
+                self.too_big += 1
             else:
                 self.send_failures += 1
             return False
