@@ -464,3 +464,22 @@ def test_ip_in_ip_instead_of_udp_tunnelling(vpn_lab, tmp_path: Path) -> None:
     layers = cvc["overhead"]["per_packet"]
     assert layers and all(p["i_mip"] == 20 and p["x_mip"] == 20 for p in layers)
     assert report["ok"] is True and report["session"]["ok"]
+
+
+@pytest.mark.root
+@needs_netns
+def test_minimal_encapsulation_between_home_agents_and_foreign_agents(vpn_lab, tmp_path: Path) -> None:
+    """--encapsulation minimal: 'M' through the agents; RFC 2004 between them and the home agents (S=1: 12)."""
+    report = lab_run.run_modes(vpn_lab, ("f", "fvc"), pings=1, out_dir=tmp_path / "min", encapsulation="minimal")
+    f, fvc = report["steps"]
+    assert f["overhead"]["measured"] == [0] and f["overhead"]["fa_to_ha_minimal"] == [12]
+    assert f["overhead"]["fa_to_ha_ip_in_ip"] == []  # the i-FA's reverse tunnel is minimal too (RFC 3024)
+    assert [p["x_mip"] for p in fvc["overhead"]["per_packet"]] and all(
+        p["x_mip"] == 12 for p in fvc["overhead"]["per_packet"]
+    )
+    assert report["ok"] is True
+
+
+def test_minimal_encapsulation_needs_a_foreign_agent_mode() -> None:
+    with pytest.raises(MipcheckError, match="give mode f or fvc"):
+        lab_run.run_modes(SimpleNamespace(), ("c", "cvc"), encapsulation="minimal")  # type: ignore[arg-type]

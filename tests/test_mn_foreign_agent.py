@@ -206,3 +206,22 @@ def test_advertisement_parser_is_shared_with_the_foreign_agent() -> None:
     """proto.agent is the one codec: what the FA core builds, the MN parses (Scapy judges it elsewhere)."""
     src, dst, ttl, adv = parse_advertisement_packet(_fa(IFA).advertisement("224.0.0.1"))
     assert (src, dst, ttl) == (IFA[0], "224.0.0.1", 1) and adv.mobility.care_of_addresses == (IFA[0],)
+
+
+@pytest.mark.parametrize(("flags", "asked"), [("FMT", True), ("FT", False)])
+def test_minimal_encapsulation_is_asked_for_only_where_the_agent_offers_it(flags: str, asked: bool) -> None:
+    """RFC 5944 3.3, RFC 2004: 'M' asks the home agent to tunnel to the agent with minimal encapsulation."""
+    node, now = _node(), time.time()
+    node.minimal = True
+    node.move_to_agent("eth0", "inside", HOA, now)
+    node.agent_advertisement("eth0", _fa(IFA, flags).advertisement("255.255.255.255"), now)
+    requests = [codec.parse_request(d) for d, _lo, _dst in node.datagrams_to_send(now)]
+    assert requests and all(bool(rq.flags & n.FLAG_M) is asked for rq in requests)
+    assert all(rq.flags & n.FLAG_T for rq in requests)  # 'T' as before
+
+
+def test_a_co_located_registration_never_asks_for_minimal_encapsulation() -> None:
+    node, now = _node(), time.time()
+    node.minimal = True
+    node.move("eth0", "inside", "10.1.0.50", now)
+    assert all(not codec.parse_request(d).flags & n.FLAG_M for d, _lo, _dst in node.datagrams_to_send(now))

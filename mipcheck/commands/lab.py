@@ -210,9 +210,10 @@ def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
     default=None,
     help="Where the pcaps and report.json go (default STATE_DIR/runs/mode-M-TIME).",
 )
-@click.option("--encapsulation", type=click.Choice(["udp", "ipip"]), default="udp", show_default=True,
+@click.option("--encapsulation", type=click.Choice(["udp", "ipip", "minimal"]), default="udp", show_default=True,
               help="The reference MN's tunnels with a co-located care-of address: RFC 3519 Tunnel Data or IP-in-IP "
-              "(RFC 2003, raw sockets at both ends).")  # fmt: skip
+              "(RFC 2003, raw sockets at both ends); minimal: through a foreign agent (f, fvc), ask for minimal "
+              "encapsulation between the home agent and the agent (RFC 2004).")  # fmt: skip
 @click.option("--nat", is_flag=True, help="Outside, the MN is behind the lab's NAT (192.168.100.10), not on the "
               "external network: RFC 3519 NAT traversal for x-MIP.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (the report).")
@@ -285,16 +286,19 @@ def _print_step(r: dict[str, Any], indent: str) -> None:
         click.echo(f"{indent}session: {said}")
     measured = ", ".join(str(x) for x in oh["measured"]) or "none"
     if r["mode"] == "f":
-        ipip = ", ".join(str(x) for x in oh.get("fa_to_ha_ip_in_ip", [])) or "none"
+        tunnels = [f"IP-in-IP {', '.join(str(x) for x in oh.get('fa_to_ha_ip_in_ip', []))}"]
+        if oh.get("fa_to_ha_minimal"):
+            tunnels.append(f"minimal encapsulation {', '.join(str(x) for x in oh['fa_to_ha_minimal'])}")
+        between = "; ".join(t for t in tunnels if not t.endswith(" ")) or "none"
         click.echo(
             f"{indent}overhead on the MN's link: {measured} octets ({oh['mn_link_echo_requests']} echo requests "
-            f"as they are); i-FA -> i-HA: IP-in-IP {ipip} octets; RFC 5265 5.2: {oh['rfc5265_5_2']}"
+            f"as they are); i-FA <-> i-HA: {between} octets; RFC 5265 5.2: {oh['rfc5265_5_2']}"
         )
     elif r["mode"] == "fvc":
         layers = oh.get("per_packet") or []
         split = (
             f" (i-MIP {layers[0]['i_mip']} + ESP {layers[0]['esp']} for a {layers[0]['user_packet']}-octet packet; "
-            f"x-MIP beyond the MN's link: the x-FA's IP-in-IP {layers[0]['x_mip']})"
+            f"x-MIP beyond the MN's link, the x-FA's tunnel: {layers[0]['x_mip']})"
             if layers
             else ""
         )

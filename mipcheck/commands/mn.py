@@ -120,9 +120,10 @@ def register(config_path: str, deregister: bool, as_json: bool) -> None:
 @click.option("--vpn-up", default=None, metavar="COMMAND",
               help="With --host-vpn: shell command that brings the VPN up when the node goes outside "
               "(RFC 5265 2.3).")  # fmt: skip
-@click.option("--encapsulation", type=click.Choice(["udp", "ipip"]), default="udp", show_default=True,
+@click.option("--encapsulation", type=click.Choice(["udp", "ipip", "minimal"]), default="udp", show_default=True,
               help="Tunnels: udp = RFC 3519 Tunnel Data (a UDP Tunnel Request in every registration); ipip = "
-              "IP-in-IP (RFC 2003) through a raw socket (root).")  # fmt: skip
+              "IP-in-IP (RFC 2003) through a raw socket (root); minimal = through a foreign agent that offers "
+              "it, ask for minimal encapsulation ('M', RFC 2004) between the home agent and the agent.")  # fmt: skip
 @click.option("--vpn-down", default=None, metavar="COMMAND",
               help="With --host-vpn: shell command that takes it down when the node is inside again.")  # fmt: skip
 def run_cmd(

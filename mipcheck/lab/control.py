@@ -69,6 +69,8 @@ ANALYZE_PROFILE = "site.toml"  # the same site for `mipcheck analyze --profile`
 AUDIT_VPN_HOST = "audit-vpn"
 AUDIT_OUT_HOST = "audit-out"
 TRUST_ALL = "0.0.0.0/0"  # the i-HA's trusted networks under the break iha-trust-all
+#: the lab's home agents offer minimal encapsulation too (RFC 2004; 'M' through a foreign agent, lab run)
+ENCAPSULATIONS_LINE = 'encapsulations = ["ipip", "minimal"]'
 NAT_T_PORT_BROKEN = 4501  # charon.port_nat_t under the break vpn-no-natt
 
 
@@ -228,6 +230,7 @@ def _ha_config(
     ]
     if trusted:
         lines.append("trusted_networks = [" + ", ".join(f'"{n}"' for n in trusted) + "]")
+    lines.append(ENCAPSULATIONS_LINE)
     lines += [
         f'log_file = "{role}.decisions.log"',
         "",
@@ -655,13 +658,24 @@ def down(name: str = "lab", *, state_dir: Path | None = None) -> DownReport:
     check_lab_name(name)
     netns.preflight()
     state_dir = Path(state_dir) if state_dir else default_state_dir(name)
-    names = netns.namespaces(namespace_prefix(name))
-    inodes = [i for i in (netns.namespace_inode(n) for n in names) if i]
-    # what runs in the namespaces, and what was started for them but had not entered one yet
-    pids = set(netns.pids_in(inodes))
-    pids |= set(netns.pids_naming(str(state_dir) + os.sep))
-    netns.kill_all(pids)
-    left = netns.delete_namespaces(names)
+    prefix = namespace_prefix(name)
+    names: list[str] = []
+    pids: set[int] = set()
+    left: list[str] = []
+    for _ in range(3):  # a crashed up's orphaned `ip netns add` may still make a namespace after the first pass
+        found = netns.namespaces(prefix)
+        inodes = [i for i in (netns.namespace_inode(n) for n in found) if i]
+        # what runs in the namespaces, what was started for them but had not entered one yet, and `ip` commands
+        # still making them (a killed up leaves its children running)
+        killing = set(netns.pids_in(inodes)) | set(netns.pids_naming(str(state_dir) + os.sep))
+        killing |= set(netns.pids_naming(prefix))
+        killing.discard(os.getpid())
+        netns.kill_all(killing)
+        pids |= killing
+        names += [n for n in found if n not in names]
+        left = netns.delete_namespaces(found)
+        if not killing and not netns.namespaces(prefix):
+            break
     removed = None
     if state_dir.exists():
         shutil.rmtree(state_dir, ignore_errors=True)

@@ -106,6 +106,8 @@ table {TABLE_FAMILY} {TABLE} {{
         iifname "vpn" oifname "int" ip saddr {VPN_POOL} ip daddr {INTERNAL_NETWORK} counter accept comment "{VPN_INNER}"
         iifname "ext" oifname "dmz" ip daddr {XHA_ADDRESS} udp dport 434 counter accept comment "x-HA registrations"
         iifname "ext" oifname "dmz" ip daddr {XHA_ADDRESS} ip protocol 4 counter accept comment "x-HA IP-in-IP"
+        iifname "ext" oifname "dmz" ip daddr {XHA_ADDRESS} ip protocol 55 counter accept \
+comment "x-HA minimal encapsulation"
         iifname "ext" oifname "dmz" ip daddr {VPN_GATEWAY_ADDRESS} udp dport {{ 500, 4500 }} \
 counter accept comment "{VPN_IKE}"
         iifname "ext" oifname "dmz" ip daddr {VPN_GATEWAY_ADDRESS} ip protocol esp \

@@ -13,6 +13,8 @@ import socket
 import struct
 from typing import Any
 
+from mipcheck.proto import minenc
+
 from .topology import INNER_HOME_ADDRESS, OUTER_HOME_ADDRESS, XHA_ADDRESS
 
 #: RFC 5265 5.2: maximum overhead per access mode (IP-in-IP; NAT traversal not included).
@@ -92,6 +94,19 @@ def ipip_overheads(packets: Packets, home_address: str) -> list[int]:
     return found
 
 
+def minimal_overheads(packets: Packets, home_address: str) -> list[int]:
+    """The forwarding header of each minimal encapsulation packet (RFC 2004: 8, or 12 with S) for ``home_address``."""
+    found = []
+    for _at, p in _packets_of(packets, protocol=55):
+        original = minenc.decapsulate(p)
+        if original and home_address in (
+            socket.inet_ntoa(original.packet[12:16]),
+            socket.inet_ntoa(original.packet[16:20]),
+        ):
+            found.append(original.overhead)
+    return found
+
+
 def _i_mip_inner(packet: bytes) -> bytes | None:
     """The user packet an i-MIP packet carries: in Tunnel Data (UDP, RFC 3519) or IP-in-IP (RFC 2003)."""
     ihl = (packet[0] & 0x0F) * 4 if packet else 0
@@ -126,6 +141,10 @@ def _carriers(packets: Packets, kind: str) -> dict[bytes, int]:
             ihl = (p[0] & 0x0F) * 4
             if len(p) >= ihl + 20:
                 carried.setdefault(_unrouted(p[ihl:]), _length(p))
+        for _at, p in _packets_of(packets, dst=XHA_ADDRESS, protocol=55):  # minimal encapsulation (RFC 2004)
+            original = minenc.decapsulate(p)
+            if original:
+                carried.setdefault(_unrouted(original.packet), _length(p))
     return carried
 
 
@@ -192,11 +211,13 @@ def plain_overhead(mn_link: Packets, fa_ha: Packets, home_address: str) -> dict[
         inner = p[ihl:]
         if len(inner) >= 21 and inner[9] == 1 and socket.inet_ntoa(inner[12:16]) == home_address:
             tunnelled.append(_length(p) - _length(inner))
+    minimal = minimal_overheads(fa_ha, home_address)
     return {
         "measured": [0] if plain else [],
         "mn_link_echo_requests": len(plain),
         "fa_to_ha_ip_in_ip": sorted(set(tunnelled)),
-        "fa_to_ha_packets": len(tunnelled),
+        "fa_to_ha_minimal": sorted(set(minimal)),
+        "fa_to_ha_packets": len(tunnelled) + len(minimal),
     }
 
 

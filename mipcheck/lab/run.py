@@ -78,7 +78,8 @@ EXPECTED = {"c": "inside", "f": "inside", "cvc": "outside", "fvc": "outside"}
 FOREIGN_AGENT = {"f": "i-fa", "fvc": "x-fa"}  # the node whose reference FA the MN registers through
 FA_LINK = "fa"  # a foreign agent node's interface on its link
 FA_TUN = "tunfa"  # its TUN for reverse tunnelling (RFC 3024)
-ENCAPSULATIONS = ("udp", "ipip")  # the reference MN's tunnels with a co-located care-of address
+#: the reference MN's tunnels with a co-located care-of address (udp, ipip), or what it asks of a foreign agent
+ENCAPSULATIONS = ("udp", "ipip", "minimal")
 HA_TUN = "tunha"  # the home agents' data-plane TUN (one per namespace)
 MN_PORT = 49434
 #: Longest wait from the move to the expected mode: cvc waits out the detection period (3 s: the i-HA never
@@ -163,7 +164,13 @@ def ha_data_plane(lab: control.Lab, node: str, home_address: str) -> dict[str, A
     )
     current = next((p for p in lab.processes if p.name == node), None)
     restarted = False
-    if current is None or "--tun" not in current.argv or not netns.pid_alive_in(current.pid, ns):
+    config = lab.state_dir / f"{node}.toml"
+    stale = control.ENCAPSULATIONS_LINE not in config.read_text()  # a lab built before the agents offered 'M'
+    if stale:
+        text = config.read_text()
+        first_table = text.find("\n[[")
+        config.write_text(text[:first_table] + "\n" + control.ENCAPSULATIONS_LINE + text[first_table:])
+    if stale or current is None or "--tun" not in current.argv or not netns.pid_alive_in(current.pid, ns):
         if current is not None:
             netns.kill_all([current.pid], grace=2.0)
             lab.processes.remove(current)
@@ -186,7 +193,7 @@ address = "{address}"
 port = 434
 care_of_addresses = ["{address}"]
 advertise_interval = 1.0
-flags = "FT"
+flags = "FMT"
 reverse_tunneling = true
 max_lifetime = 1800
 log_file = "{lab.state_dir / f"{node}.decisions.log"}"
@@ -202,11 +209,14 @@ def foreign_agent(lab: control.Lab, node: str) -> dict[str, Any]:
     values.update({f"net.ipv4.conf.{leg}.rp_filter": "0" for leg in legs})
     netns.sysctl(ns, values)
     config = lab.state_dir / f"{node}.toml"
-    config.write_text(fa_config_text(lab, node))
+    text = fa_config_text(lab, node)
+    changed = not config.exists() or config.read_text() != text  # an agent started with another config restarts
+    config.write_text(text)
     current = next((p for p in lab.processes if p.name == node), None)
     started = False
-    if current is None or not netns.pid_alive_in(current.pid, ns):
+    if current is None or changed or not netns.pid_alive_in(current.pid, ns):
         if current is not None:
+            netns.kill_all([current.pid], grace=2.0)
             lab.processes.remove(current)
         log = lab.state_dir / "logs" / f"{node}.log"
         offset = log.stat().st_size if log.exists() else 0
@@ -448,6 +458,11 @@ def run_modes(
     """
     if encapsulation not in ENCAPSULATIONS:
         raise MipcheckError(f"encapsulation {encapsulation!r}: one of {', '.join(ENCAPSULATIONS)}")
+    if encapsulation == "minimal" and not set(modes) & set(FOREIGN_AGENT):
+        raise MipcheckError(
+            "lab run --encapsulation minimal: minimal encapsulation runs between a home agent and a foreign "
+            "agent (RFC 2004, 'M'): give mode f or fvc"
+        )
     for mode in modes:
         if mode not in MODES:
             raise MipcheckError(f"mode {mode!r}: one of {', '.join(MODES)}")

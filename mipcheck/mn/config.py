@@ -40,6 +40,7 @@ class MNConfig:
     replay: str = "timestamp"
     nai: str | None = None
     reverse_tunnel: bool = False  # 'T' bit (RFC 3024)
+    minimal_encapsulation: bool = False  # 'M' bit (RFC 5944 3.3, RFC 2004): tunnel to us with minimal encapsulation
     simultaneous: bool = False  # 'S' bit
     udp_tunnel: bool = False  # add a UDP Tunnel Request (RFC 3519 3.1)
     force_udp: bool = False  # its 'F' flag
@@ -64,7 +65,7 @@ class MNConfig:
         integer("local_port", self.local_port, 0, 65535, None)
         integer("lifetime", self.lifetime, 0, 0xFFFF, None)
         choice("replay", self.replay, REPLAY_MODES, None)
-        for key in ("colocated", "reverse_tunnel", "simultaneous", "udp_tunnel", "force_udp"):
+        for key in ("colocated", "reverse_tunnel", "simultaneous", "udp_tunnel", "force_udp", "minimal_encapsulation"):
             boolean(key, getattr(self, key), None)
         if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or self.timeout <= 0:
             raise ConfigError("timeout", f"expected seconds > 0, got {self.timeout!r}")
@@ -92,6 +93,7 @@ _KEYS = {
     "replay",
     "nai",
     "reverse_tunnel",
+    "minimal_encapsulation",
     "simultaneous",
     "udp_tunnel",
     "force_udp",

@@ -239,6 +239,7 @@ class RegistrationClient:
             (n.FLAG_S if c.simultaneous else 0)
             | (n.FLAG_D if c.colocated else 0)
             | (n.FLAG_T if c.reverse_tunnel else 0)
+            | (n.FLAG_M if c.minimal_encapsulation else 0)
         )
         exts = b""
         if c.nai:

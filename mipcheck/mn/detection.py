@@ -318,6 +318,7 @@ class InterfaceDetector:
             udp_tunnel=False,
             force_udp=False,
             reverse_tunnel=fa.reverse_tunnel,
+            minimal_encapsulation=fa.minimal,
             foreign_agent=fa.address,
             fa_port=fa.port,
         )

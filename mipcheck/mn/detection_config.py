@@ -17,13 +17,15 @@ class ForeignAgentLink(NamedTuple):
 
     Requests go to ``address`` (the agent's advertisement's source, port ``port``) from ``source`` (the mobile
     node's address on the link, to which the agent answers and delivers); ``reverse_tunnel`` asks for 'T'
-    (RFC 3024: only when the agent advertises it).
+    (RFC 3024: only when the agent advertises it); ``minimal`` asks for 'M' (RFC 2004 between the home agent and
+    the agent; only when the agent advertises it).
     """
 
     address: str
     source: str
     reverse_tunnel: bool = False
     port: int = 434
+    minimal: bool = False
 
 
 def _seconds(key: str, value: object, *, positive: bool) -> float:

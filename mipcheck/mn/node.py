@@ -127,6 +127,7 @@ class ReferenceMobileNode:
         robustness: Robustness | None = None,
         host_vpn: bool = False,
         ipip: bool = False,
+        minimal: bool = False,
     ) -> None:
         """``robustness``: planted bugs for fuzz campaigns (:mod:`mipcheck.mn.robustness`); a trigger raises
         :class:`~mipcheck.mn.robustness.RobustnessFailure` out of the call that received it.
@@ -135,7 +136,9 @@ class ReferenceMobileNode:
         the shell acts on :class:`VpnRequested` and calls :meth:`vpn_established`.
 
         ``ipip``: register co-located without a UDP Tunnel Request, so the home agents tunnel IP-in-IP (RFC 2003);
-        the node's tunnels are IP-in-IP too: :meth:`ipip_to_send` out, :meth:`receive_ipip` in (a raw socket)."""
+        the node's tunnels are IP-in-IP too: :meth:`ipip_to_send` out, :meth:`receive_ipip` in (a raw socket).
+        ``minimal``: through a foreign agent that offers it, ask for minimal encapsulation ('M', RFC 2004)
+        between the home agent and the agent (the node's own tunnels are unchanged)."""
         if data_every is not None and not data_every > 0:
             raise ConfigError("data_every", f"expected seconds > 0, got {data_every!r}")
         self.profile = profile
@@ -162,6 +165,7 @@ class ReferenceMobileNode:
         self.esp = EspTunnel(profile.vpn, profile.x_ha.home_address)
         self.host_vpn = host_vpn
         self.ipip = ipip
+        self.minimal = minimal
         self._ipip_out: list[tuple[bytes, str, str]] = []  # (inner packet, outer source, outer destination)
         self.data_every = data_every
         self._data_at: float | None = None
@@ -273,7 +277,9 @@ class ReferenceMobileNode:
         if why or waiting is None or mob is None:
             return False
         network, ours, reverse = waiting
-        link = ForeignAgentLink(source, ours, reverse_tunnel=reverse and mob.has("T"))
+        link = ForeignAgentLink(
+            source, ours, reverse_tunnel=reverse and mob.has("T"), minimal=self.minimal and mob.has("M")
+        )
         self.move(interface, network, coas[0], now, link)  # 2.1.1: the first advertised care-of address
         return True
 

@@ -611,7 +611,8 @@ def run_node(
     ``host_vpn``: the host's IPsec client is the VPN (needs ``tun``: the x-HoA goes on the TUN device too).
 
     ``encapsulation``: ``udp`` (RFC 3519 Tunnel Data, the default) or ``ipip`` (no UDP Tunnel Request: the home
-    agents tunnel IP-in-IP, RFC 2003, which the node sends and receives through a raw socket; root).
+    agents tunnel IP-in-IP, RFC 2003, which the node sends and receives through a raw socket; root), or
+    ``minimal`` (through a foreign agent that offers it, 'M': RFC 2004 between the home agent and the agent).
 
     ``faults``: conformance faults (:mod:`mipcheck.mn.faults`) and robustness faults (:mod:`mipcheck.mn.robustness`).
     """
@@ -630,6 +631,7 @@ def run_node(
         robustness=robustness_for(planted),
         host_vpn=host_vpn is not None,
         ipip=encapsulation == "ipip",
+        minimal=encapsulation == "minimal",
     )
     json_file: IO[str] | None = None
     if log_json and log_json != "-":
