@@ -36,6 +36,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mipcheck.outcomes",
             "mipcheck.catalogue",
             "mipcheck.proto",
+            "mipcheck.tundev",  # the TUN device the agents' --tun shells share (I/O, no protocol)
         ),
     ),
     ("layers", ("mipcheck.layers",)),  # Scapy layers

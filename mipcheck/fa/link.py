@@ -68,9 +68,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import fcntl
 import json
-import os
 import socket
 import struct
 import subprocess
@@ -82,6 +80,7 @@ from mipcheck.errors import MipcheckError
 from mipcheck.proto.agent import solicitation
 from mipcheck.proto.ip import PROTO_ICMP, PROTO_IPIP, checksum, parse_ipv4
 from mipcheck.proto.minenc import PROTO_MINENC
+from mipcheck.tundev import TunDevice, check_interface_name
 
 from .config import FAConfig
 from .core import ForeignAgent
@@ -381,52 +380,6 @@ def host_warnings(iface: str, read: Callable[[str], str | None] | None = None) -
 # --------------------------------------------------------------------------- IO
 
 
-TUNSETIFF = 0x400454CA
-IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
-IFNAMSIZ = 16
-
-
-def _check_name(option: str, name: str) -> None:
-    if not name or len(name) >= IFNAMSIZ or "/" in name or " " in name:
-        raise MipcheckError(f"{option} {name!r}: an interface name of 1-15 characters")
-
-
-class TunDevice:
-    """A TUN interface (IFF_TUN | IFF_NO_PI), non-blocking; it goes away when closed (the foreign agent's copy
-    of :class:`mipcheck.ha.tun.TunDevice`: the cores do not import each other)."""
-
-    def __init__(self, name: str) -> None:
-        _check_name("--tun", name)
-        try:
-            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
-        except OSError as exc:
-            raise MipcheckError(f"--tun {name}: cannot open /dev/net/tun: {exc.strerror or exc}") from None
-        try:
-            answer = fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), IFF_TUN | IFF_NO_PI))
-        except OSError as exc:
-            os.close(fd)
-            raise MipcheckError(f"--tun {name}: TUNSETIFF failed: {exc.strerror or exc}") from None
-        self.fd = fd
-        self.name = answer[:16].rstrip(b"\x00").decode()
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def read(self) -> bytes | None:
-        try:
-            return os.read(self.fd, MAX_PACKET)
-        except (BlockingIOError, InterruptedError):
-            return None
-        except OSError:
-            return b""
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-            self.fd = -1
-
-
 def _raw(proto: int, option: str) -> socket.socket:
     try:
         sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
@@ -442,7 +395,7 @@ class LinkShell:
     ON_LINK_MEMORY = 4096  # registration places learned on IFACE, least recently seen forgotten first
 
     def __init__(self, iface: str, tun: str | None = None, table: int = DEFAULT_TABLE, minimal: bool = False) -> None:
-        _check_name("--link", iface)
+        check_interface_name("--link", iface)
         try:
             self.ifindex = socket.if_nametoindex(iface)
         except OSError:

@@ -305,7 +305,7 @@ class UDPServer:
         assert self.tun is not None
         for _ in range(self.BATCH):
             packet = self.tun.read()
-            if packet is None:
+            if not packet:  # None: nothing now; b"": the device is gone
                 return
             out = from_stack(self.core, packet)
             if isinstance(out, TunnelError):

@@ -58,25 +58,20 @@ lab's ``lab run`` sets them up in the i-HA's namespace; docs/lab.md).
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
-import os
 import socket
-import struct
 from typing import NamedTuple
 
 from mipcheck.errors import MipcheckError
 from mipcheck.proto import minenc
 from mipcheck.proto import numbers as n
+from mipcheck.tundev import TunDevice
+
+__all__ = ["TunDevice"]  # the shell's TUN device (mipcheck.tundev), imported from here by the server
 
 from .core import ACCEPTED, Decision, HomeAgent
 from .tunnel import TunnelError, parse_ipv4
 
-TUNSETIFF = 0x400454CA
-IFF_TUN = 0x0001
-IFF_NO_PI = 0x1000
-IFNAMSIZ = 16
 MAX_PACKET = 65535
 
 
@@ -169,59 +164,6 @@ def from_stack(core: HomeAgent, packet: bytes) -> Tunnelled | IpipTunnelled | Mi
             return TunnelError(f"packet for {hdr.dst} not minimally encapsulated: {exc}")
         return MinencTunnelled(hdr.dst, data, newest.care_of_address)
     return IpipTunnelled(hdr.dst, packet, newest.care_of_address, packet[1], bool(packet[6] & 0x40))
-
-
-class TunDevice:
-    """A TUN interface (IFF_TUN | IFF_NO_PI: each read and write is one IP packet), non-blocking.
-
-    Opening a name that does not exist creates the interface (it goes away with
-    the file descriptor unless it was made persistent, e.g. ``ip tuntap add``).
-    Addresses, link state and routes are set with ``ip`` by whoever runs this.
-    """
-
-    def __init__(self, name: str) -> None:
-        if not name or len(name) >= IFNAMSIZ or "/" in name or " " in name:
-            raise MipcheckError(f"--tun {name!r}: an interface name of 1-15 characters")
-        try:
-            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
-        except OSError as exc:
-            raise MipcheckError(f"--tun {name}: cannot open /dev/net/tun: {exc.strerror or exc}") from None
-        try:
-            ifr = struct.pack("16sH22x", name.encode(), IFF_TUN | IFF_NO_PI)
-            answer = fcntl.ioctl(fd, TUNSETIFF, ifr)
-        except OSError as exc:
-            os.close(fd)
-            raise MipcheckError(f"--tun {name}: TUNSETIFF failed: {exc.strerror or exc}") from None
-        self.fd = fd
-        self.name = answer[:16].rstrip(b"\x00").decode()
-        self.read_count = self.write_count = self.write_failures = 0
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def read(self) -> bytes | None:
-        """One packet, or None when there is none now."""
-        try:
-            packet = os.read(self.fd, MAX_PACKET)
-        except (BlockingIOError, InterruptedError):
-            return None
-        self.read_count += 1
-        return packet
-
-    def write(self, packet: bytes) -> bool:
-        try:
-            os.write(self.fd, packet)
-        except OSError:
-            self.write_failures += 1  # the interface is down, or the queue is full: dropped, as IP may
-            return False
-        self.write_count += 1
-        return True
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-            self.fd = -1
 
 
 IP_MTU_DISCOVER = 10  # <linux/in.h>

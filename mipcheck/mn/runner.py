@@ -323,7 +323,7 @@ class NodeRunner:
             return
         for _ in range(64):
             packet = self.tun.read()
-            if packet is None:
+            if not packet:  # None: nothing now; b"": the device is gone
                 break
             with self._guard("packet from the TUN device"):
                 self.node.from_stack(packet, self.clock())

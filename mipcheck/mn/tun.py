@@ -26,22 +26,16 @@ mobile node never import each other).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-import struct
-
 from mipcheck.errors import MipcheckError
 from mipcheck.proto.ip import parse_ipv4
+from mipcheck.tundev import TunDevice
+
+__all__ = ["TunDevice", "TunMobileNode", "bring_up"]
 
 from . import dataplane as dp
 from .detection_events import DataDecision
 from .node import PLAINTEXT, VIA_VPN, X_MIP, X_MIP_MODES, ReferenceMobileNode
 
-TUNSETIFF = 0x400454CA
-IFF_TUN = 0x0001
-IFF_NO_PI = 0x1000
-IFNAMSIZ = 16
 MAX_PACKET = 65535
 MAX_FOR_STACK = 4096  # packets held for the shell before the oldest are dropped
 
@@ -147,47 +141,6 @@ class TunMobileNode(ReferenceMobileNode):
             return
         self._push(packet)
         self._record(interface, now, "to-stack", decision.value)
-
-
-class TunDevice:
-    """A TUN interface (IFF_TUN | IFF_NO_PI: each read and write is one IP packet), non-blocking."""
-
-    def __init__(self, name: str) -> None:
-        if not name or len(name) >= IFNAMSIZ or "/" in name or " " in name:
-            raise MipcheckError(f"--tun {name!r}: an interface name of 1-15 characters")
-        try:
-            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
-        except OSError as exc:
-            raise MipcheckError(f"--tun {name}: cannot open /dev/net/tun: {exc.strerror or exc}") from None
-        try:
-            answer = fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), IFF_TUN | IFF_NO_PI))
-        except OSError as exc:
-            os.close(fd)
-            raise MipcheckError(f"--tun {name}: TUNSETIFF failed: {exc.strerror or exc}") from None
-        self.fd = fd
-        self.name = answer[:16].rstrip(b"\x00").decode()
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def read(self) -> bytes | None:
-        try:
-            return os.read(self.fd, MAX_PACKET)
-        except (BlockingIOError, InterruptedError):
-            return None
-
-    def write(self, packet: bytes) -> bool:
-        try:
-            os.write(self.fd, packet)
-        except OSError:
-            return False
-        return True
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-            self.fd = -1
 
 
 def bring_up(name: str, home_address: str) -> None:
