@@ -426,6 +426,29 @@ def _build_network(topo: Topology) -> None:
             netns.route(ns, destination, gateway)
 
 
+def spawn(argv: list[str], log: Path | str, cwd: Path) -> subprocess.Popen:
+    """One of the lab's processes: ``argv`` as it is (already inside its namespace), output appended to ``log``,
+    this mipcheck importable, a session of its own (``down`` finds it by namespace, not by process group)."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(  # noqa: S603 - the lab's own command lines
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_child_env(),
+            cwd=str(cwd),
+            start_new_session=True,
+        )
+
+
+def start_agent(lab: Lab, node: str, name: str, args: list[str], log: Path) -> subprocess.Popen:
+    """``mipcheck ARGS`` in ``node``'s namespace, recorded in ``lab.processes`` as ``name`` (not yet saved)."""
+    full = netns.in_ns(lab.topology.namespace(node), mipcheck_argv(*args))
+    proc = spawn(full, log, lab.state_dir)
+    lab.processes.append(Process(node, name, proc.pid, full, str(log)))
+    return proc
+
+
 def _start_ha(
     lab: Lab, node: str, faults: tuple[str, ...] = (), extra: tuple[str, ...] = ()
 ) -> tuple[subprocess.Popen, Path]:
@@ -433,20 +456,8 @@ def _start_ha(
     config = lab.state_dir / f"{node}.toml"
     log = lab.state_dir / "logs" / f"{node}.log"
     fault_args = [arg for fault in faults for arg in ("--fault", fault)]
-    argv = mipcheck_argv("ha", "serve", "--config", str(config), "--log-json", *fault_args, *extra)
-    full = netns.in_ns(lab.topology.namespace(node), argv)
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            full,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=_child_env(),
-            cwd=str(lab.state_dir),
-            start_new_session=True,
-        )
-    lab.processes.append(Process(node, node, proc.pid, full, str(log)))
-    return proc, log
+    args = ["ha", "serve", "--config", str(config), "--log-json", *fault_args, *extra]
+    return start_agent(lab, node, node, args, log), log
 
 
 def _wait_listening(proc: subprocess.Popen, log: Path, node: str, deadline: float, offset: int = 0) -> None:

@@ -128,16 +128,7 @@ class MobileNodeHost:
         )
         argv += ["--log-json", str(self.events)]
         full = netns.in_ns(self.ns, argv)
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                full,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=control._child_env(),
-                cwd=str(self.lab.state_dir),
-                start_new_session=True,
-            )
+        self.proc = control.spawn(full, self.log, self.lab.state_dir)
         self.record = control.Process("mn", "mn", self.proc.pid, full, str(self.log))
         self.lab.processes.append(self.record)
         control.save(self.lab)

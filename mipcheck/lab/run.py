@@ -40,7 +40,6 @@ import secrets
 import select
 import socket
 import struct
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -220,19 +219,8 @@ def foreign_agent(lab: control.Lab, node: str) -> dict[str, Any]:
             lab.processes.remove(current)
         log = lab.state_dir / "logs" / f"{node}.log"
         offset = log.stat().st_size if log.exists() else 0
-        argv = control.mipcheck_argv("fa", "serve", "--config", str(config), "--log-json", "--link", FA_LINK)
-        full = netns.in_ns(ns, [*argv, "--tun", FA_TUN])
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                full,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=control._child_env(),
-                cwd=str(lab.state_dir),
-                start_new_session=True,
-            )
-        lab.processes.append(control.Process(node, node, proc.pid, full, str(log)))
+        args = ["fa", "serve", "--config", str(config), "--log-json", "--link", FA_LINK, "--tun", FA_TUN]
+        proc = control.start_agent(lab, node, node, args, log)
         control.save(lab)
         control._wait_listening(proc, log, node, time.monotonic() + control.HA_START_TIMEOUT, offset)
         started = True

@@ -343,16 +343,7 @@ class LabAgents:
                     lab.processes.insert(item.index, started)
                     waits.append((proc, item))
                 else:
-                    with open(p.log, "ab") as out:
-                        proc = subprocess.Popen(  # noqa: S603 - the lab's own command line, as it was
-                            p.argv,
-                            stdin=subprocess.DEVNULL,
-                            stdout=out,
-                            stderr=subprocess.STDOUT,
-                            env=control._child_env(),
-                            cwd=str(lab.state_dir),
-                            start_new_session=True,
-                        )
+                    proc = control.spawn(list(p.argv), p.log, lab.state_dir)  # the command line, as it was
                     lab.processes.insert(item.index, control.Process(p.node, p.name, proc.pid, list(p.argv), p.log))
                     waits.append((proc, item))
             except (OSError, MipcheckError) as exc:
@@ -462,16 +453,7 @@ class LabMobileNode:
             "mn", "run", "--profile", str(self.profile_path), "--socket", self.socket, "--quiet", *fault_args
         )
         full = netns.in_ns(self.ns, argv)
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                full,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=control._child_env(),
-                cwd=str(lab.state_dir),
-                start_new_session=True,
-            )
+        self.proc = control.spawn(full, self.log, lab.state_dir)
         self.record = control.Process("mn", "mn-suite", self.proc.pid, full, str(self.log))
         lab.processes.append(self.record)
         control.save(lab)
