@@ -225,3 +225,50 @@ def test_a_co_located_registration_never_asks_for_minimal_encapsulation() -> Non
     node.minimal = True
     node.move("eth0", "inside", "10.1.0.50", now)
     assert all(not codec.parse_request(d).flags & n.FLAG_M for d, _lo, _dst in node.datagrams_to_send(now))
+
+
+def _tun_node_inside_through_the_agent():
+    from mipcheck.mn.tun import TunMobileNode
+
+    node, fa, now = TunMobileNode(_node().profile), _fa(IFA), time.time()
+    iha = _ha(IHA, HOA, 0x52650001, ("10.0.0.0/8",))
+    xha = _ha(XHA, XHOA, 0x52660001, ())
+    node.move_to_agent("eth0", "inside", HOA, now)
+    node.link_packets()  # the solicitation
+    node.agent_advertisement("eth0", fa.advertisement("255.255.255.255"), now)
+    Link(node, fa, {IHA: iha, XHA: xha}, reachable={IHA, XHA}).run(now)
+    assert node.core.mode("eth0").value == "inside"
+    return node, now
+
+
+def test_user_data_through_an_agent_crosses_the_data_gate_both_ways() -> None:
+    """RFC 5265 3.2.4 holds in mode f too: the node puts data on the agent's link and takes what it delivers."""
+    from mipcheck.ha.tunnel import echo_request
+    from mipcheck.mn.detection_events import DataDecision
+
+    node, now = _tun_node_inside_through_the_agent()
+    assert node.foreign_agent_interfaces() == {"eth0": HOA}
+    request = echo_request(HOA, "10.1.0.10", ident=5, seq=1)
+    assert node.from_stack(request, now) is DataDecision.PLAINTEXT
+    assert node.link_packets() == [("eth0", request)]  # as it is: the agent is the tunnel's end
+    reply = echo_request("10.1.0.10", HOA, ident=5, seq=1)
+    node.link_in("eth0", reply, now)
+    assert node.packets_for_stack() == [reply]
+
+    later = now + node.profile.t_monitor + 1  # 3.2.4: no re-registration answered within T_MONITOR
+    node.handle_timer(later)
+    node.datagrams_to_send(later)  # re-registrations: unanswered here
+    assert node.from_stack(request, later) is DataDecision.DROPPED
+    assert [p for i, p in node.link_packets() if p == request] == []
+    node.link_in("eth0", reply, later)
+    assert node.packets_for_stack() == []
+
+
+def test_what_arrives_on_a_link_without_an_agent_is_not_user_data() -> None:
+    from mipcheck.ha.tunnel import echo_request
+    from mipcheck.mn.tun import TunMobileNode
+
+    node, now = TunMobileNode(_node().profile), time.time()
+    node.move("eth0", "inside", "10.1.0.50", now)
+    node.link_in("eth0", echo_request("10.1.0.10", HOA), now)
+    assert node.packets_for_stack() == [] and node.foreign_agent_interfaces() == {}

@@ -29,6 +29,8 @@ X_FA_ADDRESS = "203.0.113.1"  # the x-FA on its link
 MN_TUN = "tun0"
 MN_IFACE = "eth0"
 MN_TABLE = "100"  # the MN's policy-routing table: what the home address sends goes into tun0
+MN_NFT_TABLE = "mipcheck_mn"  # on a foreign agent's link: what the agent delivers goes to the node, not the host
+MN_PORT = 49434  # the reference MN's UDP port in the lab
 
 
 class RunError(MipcheckError):
@@ -163,15 +165,26 @@ class MobileNodeHost:
             self._direct(place.home, True)
 
     def _direct(self, home: str, on: bool) -> None:
-        """``home`` on a foreign agent's link: by the main table (rule 110, before strongSwan's 220), not tun0."""
-        ns = self.ns
-        netns.ip("rule", "del", "from", home, "lookup", "main", "priority", "110", ns=ns, check=False)
-        if home in self.homes:
-            netns.ip("rule", "del", "from", home, "lookup", MN_TABLE, ns=ns, check=False)
-        if on:
-            netns.ip("rule", "add", "from", home, "lookup", "main", "priority", "110", ns=ns)
-        elif home in self.homes:
-            netns.ip("rule", "add", "from", home, "lookup", MN_TABLE, "priority", "100", ns=ns)
+        """``home`` on a foreign agent's link: the agent delivers to it there; the host must not take it.
+
+        What the agent delivers to the home address goes to the reference MN (its AF_PACKET socket, then its
+        data gate, 3.2.4, then ``tun0``), so the host drops it on ``eth0`` (an nftables input rule), except
+        the registration replies to the node's own UDP socket. What the home address sends still goes into
+        ``tun0`` (rule 100): the node puts it on the link as it is.
+        """
+        netns.run(netns.in_ns(self.ns, ["nft", "delete", "table", "inet", MN_NFT_TABLE]), check=False)
+        if not on:
+            return
+        ruleset = f"""\
+table inet {MN_NFT_TABLE} {{
+    chain input {{
+        type filter hook input priority filter; policy accept;
+        iifname "{MN_IFACE}" ip daddr {home} udp dport {MN_PORT} accept comment "registration replies"
+        iifname "{MN_IFACE}" ip daddr {home} drop comment "delivered by the foreign agent: the node's, not the host's"
+    }}
+}}
+"""
+        netns.run(netns.in_ns(self.ns, ["nft", "-f", "-"]), input=ruleset)
 
     def move_inside(self) -> None:
         self.go(INSIDE)

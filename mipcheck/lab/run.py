@@ -53,6 +53,7 @@ from .mnhost import (
     BEHIND_NAT,
     I_FA_LINK,
     MN_IFACE,
+    MN_PORT,
     MN_TUN,
     MODE_C_COA,
     X_FA_LINK,
@@ -80,7 +81,6 @@ FA_TUN = "tunfa"  # its TUN for reverse tunnelling (RFC 3024)
 #: the reference MN's tunnels with a co-located care-of address (udp, ipip), or what it asks of a foreign agent
 ENCAPSULATIONS = ("udp", "ipip", "minimal")
 HA_TUN = "tunha"  # the home agents' data-plane TUN (one per namespace)
-MN_PORT = 49434
 #: Longest wait from the move to the expected mode: cvc waits out the detection period (3 s: the i-HA never
 #: answers from outside, 3.3), then IKE and the i-MIP registration through the VPN.
 DETECT_TIMEOUT = {"c": 15.0, "f": 15.0, "cvc": 25.0, "fvc": 25.0}

@@ -283,8 +283,36 @@ class ReferenceMobileNode:
         self.move(interface, network, coas[0], now, link)  # 2.1.1: the first advertised care-of address
         return True
 
+    def link_in(self, interface: str, packet: bytes, now: float) -> None:
+        """An IPv4 packet for a home address that arrived on ``interface``'s link: a foreign agent delivered it.
+
+        User data for the home address passes the data gate first (3.2.4, as through any tunnel); the shell
+        must keep the host from delivering such packets itself (docs/lab.md).
+        """
+        self._catch_up(now)
+        det = self.core.interfaces.get(interface)
+        ip = parse_ipv4(packet)
+        if det is None or ip is None:
+            return
+        if det.foreign_agent is None:
+            self._record(interface, now, "dropped", detail="from the link, and no foreign agent delivers here")
+        elif ip.dst == self.profile.home_address:
+            self._user_data_in(interface, packet, now, via_vpn=False)
+        elif ip.dst == self.profile.x_ha.home_address and self.host_vpn:
+            self._x_home_address_in(interface, packet, now)  # the host VPN's IKE and ESP: not user data
+        self._react(now)
+
+    def foreign_agent_interfaces(self) -> dict[str, str]:
+        """interface -> our address on its link, for every interface attached through a foreign agent now."""
+        return {
+            name: det.local_address
+            for name, det in self.core.interfaces.items()
+            if det.foreign_agent and det.local_address
+        }
+
     def link_packets(self) -> list[tuple[str, bytes]]:
-        """(interface, IPv4 packet) to send on an interface's link (Agent Solicitations), since the last call."""
+        """(interface, IPv4 packet) to send on an interface's link (Agent Solicitations, user data through a
+        foreign agent), since the last call."""
         out, self._link_out = self._link_out, []
         return out
 
@@ -576,8 +604,9 @@ class ReferenceMobileNode:
         ids = {"identifier": echo.identifier, "sequence": echo.sequence} if echo is not None else {}
         coa, tia = det.care_of_address, det.tunnel_inner_address
         if decision is DataDecision.PLAINTEXT and det.foreign_agent is not None:
-            # the foreign agent is the tunnel's end (RFC 5944 3.7): user data goes on its link, by the host's routes
-            self._record(interface, now, "dropped", detail=f"{kind}: registered through a foreign agent")
+            # the foreign agent is the tunnel's end (RFC 5944 3.7): user data goes on its link as it is
+            self._link_out.append((interface, packet))
+            self._record(interface, now, kind, PLAINTEXT, **ids)
         elif decision is DataDecision.PLAINTEXT and coa is not None:
             self._tunnel_out(packet, coa, self.profile.i_ha.place)
             self._record(interface, now, kind, PLAINTEXT, **ids)

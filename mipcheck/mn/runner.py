@@ -58,6 +58,7 @@ Address = tuple[str, int]
 MAX_REQUEST = 64 * 1024  # one control line
 VPN_RETRY = 5.0  # seconds between attempts to bring the host's VPN client up
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # linux/in.h; not every Python build exports it
+ETH_P_IP = 0x0800
 
 
 # ---------------------------------------------------------------- events for people and for logs
@@ -164,11 +165,17 @@ class _Socket(asyncio.DatagramProtocol):
         pass  # ICMP port unreachable and the like: the node's timers deal with silence
 
 
-def bind_udp(place: Address) -> socket.socket:
-    """A UDP socket bound to exactly ``place`` (SO_REUSEADDR, so a quick rebind after a move works)."""
+def bind_udp(place: Address, device: str | None = None) -> socket.socket:
+    """A UDP socket bound to exactly ``place`` (SO_REUSEADDR, so a quick rebind after a move works).
+
+    ``device``: also bound to that interface (a registration through a foreign agent leaves from the home
+    address on the agent's link, past any policy rule that sends the home address's packets elsewhere).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if device is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
         sock.bind(place)
         sock.setblocking(False)
     except OSError:
@@ -200,6 +207,7 @@ class NodeRunner:
         self._vpn_tasks: dict[str, asyncio.Task[None]] = {}
         self._links: dict[str, socket.socket] = {}  # interface -> raw ICMP socket on its link (foreign agents)
         self._ipip: socket.socket | None = None  # raw IP-in-IP socket (the node's ``ipip``)
+        self._delivered: dict[str, socket.socket] = {}  # interface -> AF_PACKET socket: what an agent delivers
         self._tasks: set[asyncio.Task[None]] = set()
         self.socket_path = socket_path
         self.log = log
@@ -339,11 +347,19 @@ class NodeRunner:
 
     async def _open(self, place: Address) -> None:
         assert self._loop is not None
-        sock = bind_udp(place)
+        on_agent_link = self.node.foreign_agent_interfaces()
+        device = next((name for name, address in on_agent_link.items() if address == place[0]), None)
+        sock = bind_udp(place, device)
         transport, _protocol = await self._loop.create_datagram_endpoint(lambda: _Socket(self, place), sock=sock)
         self._transports[place] = transport
 
     def _sync(self) -> None:
+        on_agent_link = self.node.foreign_agent_interfaces()
+        for interface in [i for i in self._delivered if i not in on_agent_link]:
+            sock = self._delivered.pop(interface)
+            if self._loop is not None:
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
         wanted = set(self.node.bindings().values())
         for place in [p for p in self._transports if p not in wanted]:
             self._transports.pop(place).close()
@@ -431,8 +447,47 @@ class NodeRunner:
         else:
             self._pump()
 
+    def _open_delivered(self) -> None:
+        """On a foreign agent's link, what it delivers to our addresses comes to the node (and its data gate)
+        through an AF_PACKET socket; the host must not deliver it itself (docs/lab.md: an nftables rule)."""
+        for interface in self.node.foreign_agent_interfaces():
+            if interface in self._delivered or self._loop is None:
+                continue
+            try:
+                sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+                sock.bind((interface, ETH_P_IP))
+                sock.setblocking(False)
+            except OSError as exc:
+                self.log.error(f"cannot read {interface}'s link (root needed): {exc.strerror or exc}")
+                continue
+            self._delivered[interface] = sock
+            self._loop.add_reader(sock.fileno(), self._delivered_readable, interface)
+
+    def _delivered_readable(self, interface: str) -> None:
+        sock = self._delivered.get(interface)
+        if sock is None or self.hung:
+            return
+        homes = {self.node.profile.home_address, self.node.profile.x_ha.home_address}
+        for _ in range(64):
+            try:
+                packet, address = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self.log.error(f"read on {interface}: {exc.strerror or exc}")
+                break
+            if address[2] != socket.PACKET_HOST or len(packet) < 20 or socket.inet_ntoa(packet[16:20]) not in homes:
+                continue
+            ihl = (packet[0] & 0x0F) * 4
+            if packet[9] == 17 and packet[ihl + 2 : ihl + 4] == struct.pack("!H", self.node.port):
+                continue  # a registration reply: the node's own UDP socket has it
+            with self._guard(f"packet delivered on {interface}"):
+                self.node.link_in(interface, packet, self.clock())
+        self._pump()
+
     async def _open_bindings(self) -> None:
         """Sockets for bindings the node gained without a move (an agent heard), then send what waits."""
+        self._open_delivered()
         for place in set(self.node.bindings().values()) - set(self._transports):
             try:
                 await self._open(place)
@@ -571,7 +626,7 @@ class NodeRunner:
                 self._timer.cancel()
             for task in [*self._vpn_tasks.values(), *self._tasks]:
                 task.cancel()
-            for sock in [*self._links.values(), *([self._ipip] if self._ipip is not None else [])]:
+            for sock in [*self._links.values(), *self._delivered.values(), *([self._ipip] if self._ipip else [])]:
                 self._loop.remove_reader(sock.fileno())
                 sock.close()
             for transport in self._transports.values():

@@ -83,8 +83,11 @@ class TunMobileNode(ReferenceMobileNode):
     def _x_home_address_out(self, packet: bytes, now: float) -> None:
         """2.3: the host VPN's packets from the x-HoA go in x-MIP Tunnel Data from the care-of address."""
         for name, det in self.core.interfaces.items():
-            if det.mode in X_MIP_MODES and det.care_of_address is not None and det.foreign_agent is None:
-                self._tunnel_out(packet, det.care_of_address, self.profile.x_ha.place)
+            if det.mode in X_MIP_MODES and det.care_of_address is not None:
+                if det.foreign_agent is not None:  # the x-FA tunnels it (RFC 5944 3.7): on its link as it is
+                    self._link_out.append((name, packet))
+                else:
+                    self._tunnel_out(packet, det.care_of_address, self.profile.x_ha.place)
                 self._record(name, now, "x-hoa-out", X_MIP)
                 return
         where = next(iter(self.profile.interfaces))
