@@ -169,3 +169,55 @@ def test_a_faulty_reference_mn_fails_in_the_lab(mn_lab, case_id, fault, verdict)
     assert problems == []
     got = result.results[0]
     assert str(got.verdict) == verdict, got.reason
+
+
+# ------------------------------------------------------------------ through the foreign agents (modes f and fvc)
+
+#: what the played parties cannot see through the agents, or what needs two interfaces / one HA address
+THROUGH_AGENTS_NOT_PASS = {
+    "MN-SAME-HA-OUTSIDE": ("not-applicable", "different addresses"),
+    "MN-PER-INTERFACE": ("not-applicable", "one interface"),
+    "MN-STATUS-CHANGE-STOP": ("inconclusive", "delivers nothing for a binding"),
+}
+FAULTY_THROUGH_AGENTS = [
+    ("MN-TNC-REQUIRED", "inside-without-tnc", "fail"),  # inside through the i-FA on a reply without TNC
+    ("MN-TMONITOR-GATE", "data-after-tmonitor", "fail"),  # the data gate through an agent (AF_PACKET in, link out)
+]
+
+
+@pytest.mark.root
+@ROOT
+def test_the_suite_through_the_foreign_agents(mn_lab, tmp_path):
+    """Inside on the i-FA's link, outside on the x-FA's: the device registers through the lab's reference FAs."""
+    mn_lab = _fresh(mn_lab)
+    before = _agents(mn_lab)
+    tia = control.vpn_tunnel_address(mn_lab, "audit-vpn") if vpn.missing() is None else None
+    got = CliRunner().invoke(
+        cli,
+        ["lab", "suite-mn", "--via-agents", "--name", mn_lab.name, "--state-dir", str(mn_lab.state_dir)]
+        + ["--out", str(tmp_path)],
+    )
+    assert got.exit_code == 0, got.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    for case in report["cases"]:
+        verdict, why = THROUGH_AGENTS_NOT_PASS.get(case["id"], ("pass", ""))
+        assert case["verdict"] == verdict and why in case["reason"], (case["id"], case["reason"])
+    # registered through the agents: the care-of addresses the played home agents saw are theirs
+    seen = json.dumps([c.get("checks", []) for c in report["cases"]]) + " ".join(c["reason"] for c in report["cases"])
+    assert "10.2.0.1" in seen and "203.0.113.1" in seen
+    _restored(mn_lab, before, tia)
+    mn_ns = mn_lab.topology.namespace("mn")
+    assert "mipcheck_mn" not in netns.run(netns.in_ns(mn_ns, ["nft", "list", "tables"]))
+
+
+@pytest.mark.root
+@ROOT
+@pytest.mark.parametrize(
+    ("case_id", "fault", "verdict"), FAULTY_THROUGH_AGENTS, ids=[f for _, f, _ in FAULTY_THROUGH_AGENTS]
+)
+def test_a_faulty_reference_mn_fails_through_the_agents(mn_lab, case_id, fault, verdict):
+    mn_lab = _fresh(mn_lab)
+    result, problems = run_lab_mn_suite(mn_lab, [CASES_BY_ID[case_id]], faults=[fault], via_agents=True)
+    assert problems == []
+    got = result.results[0]
+    assert str(got.verdict) == verdict, got.reason

@@ -468,6 +468,9 @@ def audit_ha_cmd(
     default=None,
     help="Verdict reports, report.json and pcaps go here [default: out/lab-mn].",
 )
+@click.option("--via-agents", is_flag=True,
+              help="Inside is the i-FA's link and outside the x-FA's: the MN registers through the lab's foreign "
+              "agents (access modes f and fvc).")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 def suite_mn_cmd(
     name: str,
@@ -475,6 +478,7 @@ def suite_mn_cmd(
     case_patterns: tuple[str, ...],
     faults: tuple[str, ...],
     out: Path | None,
+    via_agents: bool,
     quiet: bool,
 ) -> None:
     """The MN suite (`mipcheck run --suite mn`) against the reference MN in the lab, over real links.
@@ -499,11 +503,14 @@ def suite_mn_cmd(
     err = Console(stderr=True)
     if not quiet:
         said = f" with fault {', '.join(faults)}" if faults else ""
+        said += " through the foreign agents (modes f, fvc)" if via_agents else ""
         where = lab_.topology.namespace("mn")
         click.echo(f"lab {name!r}: MN suite against the reference MN in {where}{said}", err=True)
     progress = _Silent() if quiet else _LiveProgress(len(cases), err)
     with progress:
-        result, problems = run_lab_mn_suite(lab_, cases, faults=faults, evidence_dir=base, progress=progress)
+        result, problems = run_lab_mn_suite(
+            lab_, cases, faults=faults, evidence_dir=base, progress=progress, via_agents=via_agents
+        )
     code = _report(result, base, None, None, None)
     for problem in problems:
         click.echo(f"suite-mn: not undone: {problem}", err=True)

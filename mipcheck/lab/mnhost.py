@@ -31,6 +31,7 @@ MN_IFACE = "eth0"
 MN_TABLE = "100"  # the MN's policy-routing table: what the home address sends goes into tun0
 MN_NFT_TABLE = "mipcheck_mn"  # on a foreign agent's link: what the agent delivers goes to the node, not the host
 MN_PORT = 49434  # the reference MN's UDP port in the lab
+HOME_ADDRESSES = (INNER_HOME_ADDRESS, OUTER_HOME_ADDRESS)
 
 
 class RunError(MipcheckError):
@@ -157,30 +158,32 @@ class MobileNodeHost:
         netns.ip("link", "set", self.port, "master", place.bridge, "up", ns=self.switch)
         netns.ip("address", "flush", "dev", MN_IFACE, ns=self.ns)
         netns.ip("address", "add", place.cidr, "dev", MN_IFACE, ns=self.ns)
+        if place.home:  # the agent delivers to either home address on its link: answer its ARP for both
+            for other in sorted(set(HOME_ADDRESSES) - {place.home}):
+                netns.ip("address", "add", f"{other}/32", "dev", MN_IFACE, ns=self.ns)
         onlink = ("dev", MN_IFACE, "onlink") if place.home else ()
         netns.ip("route", "replace", "default", "via", place.gateway, *onlink, ns=self.ns)
-        if left.home and left.home != place.home:
-            self._direct(left.home, False)
-        if place.home and place.home != left.home:
-            self._direct(place.home, True)
+        if bool(left.home) != bool(place.home):
+            self._direct(bool(place.home))
 
-    def _direct(self, home: str, on: bool) -> None:
-        """``home`` on a foreign agent's link: the agent delivers to it there; the host must not take it.
+    def _direct(self, on: bool) -> None:
+        """On a foreign agent's link: the agent delivers to the home addresses there; the host must not take it.
 
-        What the agent delivers to the home address goes to the reference MN (its AF_PACKET socket, then its
-        data gate, 3.2.4, then ``tun0``), so the host drops it on ``eth0`` (an nftables input rule), except
-        the registration replies to the node's own UDP socket. What the home address sends still goes into
-        ``tun0`` (rule 100): the node puts it on the link as it is.
+        What the agent delivers to a home address goes to the reference MN (its AF_PACKET socket, then, for the
+        i-HoA's user data, its data gate, 3.2.4, then ``tun0``), so the host drops it on ``eth0`` (an nftables
+        input rule), except the registration replies to the node's own UDP socket. What the home addresses send
+        still goes into ``tun0`` (rule 100): the node puts it on the link as it is.
         """
         netns.run(netns.in_ns(self.ns, ["nft", "delete", "table", "inet", MN_NFT_TABLE]), check=False)
         if not on:
             return
+        homes = ", ".join(HOME_ADDRESSES)
         ruleset = f"""\
 table inet {MN_NFT_TABLE} {{
     chain input {{
         type filter hook input priority filter; policy accept;
-        iifname "{MN_IFACE}" ip daddr {home} udp dport {MN_PORT} accept comment "registration replies"
-        iifname "{MN_IFACE}" ip daddr {home} drop comment "delivered by the foreign agent: the node's, not the host's"
+        iifname "{MN_IFACE}" ip daddr {{ {homes} }} udp dport {MN_PORT} accept comment "registration replies"
+        iifname "{MN_IFACE}" ip daddr {{ {homes} }} drop comment "the foreign agent's deliveries: the node's"
     }}
 }}
 """

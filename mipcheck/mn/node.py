@@ -300,6 +300,12 @@ class ReferenceMobileNode:
             self._user_data_in(interface, packet, now, via_vpn=False)
         elif ip.dst == self.profile.x_ha.home_address and self.host_vpn:
             self._x_home_address_in(interface, packet, now)  # the host VPN's IKE and ESP: not user data
+        elif ip.dst == self.profile.x_ha.home_address:
+            opened = self.esp.open(packet)  # the static VPN's ESP, delivered by the x-FA (fvc)
+            if opened is not None:
+                self._from_vpn(interface, opened, now)
+            else:
+                self._record(interface, now, "dropped", detail="for the x-HoA on the link, and not ESP for us")
         self._react(now)
 
     def foreign_agent_interfaces(self) -> dict[str, str]:
@@ -505,7 +511,12 @@ class ReferenceMobileNode:
         self._seal_out(coa, dp.udp_packet(inner_src, inner_dst, payload))
 
     def _seal_out(self, coa: str, inner: bytes) -> None:
-        self._tunnel_out(self.esp.seal(inner), coa, self.profile.x_ha.place)
+        sealed = self.esp.seal(inner)
+        for name, det in self.core.interfaces.items():
+            if det.care_of_address == coa and det.foreign_agent is not None:
+                self._link_out.append((name, sealed))  # through the x-FA (fvc): from the x-HoA on its link
+                return
+        self._tunnel_out(sealed, coa, self.profile.x_ha.place)
 
     def _tunnelled(self, interface: str, data: bytes, src: Address, now: float) -> None:
         inner = dp.untunnel(data)

@@ -57,6 +57,8 @@ class MnEnv:
     """What a case uses; the drivers below fill in time, sockets and moves."""
 
     min_tolerance = 0.0  # the least tolerance on any timer judged (loopback: 1 s of scheduling noise)
+    #: case id -> why this environment cannot observe what the case judges (the case is inconclusive, not run)
+    unobservable: dict[str, str] = {}  # noqa: RUF012 - read-only here; an environment sets its own
     crossing = 0.05  # seconds in which a datagram may have crossed one the suite sent (in flight both ways)
     clock: Clock = SYSTEM_CLOCK
 

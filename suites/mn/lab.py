@@ -53,7 +53,7 @@ from mipcheck.engine.verdicts import TesterError
 from mipcheck.errors import MipcheckError
 from mipcheck.lab import control, netns, vpn
 from mipcheck.lab.capture import ETH_P_ALL, ETH_P_IP, LINKTYPE_IPV4, SNAPLEN
-from mipcheck.lab.mnhost import INSIDE, MN_IFACE, MobileNodeHost, Place
+from mipcheck.lab.mnhost import I_FA_LINK, INSIDE, MN_IFACE, X_FA_LINK, MobileNodeHost, Place
 from mipcheck.lab.topology import (
     CN_ADDRESS,
     IHA_ADDRESS,
@@ -83,6 +83,14 @@ START_TIMEOUT = 15.0
 PREFLIGHT_TIMEOUT = 10.0
 TAP_NOTE = "seen on the MN's link (eth0); the lab's firewall drops it before the i-HA (RFC 5265 3.1)"
 DEFAULT_OUT = "out/lab-mn"
+#: What the played parties cannot see when the device is attached through the lab's foreign agents.
+UNOBSERVABLE_THROUGH_AGENTS = {
+    "MN-STATUS-CHANGE-STOP": (
+        "through foreign agents the probe after the move reaches the device only via the new link's agent, which "
+        "delivers nothing for a binding the device has not registered there (RFC 5944 3.7), so plaintext the "
+        "device might still accept or answer after the move cannot be provoked in this setup"
+    ),
+}
 #: The MN's second interface (MN-PER-INTERFACE, RFC 5265 3.2.1): a veth of the suite's own on the same switch.
 SECOND_IFACE = "eth1"
 SECOND_PORT = "mn2-ext"  # its end in the switch
@@ -95,19 +103,31 @@ OUTSIDE_2 = Place("ext", "198.51.100.11/24", "198.51.100.254")
 # ---------------------------------------------------------------- the profile
 
 
-def lab_profile_text(lab: control.Lab, socket_path: str, outside: str, keys: tuple[str, str]) -> str:
+def lab_profile_text(
+    lab: control.Lab, socket_path: str, outside: str, keys: tuple[str, str], *, via_agents: bool = False
+) -> str:
     """The reference MN's profile for the suite in ``lab`` (both the node and the suite read it).
 
     Secrets by file, relative to the profile (the state directory): the lab's MN-HA keys. The static ESP keys
     (``keys``: encryption, integrity, hexadecimal) are random per run; nothing but the played gateway uses them.
+    ``via_agents``: inside is the i-FA's link, outside the x-FA's; the care-of addresses are the agents' and the
+    MN has one interface.
     """
     move = f"mipcheck mn ctl --socket {socket_path} move {{interface}} {{network}} {{care_of_address}}"
+    interfaces = f'["{MN_IFACE}"]' if via_agents else f'["{MN_IFACE}", "{SECOND_IFACE}"]'
+    if via_agents:
+        networks = f'inside = "{I_FA_LINK.gateway}"\noutside = "{X_FA_LINK.gateway}"'
+    else:
+        networks = (
+            f'inside = "{INSIDE.address}"\noutside = "{outside}"\n'
+            f'inside_2 = "{INSIDE_2.address}"\noutside_2 = "{OUTSIDE_2.address}"'
+        )
     return f"""\
 # The MN suite's reference mobile node in lab {lab.name!r} (mipcheck lab suite-mn; docs/lab.md).
 [dut]
 role = "mn"
 home_address = "{INNER_HOME_ADDRESS}"
-interfaces = ["{MN_IFACE}", "{SECOND_IFACE}"]
+interfaces = {interfaces}
 t_monitor = {T_MONITOR}
 detection_period = {DETECTION_PERIOD}
 port = {MN_PORT}
@@ -139,10 +159,7 @@ integrity = "HMAC-SHA1-96"
 integrity_key_hex = "{keys[1]}"
 
 [networks]
-inside = "{INSIDE.address}"
-outside = "{outside}"
-inside_2 = "{INSIDE_2.address}"
-outside_2 = "{OUTSIDE_2.address}"
+{networks}
 
 [commands]                              # the suite moves the veth itself, then runs the equivalent of this
 move = "{move}"
@@ -166,8 +183,14 @@ class LabEnv(LoopbackEnv):
         namespaces: dict[Address, str],
         taps: Sequence[tuple[str, str]] = (),
         internal: str = str(INTERNAL_NETWORK),
+        agents: dict[str, str] | None = None,
     ) -> None:
+        """``agents`` (the MN registers through foreign agents): agent address -> "inside" or "outside"; the
+        played home agents then also read the agents' reverse tunnels (IP-in-IP) in their namespaces."""
         super().__init__(profile, move)
+        self.agents = dict(agents or {})
+        if self.agents:
+            self.unobservable = dict(UNOBSERVABLE_THROUGH_AGENTS)
         self.namespaces = namespaces  # played place -> namespace
         self.taps = tuple(taps)  # (namespace, interface) of each of the device's links
         self.internal = ipaddress.ip_network(internal)
@@ -200,6 +223,9 @@ class LabEnv(LoopbackEnv):
             self._sockets[place] = sock
         for ns, interface in self.taps:
             self._start_tap(ns, interface)
+        if self.agents:
+            for place in (self.played.iha_place, self.played.xha_place):
+                self._start_reverse_tunnels(self.namespaces[place], place)
         self._thread = threading.Thread(target=self._pump, name="mipcheck-mn-played-lab", daemon=True)
         self._thread.start()
 
@@ -225,6 +251,41 @@ class LabEnv(LoopbackEnv):
         )
         self._tap_threads.append(thread)
         thread.start()
+
+    def _start_reverse_tunnels(self, ns: str, place: Address) -> None:
+        """RFC 3024: a foreign agent reverse-tunnels the MN's packets IP-in-IP to the home agent's address; a raw
+        socket in the played home agent's namespace hands each inner packet to it, as tunnelled data from the
+        agent (the played parties speak Tunnel Data; the translation is the tester's, noted on the frame)."""
+        try:
+            sock = netns.call_in(ns, socket.socket, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IPIP)
+        except OSError as exc:
+            self.close()
+            raise TesterError(f"cannot read IP-in-IP in {ns}: {exc.strerror or exc}") from None
+        self._tap_sockets.append(sock)
+        thread = threading.Thread(
+            target=self._read_reverse_tunnel, args=(sock, place), name=f"mipcheck-mn-ipip-{place[0]}", daemon=True
+        )
+        self._tap_threads.append(thread)
+        thread.start()
+
+    def _read_reverse_tunnel(self, sock: socket.socket, place: Address) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([sock], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                packet = sock.recv(65535)
+            except OSError:
+                continue
+            ihl = (packet[0] & 0x0F) * 4 if packet else 0
+            if len(packet) < ihl + 20 or socket.inet_ntoa(packet[16:20]) != place[0]:
+                continue
+            agent = socket.inet_ntoa(packet[12:16])
+            if agent not in self.agents:
+                continue
+            td = bytes((4, 4, 0, 0)) + packet[ihl:]  # Tunnel Data, next header IP-in-IP (RFC 3519 3.3)
+            self.played.receive_datagram(td, (agent, MIP_PORT), place, self.now())
+            self._flush()
 
     def close(self) -> None:
         super().close()
@@ -282,9 +343,15 @@ class LabEnv(LoopbackEnv):
                 continue
             src, dst = socket.inet_ntoa(packet[12:16]), socket.inet_ntoa(packet[16:20])
             sport, dport, length = struct.unpack("!HHH", packet[ihl : ihl + 6])
+            payload = packet[ihl + 8 : ihl + max(8, length)]
+            if self.agents.get(dst) == "outside" and dport == MIP_PORT and payload[:1] == b"\x01":
+                # through the x-FA: its relay to the i-HA is what the firewall drops; hand it over as from the agent
+                if len(payload) >= 12 and socket.inet_ntoa(payload[8:12]) == iha[0]:
+                    self.played.receive_datagram(payload, (dst, MIP_PORT), iha, self.now())
+                    self._flush()
+                continue
             if (dst, dport) != iha or not self._outside(src):
                 continue
-            payload = packet[ihl + 8 : ihl + max(8, length)]
             self.played.receive_datagram(payload, (src, sport), iha, self.now())
             self._flush()
 
@@ -401,7 +468,11 @@ class LabMobileNode:
     address, the agents restarted as they were (:attr:`problems` says what could not be undone).
     """
 
-    def __init__(self, lab: control.Lab, faults: Iterable[str] = (), directory: Path | None = None) -> None:
+    def __init__(
+        self, lab: control.Lab, faults: Iterable[str] = (), directory: Path | None = None, *, via_agents: bool = False
+    ) -> None:
+        """``via_agents``: inside is the i-FA's link and outside the x-FA's: the MN registers through the lab's
+        reference foreign agents (started if they are not running), one interface."""
         if lab.topology.nat:
             raise MipcheckError(f"lab {lab.name!r} was built with --nat: suite-mn needs the MN on the external network")
         self.lab = lab
@@ -420,6 +491,7 @@ class LabMobileNode:
         self.log = self.directory / "mn.log"
         self._down = False
         self._second = False
+        self.via_agents = via_agents
 
     def __enter__(self) -> LabMobileNode:
         try:
@@ -438,9 +510,15 @@ class LabMobileNode:
             raise MipcheckError(f"lab {lab.name!r}: namespace {missing[0]} is gone (`mipcheck lab status`)")
         self.directory.mkdir(parents=True, exist_ok=True)
         self.host = MobileNodeHost(lab, self.directory)
-        self._add_second_link()
+        if self.via_agents:
+            from mipcheck.lab.run import foreign_agent
+
+            for node in ("i-fa", "x-fa"):
+                foreign_agent(lab, node)
+        else:
+            self._add_second_link()
         keys = (os.urandom(16).hex(), os.urandom(20).hex())
-        text = lab_profile_text(lab, self.socket, self.host.home.address, keys)
+        text = lab_profile_text(lab, self.socket, self.host.home.address, keys, via_agents=self.via_agents)
         fd = os.open(self.profile_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
@@ -475,7 +553,11 @@ class LabMobileNode:
             p.x_ha.place: topo.namespace("x-ha"),
             p.vpn.place: topo.namespace("vpn-gateway"),
         }
-        self.env = LabEnv(p, self.move, namespaces, taps=[(self.ns, MN_IFACE), (self.ns, SECOND_IFACE)])
+        if self.via_agents:
+            agents = {I_FA_LINK.gateway: "inside", X_FA_LINK.gateway: "outside"}
+            self.env = LabEnv(p, self.move, namespaces, taps=[(self.ns, MN_IFACE)], agents=agents)
+        else:
+            self.env = LabEnv(p, self.move, namespaces, taps=[(self.ns, MN_IFACE), (self.ns, SECOND_IFACE)])
 
     # ---- the second interface: a veth of the suite's own, policy-routed by its care-of address
     def _add_second_link(self) -> None:
@@ -520,6 +602,8 @@ class LabMobileNode:
         assert host is not None
         if interface not in (MN_IFACE, SECOND_IFACE):
             raise TesterError(f"the lab's MN has the interfaces {MN_IFACE} and {SECOND_IFACE}, not {interface}")
+        if self.via_agents and network != DOWN:
+            return self._move_to_agent(interface, network)
         try:
             if interface == SECOND_IFACE:
                 second = None if network == DOWN else (INSIDE_2 if network == "inside" else OUTSIDE_2)
@@ -542,6 +626,27 @@ class LabMobileNode:
             raise TesterError(f"mn ctl move {interface} {network}: {exc}") from None
         if not answer.get("ok"):
             raise TesterError(f"mn ctl move {interface} {network}: {answer.get('error')}")
+
+    def _move_to_agent(self, interface: str, network: str) -> None:
+        """Onto the i-FA's (inside) or the x-FA's (outside) link; the node registers through the agent it hears."""
+        place = I_FA_LINK if network.startswith("inside") else X_FA_LINK
+        try:
+            self._link_to(place)
+        except netns.LabError as exc:
+            raise TesterError(f"moving the MN's veth onto the {network} agent's link: {exc}") from None
+        request = {
+            "command": "move",
+            "interface": interface,
+            "network": network,
+            "care_of_address": place.home,
+            "foreign_agent": "advertised",
+        }
+        try:
+            answer = ask(self.socket, request, timeout=10.0)
+        except MipcheckError as exc:
+            raise TesterError(f"mn ctl move {interface} {network} --foreign-agent: {exc}") from None
+        if not answer.get("ok"):
+            raise TesterError(f"mn ctl move {interface} {network} --foreign-agent: {answer.get('error')}")
 
     def _link_down(self) -> None:
         host = self.host
@@ -620,10 +725,13 @@ def run_lab_mn_suite(
     faults: Iterable[str] = (),
     evidence_dir: str | Path | None = None,
     progress: Progress | None = None,
+    via_agents: bool = False,
 ) -> tuple[RunResult, list[str]]:
-    """The MN suite against the reference MN in ``lab``; returns the run and what could not be undone."""
+    """The MN suite against the reference MN in ``lab``; returns the run and what could not be undone.
+
+    ``via_agents``: through the lab's foreign agents (access modes f inside, fvc outside)."""
     out = Path(evidence_dir) if evidence_dir is not None else None
-    node = LabMobileNode(lab, faults)
+    node = LabMobileNode(lab, faults, via_agents=via_agents)
     with node:
         assert node.env is not None
         result = run_mn_suite(

@@ -217,6 +217,8 @@ def run_mn_suite(
         why = case.applicable(profile)
         if why:
             finish(_result(case, Verdict.NOT_APPLICABLE, why, evidence=dict(EMPTY_EVIDENCE)))
+        elif case.id in env.unobservable:
+            finish(_result(case, Verdict.INCONCLUSIVE, env.unobservable[case.id], evidence=dict(EMPTY_EVIDENCE)))
         else:
             runnable.append(case)
 
