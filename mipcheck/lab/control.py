@@ -71,6 +71,9 @@ AUDIT_OUT_HOST = "audit-out"
 TRUST_ALL = "0.0.0.0/0"  # the i-HA's trusted networks under the break iha-trust-all
 #: the lab's home agents offer minimal encapsulation too (RFC 2004; 'M' through a foreign agent, lab run)
 ENCAPSULATIONS_LINE = 'encapsulations = ["ipip", "minimal"]'
+FA_LINK = "fa"  # a foreign agent node's interface on its link
+FA_TUN = "tunfa"  # its TUN for reverse tunnelling (RFC 3024)
+FOREIGN_AGENTS = ("i-fa", "x-fa")
 NAT_T_PORT_BROKEN = 4501  # charon.port_nat_t under the break vpn-no-natt
 
 
@@ -479,6 +482,51 @@ def _wait_listening(proc: subprocess.Popen, log: Path, node: str, deadline: floa
         time.sleep(0.02)
 
 
+def fa_config_text(lab: Lab, node: str) -> str:
+    """The reference foreign agent of ``node`` (i-fa, x-fa): its link address is its address and care-of address."""
+    address = next(i.ip for i in lab.topology.node(node).interfaces if i.name == FA_LINK)
+    return f"""\
+# {node} of lab {lab.name!r}; written by `mipcheck lab` (docs/lab.md)
+address = "{address}"
+port = 434
+care_of_addresses = ["{address}"]
+advertise_interval = 1.0
+flags = "FMT"
+reverse_tunneling = true
+max_lifetime = 1800
+log_file = "{lab.state_dir / f"{node}.decisions.log"}"
+"""
+
+
+def start_foreign_agent(lab: Lab, node: str) -> dict[str, Any]:
+    """The reference FA on ``node``'s link (``fa serve --link fa --tun tunfa``); started by ``up``, restarted when
+    its config changed or it died."""
+    ns = lab.topology.namespace(node)
+    legs = [i.name for i in lab.topology.node(node).interfaces]
+    # the host's part (docs/lab.md): forwarding, and no reverse-path filter (visitors' home addresses are foreign)
+    values = {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0"}
+    values.update({f"net.ipv4.conf.{leg}.rp_filter": "0" for leg in legs})
+    netns.sysctl(ns, values)
+    config = lab.state_dir / f"{node}.toml"
+    text = fa_config_text(lab, node)
+    changed = not config.exists() or config.read_text() != text  # an agent started with another config restarts
+    config.write_text(text)
+    current = next((p for p in lab.processes if p.name == node), None)
+    started = False
+    if current is None or changed or not netns.pid_alive_in(current.pid, ns):
+        if current is not None:
+            netns.kill_all([current.pid], grace=2.0)
+            lab.processes.remove(current)
+        log = lab.state_dir / "logs" / f"{node}.log"
+        offset = log.stat().st_size if log.exists() else 0
+        args = ["fa", "serve", "--config", str(config), "--log-json", "--link", FA_LINK, "--tun", FA_TUN]
+        proc = start_agent(lab, node, node, args, log)
+        save(lab)
+        _wait_listening(proc, log, node, time.monotonic() + HA_START_TIMEOUT, offset)
+        started = True
+    return {"namespace": ns, "link": FA_LINK, "tun": FA_TUN, "started": started, "config": str(config)}
+
+
 def lab_exists(name: str, state_dir: Path) -> bool:
     return bool(netns.namespaces(namespace_prefix(name))) or (state_dir / STATE_FILE).exists()
 
@@ -539,6 +587,8 @@ def up(
                 lab.vpn_not_started = f"strongSwan failed: {exc}"
                 netns.kill_all([charon.pid], grace=1.0)
                 lab.processes = [p for p in lab.processes if p.name != "charon"]
+        for node in FOREIGN_AGENTS:  # Figure 1's foreign agents, on their links (modes f and fvc)
+            start_foreign_agent(lab, node)
         _connect_audit_vpn_host(lab)
         write_ha_profiles(lab)
         lab.up_seconds = time.monotonic() - t0

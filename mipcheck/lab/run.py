@@ -76,8 +76,8 @@ MISSING: dict[str, str] = {}  # every mode is built; kept for a mode that is not
 #: the detection result each mode must end in (RFC 5265 1.3)
 EXPECTED = {"c": "inside", "f": "inside", "cvc": "outside", "fvc": "outside"}
 FOREIGN_AGENT = {"f": "i-fa", "fvc": "x-fa"}  # the node whose reference FA the MN registers through
-FA_LINK = "fa"  # a foreign agent node's interface on its link
-FA_TUN = "tunfa"  # its TUN for reverse tunnelling (RFC 3024)
+FA_LINK, FA_TUN = control.FA_LINK, control.FA_TUN
+foreign_agent = control.start_foreign_agent  # started by `up`; a lab from before gets them on its first run
 #: the reference MN's tunnels with a co-located care-of address (udp, ipip), or what it asks of a foreign agent
 ENCAPSULATIONS = ("udp", "ipip", "minimal")
 HA_TUN = "tunha"  # the home agents' data-plane TUN (one per namespace)
@@ -181,50 +181,6 @@ def ha_data_plane(lab: control.Lab, node: str, home_address: str) -> dict[str, A
         control._wait_listening(proc, log, node, time.monotonic() + control.HA_START_TIMEOUT, offset)
         restarted = True
     return {"namespace": ns, "tun": HA_TUN, "restarted": restarted, "proxy_arp": leg}
-
-
-def fa_config_text(lab: control.Lab, node: str) -> str:
-    """The reference foreign agent of ``node`` (i-fa, x-fa): its link address is its address and care-of address."""
-    address = next(i.ip for i in lab.topology.node(node).interfaces if i.name == FA_LINK)
-    return f"""\
-# {node} of lab {lab.name!r}; written by `mipcheck lab run` (docs/lab.md)
-address = "{address}"
-port = 434
-care_of_addresses = ["{address}"]
-advertise_interval = 1.0
-flags = "FMT"
-reverse_tunneling = true
-max_lifetime = 1800
-log_file = "{lab.state_dir / f"{node}.decisions.log"}"
-"""
-
-
-def foreign_agent(lab: control.Lab, node: str) -> dict[str, Any]:
-    """The reference FA on ``node``'s link (``fa serve --link fa --tun tunfa``), started once; it stays."""
-    ns = lab.topology.namespace(node)
-    legs = [i.name for i in lab.topology.node(node).interfaces]
-    # the host's part (docs/lab.md): forwarding, and no reverse-path filter (visitors' home addresses are foreign)
-    values = {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0"}
-    values.update({f"net.ipv4.conf.{leg}.rp_filter": "0" for leg in legs})
-    netns.sysctl(ns, values)
-    config = lab.state_dir / f"{node}.toml"
-    text = fa_config_text(lab, node)
-    changed = not config.exists() or config.read_text() != text  # an agent started with another config restarts
-    config.write_text(text)
-    current = next((p for p in lab.processes if p.name == node), None)
-    started = False
-    if current is None or changed or not netns.pid_alive_in(current.pid, ns):
-        if current is not None:
-            netns.kill_all([current.pid], grace=2.0)
-            lab.processes.remove(current)
-        log = lab.state_dir / "logs" / f"{node}.log"
-        offset = log.stat().st_size if log.exists() else 0
-        args = ["fa", "serve", "--config", str(config), "--log-json", "--link", FA_LINK, "--tun", FA_TUN]
-        proc = control.start_agent(lab, node, node, args, log)
-        control.save(lab)
-        control._wait_listening(proc, log, node, time.monotonic() + control.HA_START_TIMEOUT, offset)
-        started = True
-    return {"namespace": ns, "link": FA_LINK, "tun": FA_TUN, "started": started, "config": str(config)}
 
 
 def iha_data_plane(lab: control.Lab) -> dict[str, Any]:
