@@ -243,17 +243,26 @@ def run_cmd(
             "--nat: the NAT is in front of the MN's co-located care-of address outside (mode cvc); c and f are "
             "inside, fvc is behind the x-FA"
         )
+
+    def progress(line: str) -> None:  # live, on stderr; --json keeps stdout one object and says nothing
+        if not as_json:
+            click.echo(line, err=True)
+
     if bring_up:
         built = control.up(name, state_dir=state_dir)
         try:
-            report = lab_run.run_modes(built, modes, pings=pings, out_dir=out, nat=nat, encapsulation=encapsulation)
+            report = lab_run.run_modes(
+                built, modes, pings=pings, out_dir=out, nat=nat, encapsulation=encapsulation, progress=progress
+            )
         finally:
             control.down(name, state_dir=state_dir)
         if out is None:
             report["note"] = "the lab was taken down with its state directory: give --out to keep the pcaps"
     else:
         lab = control.load(name, state_dir=state_dir)
-        report = lab_run.run_modes(lab, modes, pings=pings, out_dir=out, nat=nat, encapsulation=encapsulation)
+        report = lab_run.run_modes(
+            lab, modes, pings=pings, out_dir=out, nat=nat, encapsulation=encapsulation, progress=progress
+        )
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

@@ -742,28 +742,19 @@ class ForeignAgent:
 
     def _visitor_packet(self, v: Visitor, packet: bytes, src: Address, local: Address) -> Decision:
         """A registered visitor's own packet: reverse tunnel (RFC 3024) or the default router (RFC 5944 2.1)."""
-        if v.reverse_tunnel and self.behaviour.reverse_tunnel == "tunnel" and v.flags & n.FLAG_M:
-            # RFC 3024 5.2: the encapsulation registered; RFC 2004 3: S = 1 (this agent is not the source).
-            try:
-                outer = minenc.encapsulate(packet, v.care_of_address, v.home_agent)
-            except ValueError as exc:
-                return Decision(DROPPED, VISITOR_DATA, f"cannot encapsulate: {exc}", home_address=v.home_address)
-            to = (v.home_agent, v.home_agent_port)
-            self._send(outer, local, to)
-            return Decision(
-                TUNNELLED,
-                VISITOR_DATA,
-                "reverse-tunnelled to the home agent, minimal encapsulation (RFC 3024, RFC 2004)",
-                home_address=v.home_address,
-                home_agent=v.home_agent,
-                source=src,
-                sent_to=to,
-            )
         if v.reverse_tunnel and self.behaviour.reverse_tunnel == "tunnel":
             try:
-                # RFC 2003 3.1: Type of Service and DF copied from the inner header, the inner header unchanged.
-                df = bool(packet[6] & 0x40)
-                outer = build_ipv4(v.care_of_address, v.home_agent, PROTO_IPIP, packet, tos=packet[1], dont_fragment=df)
+                if v.flags & n.FLAG_M:
+                    # RFC 3024 5.2: the encapsulation registered; RFC 2004 3: S = 1 (this agent is not the source).
+                    outer = minenc.encapsulate(packet, v.care_of_address, v.home_agent)
+                    how = "reverse-tunnelled to the home agent, minimal encapsulation (RFC 3024, RFC 2004)"
+                else:
+                    # RFC 2003 3.1: Type of Service and DF copied from the inner header, the inner header unchanged.
+                    df = bool(packet[6] & 0x40)
+                    outer = build_ipv4(
+                        v.care_of_address, v.home_agent, PROTO_IPIP, packet, tos=packet[1], dont_fragment=df
+                    )
+                    how = "reverse-tunnelled to the home agent (RFC 3024)"
             except ValueError as exc:
                 return Decision(DROPPED, VISITOR_DATA, f"cannot encapsulate: {exc}", home_address=v.home_address)
             to = (v.home_agent, v.home_agent_port)
@@ -771,7 +762,7 @@ class ForeignAgent:
             return Decision(
                 TUNNELLED,
                 VISITOR_DATA,
-                "reverse-tunnelled to the home agent (RFC 3024)",
+                how,
                 home_address=v.home_address,
                 home_agent=v.home_agent,
                 source=src,

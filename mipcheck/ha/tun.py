@@ -172,95 +172,28 @@ IP_PMTUDISC_DO = 2  # outer DF set: EMSGSIZE when it does not fit
 OUTER_TTL = 64  # RFC 2003 3.1: enough to reach the tunnel exit point
 
 
-class IpipSocket:
-    """A raw ``IPPROTO_IPIP`` socket bound to the home agent's address, non-blocking (root: CAP_NET_RAW).
+class _RawTunnelSocket:
+    """A raw socket of one tunnel protocol bound to the home agent's address, non-blocking (root: CAP_NET_RAW).
 
-    Reading gives whole outer packets addressed to that address (the kernel delivers protocol 4 to raw
-    sockets, and without an ipip module nothing else takes it); sending gives the kernel the inner packet
-    and lets it add the outer header (:class:`IpipTunnelled`: TOS and DF copied, TTL :data:`OUTER_TTL`).
+    Reading gives whole outer packets addressed to that address (without a kernel module for the protocol
+    nothing else takes it); sending counts what the kernel refused as too big (EMSGSIZE) apart.
     """
 
     MAX_PACKET = 65535
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, protocol: int, what: str, options: tuple[tuple[int, int], ...]) -> None:
         try:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IPIP)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, protocol)
         except OSError as exc:
-            raise MipcheckError(f"--tun: cannot open a raw IP-in-IP socket: {exc.strerror or exc}") from None
+            raise MipcheckError(f"--tun: cannot open a raw {what} socket: {exc.strerror or exc}") from None
         try:
             sock.bind((address, 0))
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, OUTER_TTL)
+            for option, value in options:
+                sock.setsockopt(socket.IPPROTO_IP, option, value)
         except OSError as exc:
             sock.close()
             why = exc.strerror or exc
-            raise MipcheckError(f"--tun: cannot bind a raw IP-in-IP socket to {address}: {why}") from None
-        sock.setblocking(False)
-        self.sock = sock
-        self._tos = -1
-        self._df: bool | None = None
-        self.read_count = self.sent = self.too_big = self.send_failures = 0
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def read(self) -> bytes | None:
-        """One outer packet, or None when there is none now."""
-        try:
-            packet = self.sock.recv(self.MAX_PACKET)
-        except (BlockingIOError, InterruptedError):
-            return None
-        except OSError:
-            return b""  # an ICMP error queued on the socket: nothing to read
-        self.read_count += 1
-        return packet
-
-    def send(self, out: IpipTunnelled) -> bool:
-        try:
-            if out.tos != self._tos:
-                self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, out.tos)
-                self._tos = out.tos
-            if out.dont_fragment is not self._df:
-                how = IP_PMTUDISC_DO if out.dont_fragment else IP_PMTUDISC_DONT
-                self.sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, how)
-                self._df = out.dont_fragment
-            self.sock.sendto(out.packet, (out.care_of_address, 0))
-        except OSError as exc:
-            if exc.errno == errno.EMSGSIZE:
-                self.too_big += 1  # inner DF and too big for the path: dropped
-            else:
-                self.send_failures += 1
-            return False
-        self.sent += 1
-        return True
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class MinencSocket:
-    """A raw protocol-55 socket with ``IP_HDRINCL``, bound to the home agent's address, non-blocking (root).
-
-    Reading gives whole minimally encapsulated packets addressed to that address (no kernel module takes
-    protocol 55); sending gives the kernel :class:`MinencTunnelled` packets as built (it fills in nothing but
-    what ``IP_HDRINCL`` always fills; a packet longer than the path's MTU is refused, counted in ``too_big``).
-    """
-
-    MAX_PACKET = 65535
-
-    def __init__(self, address: str) -> None:
-        try:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, minenc.PROTO_MINENC)
-        except OSError as exc:
-            raise MipcheckError(
-                f"--tun: cannot open a raw minimal encapsulation socket: {exc.strerror or exc}"
-            ) from None
-        try:
-            sock.bind((address, 0))
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
-        except OSError as exc:
-            sock.close()
-            why = exc.strerror or exc
-            raise MipcheckError(f"--tun: cannot bind a raw minimal encapsulation socket to {address}: {why}") from None
+            raise MipcheckError(f"--tun: cannot bind a raw {what} socket to {address}: {why}") from None
         sock.setblocking(False)
         self.sock = sock
         self.read_count = self.sent = self.too_big = self.send_failures = 0
@@ -279,17 +212,54 @@ class MinencSocket:
         self.read_count += 1
         return packet
 
-    def send(self, out: MinencTunnelled) -> bool:
+    def _failed(self, exc: OSError) -> bool:
+        if exc.errno == errno.EMSGSIZE:
+            self.too_big += 1  # DF and too big for the path: dropped
+        else:
+            self.send_failures += 1
+        return False
+
+    def _sendto(self, packet: bytes, care_of_address: str) -> bool:
         try:
-            self.sock.sendto(out.packet, (out.care_of_address, 0))
+            self.sock.sendto(packet, (care_of_address, 0))
         except OSError as exc:
-            if exc.errno == errno.EMSGSIZE:
-                self.too_big += 1
-            else:
-                self.send_failures += 1
-            return False
+            return self._failed(exc)
         self.sent += 1
         return True
 
     def close(self) -> None:
         self.sock.close()
+
+
+class IpipSocket(_RawTunnelSocket):
+    """``IPPROTO_IPIP``: sending gives the kernel the inner packet and lets it add the outer header
+    (:class:`IpipTunnelled`: TOS and DF copied, TTL :data:`OUTER_TTL`)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(address, socket.IPPROTO_IPIP, "IP-in-IP", ((socket.IP_TTL, OUTER_TTL),))
+        self._tos = -1
+        self._df: bool | None = None
+
+    def send(self, out: IpipTunnelled) -> bool:
+        try:
+            if out.tos != self._tos:
+                self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, out.tos)
+                self._tos = out.tos
+            if out.dont_fragment is not self._df:
+                how = IP_PMTUDISC_DO if out.dont_fragment else IP_PMTUDISC_DONT
+                self.sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, how)
+                self._df = out.dont_fragment
+        except OSError as exc:
+            return self._failed(exc)
+        return self._sendto(out.packet, out.care_of_address)
+
+
+class MinencSocket(_RawTunnelSocket):
+    """Protocol 55 with ``IP_HDRINCL``: sending gives the kernel :class:`MinencTunnelled` packets as built (it
+    fills in nothing but what ``IP_HDRINCL`` always fills; a packet longer than the path's MTU is refused)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(address, minenc.PROTO_MINENC, "minimal encapsulation", ((socket.IP_HDRINCL, 1),))
+
+    def send(self, out: MinencTunnelled) -> bool:
+        return self._sendto(out.packet, out.care_of_address)

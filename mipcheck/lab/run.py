@@ -41,6 +41,7 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -390,6 +391,7 @@ def run_modes(
     timeout: float | None = None,
     nat: bool = False,
     encapsulation: str = "udp",
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run access modes one after the other with one reference MN; returns the report.
 
@@ -398,8 +400,9 @@ def run_modes(
     and used after every move (RFC 5265: the inner session survives; the CN sees the same home address).
     ``nat``: outside, the MN is behind the lab's NAT (as after ``up --nat``), 192.168.100.10.
     ``encapsulation``: the reference MN's tunnels with a co-located care-of address: ``udp`` (RFC 3519 Tunnel
-    Data) or ``ipip`` (RFC 2003, through raw sockets at both ends).
+    Data) or ``ipip`` (RFC 2003, through raw sockets at both ends). ``progress``: one line per step, live.
     """
+    say = progress or (lambda _line: None)
     if encapsulation not in ENCAPSULATIONS:
         raise MipcheckError(f"encapsulation {encapsulation!r}: one of {', '.join(ENCAPSULATIONS)}")
     if encapsulation == "minimal" and not set(modes) & set(FOREIGN_AGENT):
@@ -476,7 +479,12 @@ def run_modes(
             started.append(cap.start())
         host.start(profile, extra)
         for index, mode in enumerate(modes):
-            raw.append(_one_move(host, mode, index, pings, timeout, logs, session))
+            say(f"move {index + 1}/{len(modes)}: mode {mode}, waiting for {EXPECTED[mode]} ...")
+            step = _one_move(host, mode, index, pings, timeout, logs, session)
+            answered = sum(r is not None for r in step["rtts"])
+            waited = step["detected_at"] - step["moved_at"]
+            say(f"  {step['mode_now']} after {waited:.2f} s; {answered}/{pings} pings answered")
+            raw.append(step)
     finally:
         for cap in started:
             cap.stop()

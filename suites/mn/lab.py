@@ -44,7 +44,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +82,7 @@ VPN_TIA = "10.8.0.250"  # in the gateway's pool 10.8.0.0/24, trusted by the i-HA
 START_TIMEOUT = 15.0
 PREFLIGHT_TIMEOUT = 10.0
 TAP_NOTE = "seen on the MN's link (eth0); the lab's firewall drops it before the i-HA (RFC 5265 3.1)"
+REVERSE_TUNNEL_NOTE = "the foreign agent's IP-in-IP reverse tunnel (RFC 3024), handed over by the tester as Tunnel Data"
 DEFAULT_OUT = "out/lab-mn"
 #: What the played parties cannot see when the device is attached through the lab's foreign agents.
 UNOBSERVABLE_THROUGH_AGENTS = {
@@ -198,6 +199,7 @@ class LabEnv(LoopbackEnv):
         self.ignored_outside = 0  # datagrams from outside that reached the i-HA's socket anyway (left to the tap)
         self._tap_sockets: list[socket.socket] = []
         self._tap_threads: list[threading.Thread] = []
+        self._thread_notes: dict[threading.Thread, str] = {}  # what a watcher thread's frames are noted with
 
     def start(self) -> None:
         if self._thread is not None:
@@ -245,12 +247,7 @@ class LabEnv(LoopbackEnv):
         except OSError as exc:
             self.close()
             raise TesterError(f"cannot tap {interface} in {ns}: {exc.strerror or exc}") from None
-        self._tap_sockets.append(sock)
-        thread = threading.Thread(
-            target=self._read_tap, args=(sock, interface), name=f"mipcheck-mn-tap-{interface}", daemon=True
-        )
-        self._tap_threads.append(thread)
-        thread.start()
+        self._watch(sock, self._read_tap, interface, f"mipcheck-mn-tap-{interface}", TAP_NOTE)
 
     def _start_reverse_tunnels(self, ns: str, place: Address) -> None:
         """RFC 3024: a foreign agent reverse-tunnels the MN's packets IP-in-IP to the home agent's address; a raw
@@ -261,11 +258,14 @@ class LabEnv(LoopbackEnv):
         except OSError as exc:
             self.close()
             raise TesterError(f"cannot read IP-in-IP in {ns}: {exc.strerror or exc}") from None
+        self._watch(sock, self._read_reverse_tunnel, place, f"mipcheck-mn-ipip-{place[0]}", REVERSE_TUNNEL_NOTE)
+
+    def _watch(self, sock: socket.socket, reader: Callable[..., None], arg: object, name: str, note: str) -> None:
+        """A thread reading ``sock`` with ``reader(sock, arg)``; what it hands the played parties is noted ``note``."""
         self._tap_sockets.append(sock)
-        thread = threading.Thread(
-            target=self._read_reverse_tunnel, args=(sock, place), name=f"mipcheck-mn-ipip-{place[0]}", daemon=True
-        )
+        thread = threading.Thread(target=reader, args=(sock, arg), name=name, daemon=True)
         self._tap_threads.append(thread)
+        self._thread_notes[thread] = note
         thread.start()
 
     def _read_reverse_tunnel(self, sock: socket.socket, place: Address) -> None:
@@ -292,14 +292,14 @@ class LabEnv(LoopbackEnv):
         for thread in self._tap_threads:
             thread.join(timeout=5)
         self._tap_threads = []
+        self._thread_notes.clear()
         for sock in self._tap_sockets:
             with contextlib.suppress(OSError):
                 sock.close()
         self._tap_sockets = []
 
     def _record(self, src: Address, dst: Address, data: bytes, direction: str, note: str) -> int:
-        if threading.current_thread() in self._tap_threads:
-            note = TAP_NOTE
+        note = self._thread_notes.get(threading.current_thread(), note)
         return super()._record(src, dst, data, direction, note)
 
     def _outside(self, address: str) -> bool:
